@@ -1,0 +1,189 @@
+"""Build the native parts of fiber: the C core, the per-ABI assembly and the cffi extension.
+
+One function, :func:`compile_native`, runs the compiler for every native artefact (the Python
+extension, the C conformance program, benchmarks), for the host and for every cross target,
+so the builds cannot drift apart. ``pip install .`` reaches it through ``setup.py``'s
+``build_ext``; the harness in ``ci/`` calls it with a cross :class:`Toolchain`.
+
+This module must import with only the standard library and cffi: it runs inside pip's isolated
+build environment.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "fiber"
+CORE_DIR = PACKAGE / "core"
+GLUE_DIR = PACKAGE / "glue"
+ASM_DIR = ROOT / "asm"
+
+# Assembly file per CPU architecture (Boost.Context-style names: arch, ABI, format, assembler).
+ASM_FILES = {
+    "x86_64": "switch_x86_64_sysv_elf_gas.S",
+    "i686": "switch_i386_sysv_elf_gas.S",
+    "aarch64": "switch_arm64_aapcs_elf_gas.S",
+    "armhf": "switch_arm_aapcs_elf_gas.S",
+}
+
+# Warnings that catch real bugs in this code base; -Werror is left to the tests' builds.
+WARNINGS = ("-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What compiles for one target: the C compiler command and the target's CPU and OS.
+
+    ``arch`` is one of ASM_FILES' keys (or anything on Windows, which needs no assembly);
+    ``os`` is "linux" or "windows"; ``sysroot`` (optional) holds the target's headers.
+    """
+
+    cc: tuple[str, ...]
+    arch: str
+    os: str = "linux"
+    sysroot: Path | None = None
+    cflags: tuple[str, ...] = field(default=())
+
+    @property
+    def exe_suffix(self) -> str:
+        return ".exe" if self.os == "windows" else ""
+
+
+def host_arch() -> str:
+    """The host's CPU in ASM_FILES' terms."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return "x86_64" if sys.maxsize > 2**32 else "i686"
+    if machine in ("i386", "i486", "i586", "i686"):
+        return "i686"
+    if machine in ("aarch64", "arm64"):
+        return "aarch64" if sys.maxsize > 2**32 else "armhf"
+    if machine.startswith("arm"):
+        return "armhf"
+    raise RuntimeError(f"fiber has no stack-switch assembly for the CPU {machine!r}")
+
+
+def host_toolchain() -> Toolchain:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return Toolchain(cc=tuple(shlex.split(cc)), arch=host_arch())
+
+
+def core_sources(tc: Toolchain) -> list[Path]:
+    """The C core and the stack-switch routine for a target."""
+    if tc.os == "windows":
+        return [CORE_DIR / "fiber_windows.c"]
+    return [CORE_DIR / "fiber_posix.c", ASM_DIR / ASM_FILES[tc.arch]]
+
+
+def compile_native(
+    tc: Toolchain,
+    sources: list[Path],
+    output: Path,
+    *,
+    shared: bool = False,
+    include_dirs: tuple[Path, ...] = (),
+    defines: tuple[str, ...] = (),
+    extra_flags: tuple[str, ...] = (),
+    libs: tuple[str, ...] = (),
+    optimize: str = "-O2",
+) -> Path:
+    """Compile and link `sources` for `tc` into `output` (a program, or a shared object).
+
+    The one place that knows the flags: every native build in the project comes through here.
+    Raises subprocess.CalledProcessError (with the compiler's output) when the build fails.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [*tc.cc, optimize, "-g", *WARNINGS, *tc.cflags]
+    if tc.os == "linux":
+        # Unwind tables everywhere: backtraces from inside a fiber walk through our C frames
+        # (arm32 unwinds through .ARM.exidx, which exists only with -funwind-tables).
+        cmd += ["-funwind-tables", "-pthread"]
+    if shared:
+        cmd += ["-shared", "-fPIC"] if tc.os == "linux" else ["-shared"]
+    cmd += [f"-I{d}" for d in (CORE_DIR, ASM_DIR, *include_dirs)]
+    cmd += [f"-D{d}" for d in defines]
+    cmd += [*extra_flags, *map(str, sources), "-o", str(output), *libs]
+    if tc.os == "linux":
+        cmd += ["-ldl"]
+    subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return output
+
+
+# ---------------------------------------------------------------------------------------
+# The cffi extension: fiber._native holds the C core, the assembly and the Python glue.
+# ---------------------------------------------------------------------------------------
+
+EXTENSION_NAME = "fiber._native"
+
+# The C API as cffi sees it (fiber.h minus comments), plus the glue's installer.
+CDEF = """
+typedef struct fiber fiber_t;
+typedef void *(*fiber_entry_fn)(void *arg, void *first);
+const char *fiber_strerror(int status);
+size_t fiber_default_stack_size(void);
+size_t fiber_min_stack_size(void);
+int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg);
+int fiber_resume(fiber_t *f, void *value, void **out);
+int fiber_suspend(void *value, void **in);
+fiber_t *fiber_current(void);
+int fiber_done(const fiber_t *f);
+int fiber_running(const fiber_t *f);
+int fiber_destroy(fiber_t *f);
+void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
+void fiber_pool_trim(void);
+size_t fiber_pool_size(void);
+int fiber_glue_install(void);
+"""
+
+
+def glue_sources() -> list[Path]:
+    return sorted(GLUE_DIR.glob("*.c"))
+
+
+def make_ffibuilder():
+    """The cffi builder of fiber._native (sources are compiled by compile_native, not here)."""
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    ffi.set_source(
+        EXTENSION_NAME,
+        '#include "fiber.h"\nint fiber_glue_install(void);\n',
+        # The glue needs the full C API (thread states), which Py_LIMITED_API would hide.
+        define_macros=[("_CFFI_NO_LIMITED_API", None)],
+    )
+    return ffi
+
+
+def build_extension(
+    tc: Toolchain,
+    output: Path,
+    python_include: Path,
+    *,
+    defines: tuple[str, ...] = (),
+    extra_flags: tuple[str, ...] = (),
+) -> Path:
+    """Build fiber._native for `tc` against the Python headers in `python_include`."""
+    ffi = make_ffibuilder()
+    with tempfile.TemporaryDirectory(prefix="fiber-build-") as tmp:
+        module_c = Path(tmp) / "_native.c"
+        ffi.emit_c_code(str(module_c))
+        sources = [module_c, *core_sources(tc), *glue_sources()]
+        return compile_native(
+            tc,
+            sources,
+            output,
+            shared=True,
+            include_dirs=(python_include, GLUE_DIR),
+            defines=("_CFFI_NO_LIMITED_API", *defines),
+            extra_flags=extra_flags,
+        )

@@ -1,0 +1,98 @@
+/*
+ * fiber: stackful fibers for C. The public C API; no Python anywhere in it.
+ *
+ * A fiber runs an entry function on its own stack. fiber_resume() switches into it;
+ * fiber_suspend(), called anywhere below the entry function, switches back to whoever
+ * resumed it. Values are pointers and travel both ways on every switch:
+ *
+ *     static void *count(void *arg, void *first) {
+ *         for (intptr_t i = 0;; i++) fiber_suspend((void *)i, NULL);
+ *     }
+ *     fiber_t *f;
+ *     fiber_create(&f, 0, count, NULL);        // 0: the default stack size
+ *     void *out;
+ *     fiber_resume(f, NULL, &out);             // out == 0
+ *     fiber_resume(f, NULL, &out);             // out == 1
+ *     fiber_destroy(f);                        // a suspended fiber may be destroyed
+ *
+ * Fibers nest (code on a fiber may resume another fiber; fiber_suspend() returns to the
+ * innermost resumer) and migrate (a suspended fiber may be resumed from any thread, one
+ * thread at a time). Errors are returned as negative fiber_status codes, never by crashing.
+ *
+ * Stacks are mapped with a PROT_NONE guard page below the usable area (on Windows the
+ * system's fiber stacks carry their own guard), and freed stacks are kept in a small pool
+ * for reuse, so creating a fiber is normally a pool hit rather than an mmap.
+ */
+#ifndef FIBER_CORE_FIBER_H
+#define FIBER_CORE_FIBER_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fiber fiber_t;
+
+/* Entry function: `arg` is fiber_create's argument, `first` the value of the first resume.
+   Its return value is what the resume that saw it finish receives. */
+typedef void *(*fiber_entry_fn)(void *arg, void *first);
+
+typedef enum fiber_status {
+    FIBER_OK = 0,
+    FIBER_ENOMEM = -1,      /* the stack (or the fiber record) could not be allocated */
+    FIBER_EDONE = -2,       /* resume of a fiber that has already finished */
+    FIBER_ENOTFIBER = -3,   /* fiber_suspend() called on a thread's own stack */
+    FIBER_EBUSY = -4,       /* resume of a running fiber (itself, or an ancestor resumer) */
+    FIBER_EINVAL = -5,      /* a NULL fiber or entry, or a size that overflows */
+} fiber_status;
+
+/* A short English description of a status code (never NULL). */
+const char *fiber_strerror(int status);
+
+/* Stack sizes: 0 asks for fiber_default_stack_size(); smaller sizes are rounded up to
+   fiber_min_stack_size(), every size up to a whole number of pages. The guard page is extra. */
+size_t fiber_default_stack_size(void);
+size_t fiber_min_stack_size(void);
+
+/* Create a fiber that will run entry(arg, first) on a new stack of (at least) stack_size
+   bytes. The entry does not run until the first fiber_resume(). */
+int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg);
+
+/* Switch into `f`, passing `value` (the first resume passes it as the entry's `first`; later
+   ones make the pending fiber_suspend() return it). Returns when `f` suspends or finishes;
+   `*out` (if out is not NULL) receives the suspended or returned value. */
+int fiber_resume(fiber_t *f, void *value, void **out);
+
+/* From inside a fiber: switch back to its resumer, which receives `value`. Returns when the
+   fiber is resumed again; `*in` (if not NULL) receives that resume's value. */
+int fiber_suspend(void *value, void **in);
+
+/* The fiber running on this thread now, or NULL on the thread's own stack. */
+fiber_t *fiber_current(void);
+
+/* Non-zero once the entry function has returned. */
+int fiber_done(const fiber_t *f);
+
+/* Non-zero while the fiber is running (it is the current fiber or one of its resumers). */
+int fiber_running(const fiber_t *f);
+
+/* Free a fiber that is new, suspended or done (never a running one: returns FIBER_EBUSY).
+   Destroying a suspended fiber discards its stack: C has no unwinding, so code below its
+   suspension point simply never continues. */
+int fiber_destroy(fiber_t *f);
+
+/* The usable stack of a fiber: [*low, *high). */
+void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
+
+/* Release every stack held by the reuse pool (the pool refills as fibers are destroyed). */
+void fiber_pool_trim(void);
+
+/* How many stacks the pool holds now (for tests and diagnostics). */
+size_t fiber_pool_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FIBER_CORE_FIBER_H */

@@ -1,0 +1,52 @@
+/*
+ * The contract between the C core and the per-ABI assembly in asm/.
+ *
+ * Every ABI implements the same three routines. Nothing else in the project touches a stack
+ * pointer, so this header is the whole interface.
+ *
+ * Stack top and link area
+ * -----------------------
+ * `top` is the 16-byte-aligned address one past the highest usable byte of a fiber stack.
+ * The 16 bytes just below it are the *link area*:
+ *
+ *       top ->  +---------------------------+
+ *               | reserved (zero)           |  top - 8 .. top - 1 (64-bit) / top-12..top-1 (32-bit)
+ *               | link slot (one pointer)   |  top - 16
+ *               +---------------------------+
+ *               | fiber_asm_start's frame   |  the base frame of the fiber
+ *               | ...frames of the fiber... |
+ *
+ * The link slot always holds the saved stack pointer of the side that is NOT running:
+ *   - fiber new or suspended: the fiber's own stack pointer (pointing at its switch frame);
+ *   - fiber running: its resumer's stack pointer (pointing at the resumer's switch frame).
+ * fiber_asm_switch() exchanges the two, which is why one routine both enters and leaves a
+ * fiber. fiber_asm_start's unwind info reads the slot to continue a backtrace into the
+ * resumer's stack, whoever and wherever that resumer is on this resume.
+ */
+#ifndef FIBER_CORE_SWITCH_H
+#define FIBER_CORE_SWITCH_H
+
+/* Offset of the link slot below `top`, in bytes. The assembly hard-codes the same value. */
+#define FIBER_LINK_SLOT_OFFSET 16
+
+/*
+ * Lay out a fresh stack so that the first fiber_asm_switch(top) lands in fiber_asm_start,
+ * which then calls entry(arg) on the fiber stack. Stores the fiber's initial stack pointer in
+ * the link slot. The initial switch frame carries the FP control state (MXCSR/x87 control
+ * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber starts with the FP modes
+ * of the code that created it. `entry` must never return: it leaves the fiber for good by a
+ * last fiber_asm_switch(top). If it returns anyway, fiber_asm_start traps.
+ */
+void fiber_asm_init(void *top, void (*entry)(void *arg), void *arg);
+
+/*
+ * Save every callee-saved register of the ABI (integer, FP/SIMD, and the FP control state)
+ * on the current stack, swap the stack pointer with the link slot at top - 16, restore the
+ * registers saved on the other stack, and return there.
+ */
+void fiber_asm_switch(void *top);
+
+/* The base frame of every fiber; never called from C. Declared for address comparisons. */
+void fiber_asm_start(void);
+
+#endif /* FIBER_CORE_SWITCH_H */
