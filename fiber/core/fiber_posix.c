@@ -1,0 +1,373 @@
+/*
+ * The C core on POSIX systems: fiber records, guard-paged stacks, a reuse pool, and the
+ * resume/suspend protocol on top of the per-ABI routines of switch.h.
+ *
+ * One mapping per fiber holds everything: the guard page, the usable stack, and the fiber
+ * record itself at the very top (so creating a fiber from the pool costs no allocation):
+ *
+ *   map_base                                                           map_base + map_size
+ *   | guard page (PROT_NONE) | usable stack, grows down <- | link area | struct fiber |
+ *                            ^ low                        ^ top - 16  ^ top
+ *
+ * `top` (16-byte aligned) is what the assembly sees; its link slot at top - 16 is described
+ * in switch.h.
+ */
+#define _GNU_SOURCE
+#include "fiber.h"
+#include "switch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FIBER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FIBER_ASAN 1
+#endif
+#endif
+#ifdef FIBER_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef FIBER_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+enum fiber_state { STATE_NEW, STATE_RUNNING, STATE_SUSPENDED, STATE_DONE };
+
+struct fiber {
+    void *top;              /* 16-aligned stack top handed to the assembly */
+    char *map_base;         /* the whole mapping: guard page + stack + this record */
+    size_t map_size;
+    fiber_entry_fn entry;
+    void *arg;
+    void *transfer;         /* the value crossing the current switch, in either direction */
+    fiber_t *resumer;       /* while running: the fiber that resumed it (NULL: a thread) */
+    enum fiber_state state;
+    fiber_t *next_free;     /* link in the reuse pool */
+#ifdef FIBER_VALGRIND
+    unsigned valgrind_stack_id;
+#endif
+#ifdef FIBER_ASAN
+    void *asan_fake_stack;  /* ASan's fake stack of the side that switched away */
+    const void *resumer_stack_low;   /* the resumer's stack, for the switch back */
+    size_t resumer_stack_size;
+#endif
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Sizes
+ * ------------------------------------------------------------------------------------- */
+
+static size_t page_size(void)
+{
+    static size_t cached;
+    if (!cached) {
+        long p = sysconf(_SC_PAGESIZE);
+        cached = p > 0 ? (size_t)p : 4096;
+    }
+    return cached;
+}
+
+size_t fiber_default_stack_size(void)
+{
+    /* Generous on 64-bit, where address space is free and only touched pages cost memory;
+       modest on 32-bit, where ten thousand fibers must fit in a 3-4 GiB address space. */
+    return sizeof(void *) >= 8 ? (size_t)1 << 20 : (size_t)256 << 10;
+}
+
+size_t fiber_min_stack_size(void)
+{
+    /* Room for the start frame, the entry function and a few levels of ordinary C. */
+    return (size_t)16 << 10;
+}
+
+/* Round a requested usable size to the mapping size; 0 when it cannot be represented. */
+static size_t mapping_size_for(size_t stack_size)
+{
+    size_t page = page_size();
+    if (stack_size == 0)
+        stack_size = fiber_default_stack_size();
+    if (stack_size < fiber_min_stack_size())
+        stack_size = fiber_min_stack_size();
+    size_t extra = page /* guard */ + page /* record and link area */;
+    if (stack_size > SIZE_MAX - extra - page)
+        return 0;
+    return ((stack_size + page - 1) / page) * page + extra;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The reuse pool: freed fibers keep their mapping and wait here for a create of the same
+ * mapping size. Bounded in count and bytes so that a burst of fibers does not pin memory.
+ * ------------------------------------------------------------------------------------- */
+
+#define POOL_MAX_COUNT 64
+#define POOL_MAX_BYTES ((size_t)64 << 20)
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static fiber_t *pool_head;
+static size_t pool_count;
+static size_t pool_bytes;
+
+static fiber_t *pool_take(size_t map_size)
+{
+    fiber_t *found = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (fiber_t **link = &pool_head; *link; link = &(*link)->next_free) {
+        if ((*link)->map_size == map_size) {
+            found = *link;
+            *link = found->next_free;
+            pool_count--;
+            pool_bytes -= map_size;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return found;
+}
+
+static void unmap_fiber(fiber_t *f)
+{
+#ifdef FIBER_VALGRIND
+    VALGRIND_STACK_DEREGISTER(f->valgrind_stack_id);
+#endif
+    munmap(f->map_base, f->map_size);
+}
+
+static void pool_put(fiber_t *f)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (pool_count < POOL_MAX_COUNT && pool_bytes + f->map_size <= POOL_MAX_BYTES) {
+        f->next_free = pool_head;
+        pool_head = f;
+        pool_count++;
+        pool_bytes += f->map_size;
+        f = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (f)
+        unmap_fiber(f);
+}
+
+void fiber_pool_trim(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    fiber_t *list = pool_head;
+    pool_head = NULL;
+    pool_count = 0;
+    pool_bytes = 0;
+    pthread_mutex_unlock(&pool_lock);
+    while (list) {
+        fiber_t *next = list->next_free;
+        unmap_fiber(list);
+        list = next;
+    }
+}
+
+size_t fiber_pool_size(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    size_t n = pool_count;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
+}
+
+static fiber_t *map_fiber(size_t map_size)
+{
+    size_t page = page_size();
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#ifdef MAP_STACK
+    flags |= MAP_STACK;
+#endif
+    char *base = mmap(NULL, map_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    if (mprotect(base, page, PROT_NONE) != 0) {
+        munmap(base, map_size);
+        return NULL;
+    }
+    char *end = base + map_size;
+    fiber_t *f = (fiber_t *)(((uintptr_t)end - sizeof(fiber_t)) & ~(uintptr_t)15);
+    memset(f, 0, sizeof *f);
+    f->map_base = base;
+    f->map_size = map_size;
+    f->top = (void *)f;
+#ifdef FIBER_VALGRIND
+    f->valgrind_stack_id = VALGRIND_STACK_REGISTER(base + page, f->top);
+#endif
+    return f;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The current fiber of this thread.
+ *
+ * Reached only through these out-of-line functions: a suspended fiber may be resumed on
+ * another thread, and a compiler may otherwise keep this thread's TLS address in a register
+ * across the switch (on aarch64 and arm32 it treats the thread pointer as a constant).
+ * ------------------------------------------------------------------------------------- */
+
+static _Thread_local fiber_t *tls_current;
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FIBER_OPAQUE __attribute__((noinline, noipa))
+#else
+#define FIBER_OPAQUE __attribute__((noinline))
+#endif
+
+FIBER_OPAQUE fiber_t *fiber_current(void) { return tls_current; }
+FIBER_OPAQUE static void set_current(fiber_t *f) { tls_current = f; }
+
+/* ---------------------------------------------------------------------------------------
+ * Sanitizer hooks around every switch: ASan must be told which stack is about to run, or it
+ * reports the other stack's frames as overflows.
+ * ------------------------------------------------------------------------------------- */
+
+#ifdef FIBER_ASAN
+static void stack_range(const fiber_t *f, const void **low, size_t *size)
+{
+    char *lo = f->map_base + page_size();
+    *low = lo;
+    *size = (size_t)((char *)f->top - lo);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * The switch protocol
+ * ------------------------------------------------------------------------------------- */
+
+static void fiber_main(void *arg)
+{
+    fiber_t *f = arg;
+#ifdef FIBER_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &f->resumer_stack_low, &f->resumer_stack_size);
+#endif
+    void *result = f->entry(f->arg, f->transfer);
+    f->transfer = result;
+    f->state = STATE_DONE;
+#ifdef FIBER_ASAN
+    /* NULL fake-stack save: this stack is finished for good. */
+    __sanitizer_start_switch_fiber(NULL, f->resumer_stack_low, f->resumer_stack_size);
+#endif
+    fiber_asm_switch(f->top);
+    abort(); /* unreachable: a done fiber is never switched into again */
+}
+
+int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
+{
+    if (!out || !entry)
+        return FIBER_EINVAL;
+    *out = NULL;
+    size_t map_size = mapping_size_for(stack_size);
+    if (!map_size)
+        return FIBER_ENOMEM;
+    fiber_t *f = pool_take(map_size);
+    if (!f) {
+        f = map_fiber(map_size);
+        if (!f)
+            return FIBER_ENOMEM;
+    }
+    f->entry = entry;
+    f->arg = arg;
+    f->transfer = NULL;
+    f->resumer = NULL;
+    f->next_free = NULL;
+    f->state = STATE_NEW;
+    fiber_asm_init(f->top, fiber_main, f);
+    *out = f;
+    return FIBER_OK;
+}
+
+int fiber_resume(fiber_t *f, void *value, void **out)
+{
+    if (!f)
+        return FIBER_EINVAL;
+    if (f->state == STATE_DONE)
+        return FIBER_EDONE;
+    if (f->state == STATE_RUNNING)
+        return FIBER_EBUSY;
+    f->resumer = fiber_current();
+    f->transfer = value;
+    f->state = STATE_RUNNING;
+    set_current(f);
+#ifdef FIBER_ASAN
+    {
+        const void *low;
+        size_t size;
+        stack_range(f, &low, &size);
+        __sanitizer_start_switch_fiber(&f->asan_fake_stack, low, size);
+    }
+#endif
+    fiber_asm_switch(f->top);
+#ifdef FIBER_ASAN
+    __sanitizer_finish_switch_fiber(f->asan_fake_stack, NULL, NULL);
+#endif
+    /* Back on the resumer's stack, on the resumer's thread: f has suspended or finished. */
+    set_current(f->resumer);
+    f->resumer = NULL;
+    if (out)
+        *out = f->transfer;
+    return FIBER_OK;
+}
+
+int fiber_suspend(void *value, void **in)
+{
+    fiber_t *f = fiber_current();
+    if (!f)
+        return FIBER_ENOTFIBER;
+    f->transfer = value;
+    f->state = STATE_SUSPENDED;
+#ifdef FIBER_ASAN
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(&fake_stack, f->resumer_stack_low, f->resumer_stack_size);
+#endif
+    fiber_asm_switch(f->top);
+    /* Resumed, possibly on another thread: touch no thread-local state below this line. */
+#ifdef FIBER_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, &f->resumer_stack_low, &f->resumer_stack_size);
+#endif
+    if (in)
+        *in = f->transfer;
+    return FIBER_OK;
+}
+
+int fiber_done(const fiber_t *f) { return f && f->state == STATE_DONE; }
+
+int fiber_running(const fiber_t *f) { return f && f->state == STATE_RUNNING; }
+
+int fiber_destroy(fiber_t *f)
+{
+    if (!f)
+        return FIBER_EINVAL;
+    if (f->state == STATE_RUNNING)
+        return FIBER_EBUSY;
+    pool_put(f);
+    return FIBER_OK;
+}
+
+void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
+{
+    if (low)
+        *low = f->map_base + page_size();
+    if (high)
+        *high = f->top;
+}
+
+const char *fiber_strerror(int status)
+{
+    switch (status) {
+    case FIBER_OK: return "success";
+    case FIBER_ENOMEM: return "the fiber stack could not be mapped (size too large or out of memory)";
+    case FIBER_EDONE: return "the fiber has already finished";
+    case FIBER_ENOTFIBER: return "not running on a fiber";
+    case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";
+    case FIBER_EINVAL: return "invalid argument";
+    default: return "unknown fiber status";
+    }
+}
