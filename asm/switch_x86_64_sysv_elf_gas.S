@@ -1,0 +1,196 @@
+/*
+ * Stack switching for x86_64, System V ABI, ELF, GNU as (AT&T syntax).
+ *
+ * WARNING: the three routines below (fiber_asm_init, fiber_asm_switch, fiber_asm_start)
+ * share one frame layout. fiber_asm_init writes a frame that fiber_asm_switch pops;
+ * fiber_asm_switch pushes a frame whose size and slot offsets are hard-coded in
+ * fiber_asm_start's hand-written DWARF CFI; all of them use the link slot offset of
+ * fiber/core/switch.h (FIBER_LINK_SLOT_OFFSET = 16). Change one, read all three, and keep
+ * them in sync with switch.h and with the diagram below.
+ *
+ * Which registers are saved and why
+ * ---------------------------------
+ * The SysV x86_64 ABI makes rbx, rbp, r12-r15 callee-saved, and also the control bits of
+ * MXCSR and the x87 control word (rounding mode, exception masks, precision). All xmm
+ * registers are caller-saved, so no vector register is saved. The project's decision is that
+ * the FP control state travels with the fiber: a fiber that sets a rounding mode keeps it
+ * across suspends, and its resumer never sees it. So the switch frame holds MXCSR and the
+ * x87 control word besides the six integer registers. (The MXCSR status flags travel too,
+ * as a side effect of saving the whole register; the x87 status word does not.)
+ *
+ * Switch frame (built by fiber_asm_switch, 64 bytes; `sp` = the saved stack pointer that
+ * goes into the link slot):
+ *
+ *       sp + 64  caller's stack pointer after the switch returns (= CFA of the switch)
+ *       sp + 56  return address          pushed by the `call fiber_asm_switch`
+ *       sp + 48  rbp                     first push
+ *       sp + 40  rbx
+ *       sp + 32  r12
+ *       sp + 24  r13
+ *       sp + 16  r14
+ *       sp +  8  r15                     last push
+ *       sp +  4  x87 control word (2 bytes; bytes 6-7 padding)
+ *       sp +  0  MXCSR (4 bytes)
+ *
+ *   The caller's sp is 16-byte aligned at the call, so it is 8 mod 16 after the return
+ *   address and after the six pushes; the 8-byte FP slot brings it back to 16-byte alignment.
+ *   So the saved sp is always 16-byte aligned and the frame size is a constant 64: that
+ *   constant is what fiber_asm_start's CFI adds to the link slot to find its "caller".
+ *
+ * Initial frame (built by fiber_asm_init):
+ *
+ *       top -  8  reserved (zero)                              link area, see switch.h
+ *       top - 16  link slot = top - 80 (the initial sp)        <- fiber_asm_start's rsp
+ *       top - 24  return address = fiber_asm_start             (sp + 56)
+ *       top - 32  rbp = 0      ends frame-pointer chains here  (sp + 48)
+ *       top - 40  rbx = entry                                  (sp + 40)
+ *       top - 48  r12 = arg                                    (sp + 32)
+ *       top - 56  r13 = 0                                      (sp + 24)
+ *       top - 64  r14 = 0                                      (sp + 16)
+ *       top - 72  r15 = 0                                      (sp +  8)
+ *       top - 80  MXCSR, x87 CW of the caller of fiber_asm_init  (sp + 0)
+ *
+ *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame and its `ret`
+ *   jumps to fiber_asm_start with rsp = top - 16. That is 16-byte aligned, as the ABI wants
+ *   at a call, so fiber_asm_start calls entry without adjusting rsp; the return address of
+ *   that call lands at top - 24, below the link area, which therefore stays intact.
+ *
+ * fiber_asm_start's unwind info
+ * -----------------------------
+ * While a fiber runs, its link slot holds the stack pointer its resumer saved in
+ * fiber_asm_switch, i.e. the address of the resumer's switch frame. fiber_asm_start's rsp
+ * is always top - 16 (it never moves rsp), so the link slot is at 0(%rsp) in start's frame,
+ * and start's CFA is defined as
+ *       CFA = *(rsp + 0) + 64
+ * which is the resumer's stack pointer after its fiber_asm_switch call returns. The return
+ * address and the callee-saved registers of that "caller" are the ones in the resumer's
+ * switch frame: ra at CFA - 8, rbp at CFA - 16, rbx at CFA - 24, r12 at CFA - 32, r13 at
+ * CFA - 40, r14 at CFA - 48, r15 at CFA - 56. An unwinder walking out of a fiber thus
+ * continues in the function that called fiber_asm_switch on the resumer's side, on every
+ * resume, whoever and wherever that resumer is.
+ */
+
+#include "macros.h"
+
+/* DWARF register numbers for x86_64 used in the CFI escape below. */
+#define DW_REG_RSP 7
+
+/*
+ * void fiber_asm_init(void *top, void (*entry)(void *), void *arg)
+ *   rdi = top, rsi = entry, rdx = arg. Writes the initial frame and the link area; touches
+ *   no callee-saved register.
+ */
+FIBER_FUNC_BEGIN(fiber_asm_init)
+    .cfi_startproc
+    leaq    -80(%rdi), %rax             /* rax = initial sp (switch frame base) */
+    movq    $0, (%rax)                  /* clear the FP slot's padding bytes 6-7 */
+    stmxcsr (%rax)                      /* the creator's FP modes become the fiber's */
+    fnstcw  4(%rax)
+    movq    $0, 8(%rax)                 /* r15 */
+    movq    $0, 16(%rax)                /* r14 */
+    movq    $0, 24(%rax)                /* r13 */
+    movq    %rdx, 32(%rax)              /* r12 = arg,   read by fiber_asm_start */
+    movq    %rsi, 40(%rax)              /* rbx = entry, read by fiber_asm_start */
+    movq    $0, 48(%rax)                /* rbp = 0: frame-pointer walkers stop at the base */
+    leaq    fiber_asm_start(%rip), %rcx /* hidden symbol: PC-relative, no GOT, PIC-safe */
+    movq    %rcx, 56(%rax)              /* the first switch's `ret` goes to start */
+    movq    %rax, -16(%rdi)             /* link slot: the not-running side is the new fiber */
+    movq    $0, -8(%rdi)                /* reserved word of the link area */
+    ret
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_init)
+
+/*
+ * void fiber_asm_switch(void *top)
+ *   rdi = top of the fiber stack whose link slot is exchanged. Used both to enter a fiber
+ *   (from its resumer) and to leave it (from inside the fiber): the slot always holds the
+ *   sp of the side that is not running.
+ */
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r12, 0
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r13, 0
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r14, 0
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r15, 0
+    subq    $8, %rsp                    /* FP control slot; realigns rsp to 16 */
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+
+    /* Exchange rsp with the link slot. Two plain moves, not xchg: xchg with memory is an
+     * implicitly locked instruction and costs a full barrier. The other side's frame has
+     * the same shape as ours, so the CFI above stays true across the `movq ..., %rsp`. */
+    movq    -16(%rdi), %rax
+    movq    %rsp, -16(%rdi)
+    movq    %rax, %rsp
+
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    popq    %r15
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r15
+    popq    %r14
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r14
+    popq    %r13
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r13
+    popq    %r12
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r12
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    ret                                 /* into the other side's caller, or into start */
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_switch)
+
+/*
+ * fiber_asm_start: the base frame of every fiber. Reached only by the `ret` of the first
+ * fiber_asm_switch into a fresh stack, with rsp = top - 16, rbx = entry, r12 = arg.
+ * It must not move rsp: its CFI reads the link slot at 0(%rsp).
+ */
+FIBER_FUNC_BEGIN(fiber_asm_start)
+    .cfi_startproc
+    /* CFA = *(rsp + 0) + 64: the resumer's sp, saved in the link slot by its
+     * fiber_asm_switch, plus the size of that switch frame.
+     * DW_CFA_def_cfa_expression, length 5:
+     *   DW_OP_breg7 (rsp) 0; DW_OP_deref; DW_OP_plus_uconst 64 */
+    .cfi_escape 0x0f, 0x05, 0x70 + DW_REG_RSP, 0x00, 0x06, 0x23, 0x40
+    /* The resumer's registers live in its switch frame, at fixed offsets from that CFA. */
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    .cfi_offset %r12, -32
+    .cfi_offset %r13, -40
+    .cfi_offset %r14, -48
+    .cfi_offset %r15, -56
+    movq    %r12, %rdi                  /* entry(arg) */
+    call    *%rbx
+    /* entry must leave by a final fiber_asm_switch and never return. If it does, there is
+     * no frame to return to: trap. The ud2 also keeps the call's return address inside
+     * this function, so unwinders looking up (return address - 1) find start's FDE. */
+    ud2
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_start)
+
+FIBER_NO_EXEC_STACK
