@@ -68,6 +68,13 @@
  * CFA - 40, r14 at CFA - 48, r15 at CFA - 56. An unwinder walking out of a fiber thus
  * continues in the function that called fiber_asm_switch on the resumer's side, on every
  * resume, whoever and wherever that resumer is.
+ *
+ * Known limit: gdb refuses to unwind from a frame to a caller whose CFA is at a lower
+ * address ("previous frame inner to this frame"; it assumes one stack per thread and only
+ * exempts __morestack), so gdb's backtrace stops at fiber_asm_start when the resumer's
+ * stack lies below the fiber's stack in memory. glibc backtrace() (libgcc's unwinder) has
+ * no such check. Marking start as a signal frame would silence gdb but make it print
+ * "<signal handler called>" and drop the return-address - 1 adjustment: not worth it.
  */
 
 #include "macros.h"

@@ -1,0 +1,234 @@
+/*
+ * Stack switching for i386 (i686), System V ABI, ELF, GNU as (AT&T syntax).
+ * Built by i686-linux-gnu-gcc for Debian i386, also into -fPIC shared objects: nothing below
+ * needs a relocation that a PIC object cannot have (no GOT, no absolute addresses).
+ *
+ * WARNING: the three routines below (fiber_asm_init, fiber_asm_switch, fiber_asm_start)
+ * share one frame layout. fiber_asm_init writes a frame that fiber_asm_switch pops;
+ * fiber_asm_switch pushes a frame whose size and slot offsets are hard-coded in
+ * fiber_asm_start's hand-written DWARF CFI; fiber_asm_start's stack pointer is placed by
+ * fiber_asm_init; all of them use the link slot offset of fiber/core/switch.h
+ * (FIBER_LINK_SLOT_OFFSET = 16). Change one, read all three, and keep them in sync with
+ * switch.h and with the diagram below.
+ *
+ * Which registers are saved and why
+ * ---------------------------------
+ * The i386 SysV ABI makes ebx, esi, edi and ebp callee-saved, and the x87 control word
+ * (rounding, precision, exception masks). The project's decision is that the FP control
+ * state travels with the fiber, so the x87 control word is always in the switch frame.
+ *
+ * MXCSR is saved only when the file is built for a CPU with SSE (__SSE__ defined, e.g.
+ * -march=pentium4 or -msse), or when FIBER_I386_SAVE_MXCSR=1 is defined. Reasoning:
+ *   - Debian i386's baseline is i686 (Pentium Pro), which has no SSE: stmxcsr/ldmxcsr raise
+ *     #UD (SIGILL) there. The default i686-linux-gnu-gcc has -march=i686 -mfpmath=387 and
+ *     does not define __SSE__, so a default build never executes an SSE instruction.
+ *   - Code built for that baseline does all its floating point on the x87, whose rounding
+ *     and precision come from the x87 control word, which does travel with the fiber.
+ *   - What is not covered in a default build: SSE code chosen at run time (ifunc variants in
+ *     libm, hand-written SIMD), whose rounding comes from MXCSR. glibc's fesetround() sets
+ *     both registers on an SSE CPU, so after fesetround() in a fiber, the resumer's SSE code
+ *     (not its x87 code) would see the fiber's mode. A run-time CPUID test would close that
+ *     gap but puts a PC-relative flag load and a branch into every switch (i386 PIC has no
+ *     RIP-relative addressing); a build that wants it turns it on with the macros above.
+ * The frame layout is the same either way (the MXCSR slot is just not written or read), so
+ * the CFI and the offsets below do not depend on the choice.
+ */
+#if defined(__SSE__) && !defined(FIBER_I386_SAVE_MXCSR)
+#define FIBER_I386_SAVE_MXCSR 1
+#endif
+/*
+ * Switch frame (built by fiber_asm_switch, 28 bytes; `sp` = the saved stack pointer that
+ * goes into the link slot):
+ *
+ *       sp + 28  the caller's argument `top` (= CFA of the switch: caller's esp after ret)
+ *       sp + 24  return address          pushed by the `call fiber_asm_switch`
+ *       sp + 20  ebp                     first push
+ *       sp + 16  ebx
+ *       sp + 12  esi
+ *       sp +  8  edi                     last push
+ *       sp +  4  x87 control word (2 bytes; 2 bytes padding)
+ *       sp +  0  MXCSR (4 bytes; only written/read with FIBER_I386_SAVE_MXCSR)
+ *
+ *   The frame size is a constant 28: that constant is what fiber_asm_start's CFI adds to
+ *   the link slot to find its "caller". The saved sp itself need not be aligned (nothing
+ *   is called from inside the frame); alignment matters only for the initial frame below.
+ *
+ * Initial frame (built by fiber_asm_init):
+ *
+ *       top -  4  reserved (zero)     \
+ *       top -  8  reserved (zero)      | link area, see switch.h
+ *       top - 12  reserved (zero)      |
+ *       top - 16  link slot = top - 60 /  the initial sp
+ *       top - 20  zero  \
+ *       top - 24  zero   | padding: keeps the call below 16-byte aligned
+ *       top - 28  zero  /
+ *       top - 32  argument slot for entry(arg) (zero; start writes arg)  <- start's esp
+ *       top - 36  return address = fiber_asm_start     (sp + 24)
+ *       top - 40  ebp = 0   ends frame-pointer chains  (sp + 20)
+ *       top - 44  ebx = entry                          (sp + 16)
+ *       top - 48  esi = arg                            (sp + 12)
+ *       top - 52  edi = 0                              (sp +  8)
+ *       top - 56  x87 control word of the caller of fiber_asm_init  (sp + 4)
+ *       top - 60  MXCSR of the caller of fiber_asm_init (or 0)     (sp + 0)
+ *
+ *   The first fiber_asm_switch(top) loads sp = top - 60, pops that frame and its `ret`
+ *   jumps to fiber_asm_start with esp = top - 32. The i386 SysV ABI as used on Linux wants
+ *   esp 16-byte aligned at every call, and top is 16-byte aligned, so top - 32 is too:
+ *   start stores arg into the slot at 0(%esp) and calls entry without moving esp. The
+ *   return address of that call lands at top - 36, below the padding and the link area.
+ *
+ * fiber_asm_start's unwind info
+ * -----------------------------
+ * While a fiber runs, its link slot holds the stack pointer its resumer saved in
+ * fiber_asm_switch, i.e. the address of the resumer's switch frame. fiber_asm_start's esp is
+ * always top - 32 (it never moves esp), so the link slot is at 16(%esp) in start's frame,
+ * and start's CFA is defined as
+ *       CFA = *(esp + 16) + 28
+ * which is the resumer's stack pointer after its fiber_asm_switch call returns. The return
+ * address and the callee-saved registers of that "caller" are the ones in the resumer's
+ * switch frame: eip at CFA - 4, ebp at CFA - 8, ebx at CFA - 12, esi at CFA - 16, edi at
+ * CFA - 20. An unwinder walking out of a fiber thus continues in the function that called
+ * fiber_asm_switch on the resumer's side, on every resume, whoever and wherever that is.
+ *
+ * Known limit: gdb refuses to unwind from a frame to a caller whose CFA is at a lower
+ * address ("previous frame inner to this frame"; it assumes one stack per thread and only
+ * exempts __morestack), so gdb's backtrace stops at fiber_asm_start when the resumer's
+ * stack lies below the fiber's stack in memory. glibc backtrace() (libgcc's unwinder) has
+ * no such check. Marking start as a signal frame would silence gdb but make it print
+ * "<signal handler called>" and drop the return-address - 1 adjustment: not worth it.
+ */
+
+#include "macros.h"
+
+/* DWARF register number of esp, used in the CFI escape below. */
+#define DW_REG_ESP 4
+
+/*
+ * void fiber_asm_init(void *top, void (*entry)(void *), void *arg)
+ *   Arguments on the stack: 4(%esp) = top, 8(%esp) = entry, 12(%esp) = arg.
+ *   Uses only the scratch registers eax, ecx, edx.
+ */
+FIBER_FUNC_BEGIN(fiber_asm_init)
+    .cfi_startproc
+    movl    4(%esp), %edx               /* edx = top; the frame is addressed from it */
+    movl    8(%esp), %ecx               /* entry */
+    movl    12(%esp), %eax              /* arg */
+    movl    $0, -60(%edx)               /* MXCSR slot (stays 0 without SSE) */
+    movl    $0, -56(%edx)               /* x87 CW slot, including its padding */
+#if FIBER_I386_SAVE_MXCSR
+    stmxcsr -60(%edx)                   /* the creator's FP modes become the fiber's */
+#endif
+    fnstcw  -56(%edx)
+    movl    $0, -52(%edx)               /* edi */
+    movl    %eax, -48(%edx)             /* esi = arg,   read by fiber_asm_start */
+    movl    %ecx, -44(%edx)             /* ebx = entry, called by fiber_asm_start */
+    movl    $0, -40(%edx)               /* ebp = 0: frame-pointer walkers stop at the base */
+    /* The address of fiber_asm_start, position-independently: i386 has no EIP-relative
+     * addressing, so take EIP from a call to the next instruction. start and label 1 are in
+     * the same section, so their difference is an assembly-time constant: no relocation.
+     * (A call to the next instruction is special-cased by CPUs: it does not unbalance the
+     * return-address predictor. init is not on the hot path anyway.) */
+    call    1f
+1:  .cfi_adjust_cfa_offset 4
+    popl    %eax
+    .cfi_adjust_cfa_offset -4
+    leal    fiber_asm_start - 1b(%eax), %eax
+    movl    %eax, -36(%edx)             /* the first switch's `ret` goes to start */
+    movl    $0, -32(%edx)               /* entry's argument slot, filled by start */
+    movl    $0, -28(%edx)               /* alignment padding */
+    movl    $0, -24(%edx)
+    movl    $0, -20(%edx)
+    leal    -60(%edx), %eax
+    movl    %eax, -16(%edx)             /* link slot: the not-running side is the new fiber */
+    movl    $0, -12(%edx)               /* reserved words of the link area */
+    movl    $0, -8(%edx)
+    movl    $0, -4(%edx)
+    ret
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_init)
+
+/*
+ * void fiber_asm_switch(void *top)
+ *   4(%esp) = top of the fiber stack whose link slot is exchanged. Used both to enter a
+ *   fiber (from its resumer) and to leave it (from inside the fiber): the slot always holds
+ *   the sp of the side that is not running.
+ */
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    .cfi_startproc
+    movl    4(%esp), %edx               /* top, read before the pushes move it */
+    pushl   %ebp
+    .cfi_adjust_cfa_offset 4
+    .cfi_rel_offset %ebp, 0
+    pushl   %ebx
+    .cfi_adjust_cfa_offset 4
+    .cfi_rel_offset %ebx, 0
+    pushl   %esi
+    .cfi_adjust_cfa_offset 4
+    .cfi_rel_offset %esi, 0
+    pushl   %edi
+    .cfi_adjust_cfa_offset 4
+    .cfi_rel_offset %edi, 0
+    subl    $8, %esp                    /* FP control slot */
+    .cfi_adjust_cfa_offset 8
+#if FIBER_I386_SAVE_MXCSR
+    stmxcsr (%esp)
+#endif
+    fnstcw  4(%esp)
+
+    /* Exchange esp with the link slot. Two plain moves, not xchg: xchg with memory is an
+     * implicitly locked instruction and costs a full barrier. The other side's frame has
+     * the same shape as ours, so the CFI above stays true across the `movl ..., %esp`. */
+    movl    -16(%edx), %eax
+    movl    %esp, -16(%edx)
+    movl    %eax, %esp
+
+#if FIBER_I386_SAVE_MXCSR
+    ldmxcsr (%esp)
+#endif
+    fldcw   4(%esp)
+    addl    $8, %esp
+    .cfi_adjust_cfa_offset -8
+    popl    %edi
+    .cfi_adjust_cfa_offset -4
+    .cfi_restore %edi
+    popl    %esi
+    .cfi_adjust_cfa_offset -4
+    .cfi_restore %esi
+    popl    %ebx
+    .cfi_adjust_cfa_offset -4
+    .cfi_restore %ebx
+    popl    %ebp
+    .cfi_adjust_cfa_offset -4
+    .cfi_restore %ebp
+    ret                                 /* into the other side's caller, or into start */
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_switch)
+
+/*
+ * fiber_asm_start: the base frame of every fiber. Reached only by the `ret` of the first
+ * fiber_asm_switch into a fresh stack, with esp = top - 32, ebx = entry, esi = arg.
+ * It must not move esp: its CFI reads the link slot at 16(%esp).
+ */
+FIBER_FUNC_BEGIN(fiber_asm_start)
+    .cfi_startproc
+    /* CFA = *(esp + 16) + 28: the resumer's sp, saved in the link slot by its
+     * fiber_asm_switch, plus the size of that switch frame.
+     * DW_CFA_def_cfa_expression, length 5:
+     *   DW_OP_breg4 (esp) 16; DW_OP_deref; DW_OP_plus_uconst 28 */
+    .cfi_escape 0x0f, 0x05, 0x70 + DW_REG_ESP, 0x10, 0x06, 0x23, 0x1c
+    /* The resumer's registers live in its switch frame, at fixed offsets from that CFA. */
+    .cfi_offset %eip, -4
+    .cfi_offset %ebp, -8
+    .cfi_offset %ebx, -12
+    .cfi_offset %esi, -16
+    .cfi_offset %edi, -20
+    movl    %esi, (%esp)                /* entry(arg): the argument slot init reserved */
+    call    *%ebx
+    /* entry must leave by a final fiber_asm_switch and never return. If it does, there is
+     * no frame to return to: trap. The ud2 also keeps the call's return address inside
+     * this function, so unwinders looking up (return address - 1) find start's FDE. */
+    ud2
+    .cfi_endproc
+FIBER_FUNC_END(fiber_asm_start)
+
+FIBER_NO_EXEC_STACK
