@@ -187,3 +187,26 @@ def build_extension(
             defines=("_CFFI_NO_LIMITED_API", *defines),
             extra_flags=extra_flags,
         )
+
+
+def host_extension_path(package_dir: Path = PACKAGE) -> Path:
+    """Where the host's fiber._native goes inside a package directory."""
+    return package_dir / ("_native" + sysconfig.get_config_var("EXT_SUFFIX"))
+
+
+def build_host_extension(output: Path | None = None) -> Path:
+    """Build fiber._native for the running interpreter (in place by default)."""
+    return build_extension(
+        host_toolchain(),
+        output or host_extension_path(),
+        Path(sysconfig.get_paths()["include"]),
+    )
+
+
+if __name__ == "__main__":
+    # `python -m fiber._build`: build the extension in place, for a checkout used directly.
+    try:
+        print(build_host_extension())
+    except subprocess.CalledProcessError as exc:
+        sys.stderr.write(exc.stdout or "")
+        sys.exit(f"fiber: building the native extension failed: {' '.join(exc.cmd)}")

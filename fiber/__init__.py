@@ -1,0 +1,50 @@
+"""fiber: stackful fibers for Python.
+
+A :class:`Fiber` runs a Python callable on its own native stack. Code anywhere below that
+callable, at any call depth, can call :func:`suspend` to hand a value back to whoever called
+:meth:`Fiber.resume`; the next ``resume(value)`` continues it exactly where it stopped::
+
+    import fiber
+
+    def walk(tree):
+        for node in tree:
+            fiber.suspend(node)          # from any depth, no generators needed
+
+    f = fiber.Fiber(walk, [1, 2, 3])
+    while (node := f.resume()) is not None:
+        print(node)
+
+:mod:`fiber.aio` bridges fibers and asyncio: ``await fiber.aio.run(fn)`` runs synchronous
+code on a fiber, and ``fiber.aio.await_(awaitable)`` inside it waits for async work.
+
+The native extension is loaded on first use of the API (PEP 562), so that the build module
+``fiber._build`` can be imported from a checkout before the extension exists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Fiber", "FiberError", "FiberExit", "current", "suspend"]
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from fiber._glue import Fiber, FiberError, FiberExit, current, suspend
+
+
+def _load_native() -> None:
+    from fiber import _native
+
+    if _native.lib.fiber_glue_install() != 0:  # pragma: no cover - interpreter failure
+        raise ImportError("fiber: the native glue could not be initialised (see the error above)")
+    from fiber import _glue
+
+    for name in __all__:
+        globals()[name] = getattr(_glue, name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        _load_native()
+        return globals()[name]
+    raise AttributeError(f"module 'fiber' has no attribute {name!r}")

@@ -1,0 +1,34 @@
+/*
+ * The interpreter-version-specific part of the Python glue, behind a small interface.
+ *
+ * Everything the glue needs to know about CPython's thread-state internals goes through
+ * these functions, implemented in compat.c for the versions the suite has passed on. A new
+ * Python version means reading compat.c, not the whole glue.
+ */
+#ifndef FIBER_GLUE_COMPAT_H
+#define FIBER_GLUE_COMPAT_H
+
+#include <Python.h>
+
+/* Make `to` trace and profile like `from` (sys.settrace / sys.setprofile are per thread;
+   a fiber is part of its thread, so the settings follow every switch). Cheap when equal. */
+int fiber_compat_sync_tracing(PyThreadState *from, PyThreadState *to);
+
+/* Prepare a fresh (or recycled) thread state for a fiber that runs on the current OS thread,
+   sharing the thread's per-thread dict (so threading.local is per thread, not per fiber). */
+void fiber_compat_adopt_tstate(PyThreadState *ts, PyThreadState *resumer);
+
+/* Non-zero when `ts` holds no Python frames (safe to clear and recycle). */
+int fiber_compat_tstate_is_idle(PyThreadState *ts);
+
+/* Make `ts` run in the Context object `resumer` is running in now (no copy). */
+void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer);
+
+/* Visit the references held by the Python frames of a suspended fiber's thread state, so
+   the cyclic GC can find cycles that pass through them. `stack_end` is the end of the
+   vectorcall arguments suspend() received (NULL if unknown): when it lies in the innermost
+   frame's value stack, that frame's stack is visited up to it. */
+int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, visitproc visit,
+                                 void *arg);
+
+#endif /* FIBER_GLUE_COMPAT_H */

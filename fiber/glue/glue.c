@@ -1,0 +1,750 @@
+/*
+ * The Python glue: runs Python callables on fibers of the C core.
+ *
+ * Interpreter state per fiber
+ * ---------------------------
+ * Each fiber runs Python on a PyThreadState of its own. A thread state is what CPython keeps
+ * per stack of Python frames: the frames themselves (and their data-stack chunks), the
+ * exception being handled, the recursion counter, the current contextvars Context. Giving a
+ * fiber its own one means a switch never has to save or restore any of those fields: it
+ * swaps which thread state is current (PyThreadState_Swap, with the GIL held throughout, so
+ * no other thread can observe the half-way point) and switches the C stack.
+ *
+ * What a Python user expects to be per *thread* rather than per fiber is carried across each
+ * switch explicitly: sys.settrace/sys.setprofile (compat.c copies them, cheap when unchanged)
+ * and threading.local (the fiber's thread state shares the thread's per-thread dict).
+ *
+ * A switch into a fiber:       resumer                         fiber
+ *   Fiber.resume(v)            transfer = v; swap to fiber ts
+ *                              fiber_resume() ------------->   (returns from fiber_suspend)
+ *                                                              result = transfer
+ *   fiber.suspend(w)                                           transfer = w; swap to resumer ts
+ *                              (returns from fiber_resume) <-- fiber_suspend()
+ *                              result = transfer
+ *
+ * Thread states are recycled through a small pool: a fresh one costs an allocation and, on
+ * its first frame, an mmap'd data-stack chunk.
+ *
+ * Threads: every thread runs its own fibers. A fiber belongs to the thread that created it;
+ * resuming it from another thread raises FiberError (its C frames may hold that thread's
+ * locks or thread-local caches, so moving it is not safe in general).
+ *
+ * Callbacks entered from C code that released the GIL (ctypes, cffi callbacks) re-acquire it
+ * through PyGILState_Ensure, which attaches the thread's own original thread state: such a
+ * callback runs and returns normally, but fiber.suspend() inside it raises FiberError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "compat.h"
+#include "fiber.h"
+
+enum fiber_py_state { FIBER_NEW, FIBER_RUNNING, FIBER_SUSPENDED, FIBER_DONE };
+static const char *const state_names[] = {"new", "running", "suspended", "done"};
+
+typedef struct FiberObject {
+    PyObject_HEAD
+    fiber_t *cf;                  /* the C fiber; NULL once released */
+    PyObject *fn, *args, *kwargs; /* what to run; dropped when the fiber finishes */
+    PyObject *context;            /* Context to run in; NULL: share the resumer's */
+    PyThreadState *ts;            /* the fiber's own thread state while started */
+    PyThreadState *resumer_ts;    /* where the current run goes back to */
+    struct FiberObject *parent;   /* the running fiber that resumed this one, if any */
+    PyObject *transfer;           /* value crossing the current switch (owned) */
+    PyObject *throw_exc;          /* exception to raise at the suspension point (owned) */
+    PyObject *const *suspend_args_end; /* end of suspend()'s vectorcall args, for the GC */
+    PyObject *exc_type, *exc_value, *exc_tb; /* exception escaping fn (owned) */
+    unsigned long owner;          /* thread ident of the owning thread */
+    enum fiber_py_state state;
+    PyObject *weakreflist;
+} FiberObject;
+
+/* Module-wide state. The glue supports one interpreter; its objects are created once. */
+static PyTypeObject *Fiber_Type;
+static PyObject *FiberError;
+static PyObject *FiberExit;
+static PyObject *RESUMER_CONTEXT; /* sentinel: run in the resumer's Context, no copy */
+
+/* The fiber running now on this thread (its Python object), or NULL. Only touched on the
+   owner thread of the fibers concerned, so a fiber never sees another thread's value. */
+static _Thread_local FiberObject *running_fiber;
+
+/* ---------------------------------------------------------------------------------------
+ * Thread-state pool (protected by the GIL)
+ * ------------------------------------------------------------------------------------- */
+
+#define TSTATE_POOL_MAX 64
+static PyThreadState *tstate_pool[TSTATE_POOL_MAX];
+static int tstate_pool_count;
+
+static PyThreadState *tstate_acquire(PyThreadState *resumer)
+{
+    PyThreadState *ts;
+    if (tstate_pool_count > 0)
+        ts = tstate_pool[--tstate_pool_count];
+    else
+        ts = PyThreadState_New(resumer->interp);
+    if (ts)
+        fiber_compat_adopt_tstate(ts, resumer);
+    return ts;
+}
+
+/* Called on the resumer's thread state, with `ts` not current. */
+static void tstate_release(PyThreadState *ts)
+{
+    PyThreadState_Clear(ts);
+    if (fiber_compat_tstate_is_idle(ts) && tstate_pool_count < TSTATE_POOL_MAX) {
+        tstate_pool[tstate_pool_count++] = ts;
+        return;
+    }
+    /* Frames left on it (a fiber that could not be closed): never reuse, and the objects
+       those frames refer to are leaked rather than freed under running code. */
+    PyThreadState_Delete(ts);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Switching
+ * ------------------------------------------------------------------------------------- */
+
+static void fiber_finish(FiberObject *self)
+{
+    /* Drop what only a running fiber needs. The thread state is released by the resumer. */
+    self->state = FIBER_DONE;
+    Py_CLEAR(self->fn);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+}
+
+/* Runs on the fiber's own stack, with the fiber's thread state current. */
+static void *fiber_entry(void *arg, void *first)
+{
+    FiberObject *self = arg;
+    PyObject *result = NULL;
+    int entered = 0;
+    if (self->context) {
+        entered = PyContext_Enter(self->context) == 0;
+        if (!entered)
+            goto out;
+    }
+    result = PyObject_Call(self->fn, self->args, self->kwargs ? self->kwargs : NULL);
+    if (entered && PyContext_Exit(self->context) < 0)
+        Py_CLEAR(result);
+out:
+    if (!result) {
+        PyErr_Fetch(&self->exc_type, &self->exc_value, &self->exc_tb);
+        PyErr_NormalizeException(&self->exc_type, &self->exc_value, &self->exc_tb);
+        if (self->exc_tb)
+            PyException_SetTraceback(self->exc_value, self->exc_tb);
+    }
+    self->transfer = result;
+    fiber_finish(self);
+    fiber_compat_sync_tracing(self->ts, self->resumer_ts);
+    PyThreadState_Swap(self->resumer_ts);
+    return NULL;
+}
+
+/* Switch into `self` (new or suspended) with `value` (stolen) or an exception to raise at
+   its suspension point (`exc`, stolen). Returns what the fiber suspended with or returned,
+   or NULL with the fiber's exception set. */
+static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
+{
+    PyThreadState *me = PyThreadState_Get();
+    if (self->state == FIBER_NEW) {
+        self->ts = tstate_acquire(me);
+        if (!self->ts) {
+            Py_XDECREF(value);
+            Py_XDECREF(exc);
+            return PyErr_NoMemory();
+        }
+    }
+    if (!self->context)
+        fiber_compat_share_context(self->ts, me);
+    if (fiber_compat_sync_tracing(me, self->ts) < 0) {
+        Py_XDECREF(value);
+        Py_XDECREF(exc);
+        return NULL;
+    }
+    self->resumer_ts = me;
+    self->transfer = value;
+    self->throw_exc = exc;
+    self->parent = running_fiber;
+    running_fiber = self;
+    self->state = FIBER_RUNNING;
+
+    /* Keep the fiber alive across the switch even if the only reference is dropped by code
+       running on it. */
+    Py_INCREF(self);
+    PyThreadState_Swap(self->ts);
+    fiber_resume(self->cf, NULL, NULL);
+    /* The fiber has swapped back to `me` before switching. */
+    running_fiber = self->parent;
+    self->parent = NULL;
+    self->resumer_ts = NULL;
+
+    PyObject *result = self->transfer;
+    self->transfer = NULL;
+    if (self->state == FIBER_DONE) {
+        tstate_release(self->ts);
+        self->ts = NULL;
+        if (!result)
+            PyErr_Restore(self->exc_type, self->exc_value, self->exc_tb);
+        self->exc_type = self->exc_value = self->exc_tb = NULL;
+    }
+    Py_DECREF(self);
+    return result;
+}
+
+static int check_owner(FiberObject *self)
+{
+    if (self->owner != PyThread_get_thread_ident()) {
+        PyErr_Format(FiberError,
+                     "this fiber belongs to thread %lu; resume, throw into or close it from "
+                     "that thread",
+                     self->owner);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_resumable(FiberObject *self, const char *what)
+{
+    if (!self->cf) {
+        PyErr_SetString(FiberError, "the Fiber was not initialised: call Fiber(fn, ...)");
+        return -1;
+    }
+    if (check_owner(self) < 0)
+        return -1;
+    if (self->state == FIBER_DONE) {
+        PyErr_Format(FiberError, "cannot %s a finished fiber", what);
+        return -1;
+    }
+    if (self->state == FIBER_RUNNING) {
+        PyErr_Format(FiberError,
+                     "cannot %s a running fiber (it is the current fiber, or it is resuming "
+                     "the current one)",
+                     what);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Fiber methods
+ * ------------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(resume_doc,
+"resume(value=None, /)\n--\n\n"
+"Switch into the fiber. The first call starts fn(*args, **kwargs) and must pass None; later\n"
+"calls make the pending fiber.suspend() return `value`. Returns the value passed to the\n"
+"fiber's next suspend(), or fn's return value once it finishes. An exception escaping fn\n"
+"propagates from here, and the fiber is then done.");
+
+static PyObject *Fiber_resume(FiberObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "resume() takes at most 1 argument (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *value = nargs ? args[0] : Py_None;
+    if (check_resumable(self, "resume") < 0)
+        return NULL;
+    if (self->state == FIBER_NEW && value != Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "can't send a non-None value to a fiber that has not started: "
+                        "start it with resume() or resume(None)");
+        return NULL;
+    }
+    return switch_into(self, Py_NewRef(value), NULL);
+}
+
+/* An exception instance from throw()'s argument (an instance or a class), or NULL. */
+static PyObject *make_exception(PyObject *exc)
+{
+    if (PyExceptionInstance_Check(exc))
+        return Py_NewRef(exc);
+    if (PyExceptionClass_Check(exc))
+        return PyObject_CallNoArgs(exc);
+    PyErr_Format(PyExc_TypeError,
+                 "throw() expects an exception instance or class (a BaseException), not %.200s",
+                 Py_TYPE(exc)->tp_name);
+    return NULL;
+}
+
+static void raise_exception(PyObject *exc)
+{
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+}
+
+static void release_unstarted(FiberObject *self)
+{
+    fiber_finish(self);
+}
+
+PyDoc_STRVAR(throw_doc,
+"throw(exc, /)\n--\n\n"
+"Raise `exc` (an exception instance or class) inside the fiber at its suspension point and\n"
+"continue it; returns like resume(). Thrown into a fiber that has not started, the exception\n"
+"is raised here and the fiber is done without running, as with a generator.");
+
+static PyObject *Fiber_throw(FiberObject *self, PyObject *exc_arg)
+{
+    PyObject *exc = make_exception(exc_arg);
+    if (!exc)
+        return NULL;
+    if (check_resumable(self, "throw into") < 0) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    if (self->state == FIBER_NEW) {
+        release_unstarted(self);
+        raise_exception(exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    return switch_into(self, NULL, exc);
+}
+
+static PyObject *close_suspended(FiberObject *self)
+{
+    PyObject *exc = PyObject_CallNoArgs(FiberExit);
+    if (!exc)
+        return NULL;
+    PyObject *result = switch_into(self, NULL, exc);
+    if (result) {
+        if (self->state != FIBER_DONE) {
+            Py_DECREF(result);
+            PyErr_SetString(FiberError,
+                            "the fiber caught FiberExit and suspended again; a fiber being "
+                            "closed must finish (let FiberExit propagate, or return)");
+            return NULL;
+        }
+        Py_DECREF(result);
+        Py_RETURN_NONE;
+    }
+    if (PyErr_ExceptionMatches(FiberExit)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return NULL;
+}
+
+PyDoc_STRVAR(close_doc,
+"close()\n--\n\n"
+"Finish the fiber. A suspended fiber gets FiberExit raised at its suspension point, so its\n"
+"finally blocks and context managers run; if it catches it and suspends again, FiberError is\n"
+"raised. A fiber that has not started becomes done without running; closing a done fiber\n"
+"does nothing.");
+
+static PyObject *Fiber_close(FiberObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->cf || self->state == FIBER_DONE)
+        Py_RETURN_NONE;
+    if (check_owner(self) < 0)
+        return NULL;
+    if (self->state == FIBER_RUNNING) {
+        PyErr_SetString(FiberError,
+                        "cannot close a running fiber (it is the current fiber, or it is "
+                        "resuming the current one)");
+        return NULL;
+    }
+    if (self->state == FIBER_NEW) {
+        release_unstarted(self);
+        Py_RETURN_NONE;
+    }
+    return close_suspended(self);
+}
+
+static PyObject *Fiber_get_done(FiberObject *self, void *closure)
+{
+    return PyBool_FromLong(self->state == FIBER_DONE);
+}
+
+static PyObject *Fiber_get_state(FiberObject *self, void *closure)
+{
+    return PyUnicode_FromString(state_names[self->state]);
+}
+
+static PyObject *Fiber_get_stack_size(FiberObject *self, void *closure)
+{
+    if (!self->cf)
+        Py_RETURN_NONE;
+    void *low, *high;
+    fiber_stack_bounds(self->cf, &low, &high);
+    return PyLong_FromSize_t((size_t)((char *)high - (char *)low));
+}
+
+static PyObject *Fiber_repr(FiberObject *self)
+{
+    if (self->fn)
+        return PyUnicode_FromFormat("<%s %R %s at %p>", Py_TYPE(self)->tp_name, self->fn,
+                                    state_names[self->state], self);
+    return PyUnicode_FromFormat("<%s %s at %p>", Py_TYPE(self)->tp_name,
+                                state_names[self->state], self);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Construction and destruction
+ * ------------------------------------------------------------------------------------- */
+
+/* stack_size argument -> bytes (0: default). -1 with an exception on bad input. */
+static int parse_stack_size(PyObject *obj, size_t *out)
+{
+    *out = 0;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "stack_size must be an int (bytes) or None, not %.200s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int sign = _PyLong_Sign(obj);
+    if (sign < 0) {
+        PyErr_Format(PyExc_ValueError, "stack_size must be >= 0, not %R", obj);
+        return -1;
+    }
+    size_t size = PyLong_AsSize_t(obj);
+    if (size == (size_t)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_MemoryError, "stack_size %R is too large to map", obj);
+        return -1;
+    }
+    *out = size;
+    return 0;
+}
+
+static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (self->cf) {
+        PyErr_SetString(FiberError, "Fiber.__init__() may be called only once");
+        return -1;
+    }
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "Fiber() needs the function to run: Fiber(fn, *args, "
+                                         "stack_size=None, context=None, **kwargs)");
+        return -1;
+    }
+    PyObject *fn = PyTuple_GET_ITEM(args, 0);
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "Fiber() needs a callable, not %.200s",
+                     Py_TYPE(fn)->tp_name);
+        return -1;
+    }
+    PyObject *stack_size_obj = NULL, *context = NULL, *fn_kwargs = NULL;
+    if (kwargs && PyDict_GET_SIZE(kwargs)) {
+        fn_kwargs = PyDict_Copy(kwargs);
+        if (!fn_kwargs)
+            return -1;
+        stack_size_obj = PyDict_GetItemString(fn_kwargs, "stack_size");
+        context = PyDict_GetItemString(fn_kwargs, "context");
+        Py_XINCREF(stack_size_obj);
+        Py_XINCREF(context);
+        if ((stack_size_obj && PyDict_DelItemString(fn_kwargs, "stack_size") < 0) ||
+            (context && PyDict_DelItemString(fn_kwargs, "context") < 0))
+            goto fail;
+        if (PyDict_GET_SIZE(fn_kwargs) == 0)
+            Py_CLEAR(fn_kwargs);
+    }
+    size_t stack_size;
+    if (parse_stack_size(stack_size_obj, &stack_size) < 0)
+        goto fail;
+    PyObject *ctx;
+    if (context == NULL || context == Py_None) {
+        ctx = PyContext_CopyCurrent();
+        if (!ctx)
+            goto fail;
+    } else if (context == RESUMER_CONTEXT) {
+        ctx = NULL;
+    } else if (PyContext_CheckExact(context)) {
+        ctx = Py_NewRef(context);
+    } else {
+        PyErr_Format(PyExc_TypeError, "context must be a contextvars.Context or None, not %.200s",
+                     Py_TYPE(context)->tp_name);
+        goto fail;
+    }
+    int rc = fiber_create(&self->cf, stack_size, fiber_entry, self);
+    if (rc != FIBER_OK) {
+        Py_XDECREF(ctx);
+        PyErr_Format(PyExc_MemoryError, "cannot create a fiber with stack_size=%zu: %s",
+                     stack_size, fiber_strerror(rc));
+        goto fail;
+    }
+    self->fn = Py_NewRef(fn);
+    self->args = PyTuple_GetSlice(args, 1, nargs);
+    self->kwargs = fn_kwargs;
+    self->context = ctx;
+    self->owner = PyThread_get_thread_ident();
+    self->state = FIBER_NEW;
+    Py_XDECREF(stack_size_obj);
+    Py_XDECREF(context);
+    return self->args ? 0 : -1;
+fail:
+    Py_XDECREF(fn_kwargs);
+    Py_XDECREF(stack_size_obj);
+    Py_XDECREF(context);
+    return -1;
+}
+
+/* PEP 442 finaliser: an unreachable suspended fiber is closed so its finally blocks run. */
+static void Fiber_finalize(FiberObject *self)
+{
+    if (!self->cf || self->state != FIBER_SUSPENDED)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (self->owner != PyThread_get_thread_ident()) {
+        PyErr_Format(FiberError,
+                     "a suspended fiber of thread %lu became unreachable on another thread and "
+                     "could not be closed; its finally blocks did not run",
+                     self->owner);
+        PyErr_WriteUnraisable((PyObject *)self);
+    } else {
+        PyObject *r = close_suspended(self);
+        if (r)
+            Py_DECREF(r);
+        else
+            PyErr_WriteUnraisable((PyObject *)self);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->fn);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kwargs);
+    Py_VISIT(self->context);
+    Py_VISIT(self->transfer);
+    Py_VISIT(self->throw_exc);
+    Py_VISIT(self->exc_value);
+    Py_VISIT(self->exc_tb);
+    if (self->ts && self->state == FIBER_SUSPENDED)
+        return fiber_compat_traverse_frames(self->ts, self->suspend_args_end, visit, arg);
+    return 0;
+}
+
+static int Fiber_clear(FiberObject *self)
+{
+    /* The frames of a suspended fiber are not cleared here: tp_finalize has closed it, or
+       it could not be closed and dealloc leaks them rather than run code on a torn state. */
+    Py_CLEAR(self->fn);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->transfer);
+    Py_CLEAR(self->throw_exc);
+    Py_CLEAR(self->exc_type);
+    Py_CLEAR(self->exc_value);
+    Py_CLEAR(self->exc_tb);
+    return 0;
+}
+
+static void Fiber_dealloc(FiberObject *self)
+{
+    /* Finalise while still tracked: closing runs arbitrary Python code. */
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    if (self->ts) {
+        /* Still suspended: it could not be closed. Its stack is discarded below. */
+        tstate_release(self->ts);
+        self->ts = NULL;
+    }
+    if (self->cf) {
+        fiber_destroy(self->cf);
+        self->cf = NULL;
+    }
+    Fiber_clear(self);
+    Py_CLEAR(self->context);
+    PyTypeObject *type = Py_TYPE(self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* instances of heap types own a reference to their type */
+}
+
+static PyMethodDef Fiber_methods[] = {
+    {"resume", (PyCFunction)(void (*)(void))Fiber_resume, METH_FASTCALL, resume_doc},
+    {"throw", (PyCFunction)Fiber_throw, METH_O, throw_doc},
+    {"close", (PyCFunction)Fiber_close, METH_NOARGS, close_doc},
+    {NULL},
+};
+
+static PyGetSetDef Fiber_getset[] = {
+    {"done", (getter)Fiber_get_done, NULL, "True once fn has returned or raised.", NULL},
+    {"state", (getter)Fiber_get_state, NULL,
+     "\"new\", \"running\", \"suspended\" or \"done\".", NULL},
+    {"stack_size", (getter)Fiber_get_stack_size, NULL,
+     "Usable bytes of the fiber's stack (the request rounded up to pages and to the minimum).",
+     NULL},
+    {NULL},
+};
+
+PyDoc_STRVAR(Fiber_doc,
+"Fiber(fn, /, *args, stack_size=None, context=None, **kwargs)\n--\n\n"
+"A Python callable that runs on its own native stack.\n\n"
+"The first resume() starts fn(*args, **kwargs); fiber.suspend(value) anywhere below fn\n"
+"hands `value` back to resume()'s caller, and the next resume(v) continues fn there.\n\n"
+"stack_size: bytes of native stack (None: fiber's default, 1 MiB on 64-bit and 256 KiB on\n"
+"32-bit systems); rounded up to whole pages and to a 16 KiB minimum; a guard page below it\n"
+"turns an overflow into a clear crash message instead of memory corruption.\n"
+"context: the contextvars.Context to run in (None: a copy of the context current when the\n"
+"Fiber is created, as asyncio does for tasks).");
+
+static PyMemberDef Fiber_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(FiberObject, weakreflist), READONLY},
+    {NULL},
+};
+
+static PyType_Slot Fiber_slots[] = {
+    {Py_tp_doc, (void *)Fiber_doc},
+    {Py_tp_init, Fiber_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, Fiber_dealloc},
+    {Py_tp_finalize, Fiber_finalize},
+    {Py_tp_traverse, Fiber_traverse},
+    {Py_tp_clear, Fiber_clear},
+    {Py_tp_repr, Fiber_repr},
+    {Py_tp_methods, Fiber_methods},
+    {Py_tp_getset, Fiber_getset},
+    {Py_tp_members, Fiber_members},
+    {0, NULL},
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Module functions
+ * ------------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(suspend_doc,
+"suspend(value=None, /)\n--\n\n"
+"Suspend the running fiber: its resume() (or throw()) returns `value`. Returns the value of\n"
+"the next resume(), or raises the exception of the next throw(). Raises FiberError when no\n"
+"fiber is running on this thread.");
+
+static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "suspend() takes at most 1 argument (%zd given)", nargs);
+        return NULL;
+    }
+    FiberObject *self = running_fiber;
+    if (!self) {
+        PyErr_SetString(FiberError,
+                        "suspend() called outside any fiber: only code running on a Fiber "
+                        "(started with Fiber.resume()) can suspend");
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    if (ts != self->ts) {
+        PyErr_SetString(FiberError,
+                        "suspend() called from a Python callback entered from C code (ctypes, "
+                        "cffi) that released the GIL; suspend after the callback returns");
+        return NULL;
+    }
+    if (fiber_compat_sync_tracing(ts, self->resumer_ts) < 0)
+        return NULL;
+    self->transfer = Py_NewRef(nargs ? args[0] : Py_None);
+    self->suspend_args_end = args ? args + nargs : NULL;
+    self->state = FIBER_SUSPENDED;
+    PyThreadState_Swap(self->resumer_ts);
+    fiber_suspend(NULL, NULL);
+    /* Resumed: switch_into() made this fiber's thread state current again. */
+    self->suspend_args_end = NULL;
+    if (self->throw_exc) {
+        PyObject *exc = self->throw_exc;
+        self->throw_exc = NULL;
+        raise_exception(exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyObject *value = self->transfer;
+    self->transfer = NULL;
+    return value;
+}
+
+PyDoc_STRVAR(current_doc,
+"current()\n--\n\n"
+"The Fiber running now on this thread, or None on the thread's own stack.");
+
+static PyObject *glue_current(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(running_fiber ? (PyObject *)running_fiber : Py_None);
+}
+
+static PyMethodDef glue_functions[] = {
+    {"suspend", (PyCFunction)(void (*)(void))glue_suspend, METH_FASTCALL, suspend_doc},
+    {"current", glue_current, METH_NOARGS, current_doc},
+    {NULL},
+};
+
+static struct PyModuleDef glue_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "fiber._glue",
+    .m_doc = "The C glue between Python and the fiber core (use the `fiber` package).",
+    .m_size = -1,
+    .m_methods = glue_functions,
+};
+
+static PyObject *make_module(void)
+{
+    PyObject *m = PyModule_Create(&glue_module);
+    if (!m)
+        return NULL;
+    FiberError = PyErr_NewExceptionWithDoc(
+        "fiber.FiberError",
+        "A fiber was misused: resumed while running or after finishing, suspended outside a "
+        "fiber, used from another thread.",
+        PyExc_RuntimeError, NULL);
+    FiberExit = PyErr_NewExceptionWithDoc(
+        "fiber.FiberExit",
+        "Raised inside a suspended fiber by Fiber.close() (and when an unreachable suspended "
+        "fiber is collected). Like GeneratorExit, it derives from BaseException.",
+        PyExc_BaseException, NULL);
+    RESUMER_CONTEXT = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    PyType_Spec spec = {
+        .name = "fiber.Fiber",
+        .basicsize = sizeof(FiberObject),
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+        .slots = Fiber_slots,
+    };
+    Fiber_Type = (PyTypeObject *)PyType_FromSpec(&spec);
+    if (!FiberError || !FiberExit || !RESUMER_CONTEXT || !Fiber_Type)
+        goto fail;
+    if (PyModule_AddObjectRef(m, "FiberError", FiberError) < 0 ||
+        PyModule_AddObjectRef(m, "FiberExit", FiberExit) < 0 ||
+        PyModule_AddObjectRef(m, "Fiber", (PyObject *)Fiber_Type) < 0 ||
+        PyModule_AddObjectRef(m, "RESUMER_CONTEXT", RESUMER_CONTEXT) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}
+
+/*
+ * Called once by fiber/__init__.py through cffi (which calls C with the GIL released):
+ * creates the glue module and registers it as sys.modules["fiber._glue"]. This is how the
+ * CPython-API part of the extension reaches Python without a second shared object (a second
+ * copy of the core would have its own pools and its own idea of the current fiber).
+ */
+int fiber_glue_install(void)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = -1;
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *existing = PyDict_GetItemString(modules, "fiber._glue");
+    if (existing) {
+        rc = 0;
+    } else {
+        PyObject *m = make_module();
+        if (m) {
+            rc = PyDict_SetItemString(modules, "fiber._glue", m);
+            Py_DECREF(m);
+        }
+    }
+    if (rc < 0)
+        PyErr_Print();
+    PyGILState_Release(g);
+    return rc;
+}
