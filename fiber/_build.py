@@ -141,6 +141,7 @@ int fiber_destroy(fiber_t *f);
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
 void fiber_pool_trim(void);
 size_t fiber_pool_size(void);
+int fiber_install_overflow_handler(void);
 int fiber_glue_install(void);
 """
 

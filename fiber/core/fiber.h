@@ -85,6 +85,14 @@ int fiber_destroy(fiber_t *f);
 /* The usable stack of a fiber: [*low, *high). */
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
 
+/* Install (once per process) a SIGSEGV handler that recognises a fiber overrunning its
+   stack into the guard page: it prints "fiber: stack overflow" with the fiber's stack range
+   to stderr and aborts, instead of a silent segfault. Other faults go to the handler that
+   was installed before (or the default action). Each thread gets a small alternate signal
+   stack the first time it resumes a fiber, since the overflowed stack cannot run the
+   handler. Returns FIBER_OK, or FIBER_EINVAL if sigaction failed. POSIX only. */
+int fiber_install_overflow_handler(void);
+
 /* Release every stack held by the reuse pool (the pool refills as fibers are destroyed). */
 void fiber_pool_trim(void);
 

@@ -78,9 +78,11 @@ static size_t page_size(void)
 
 size_t fiber_default_stack_size(void)
 {
-    /* Generous on 64-bit, where address space is free and only touched pages cost memory;
-       modest on 32-bit, where ten thousand fibers must fit in a 3-4 GiB address space. */
-    return sizeof(void *) >= 8 ? (size_t)1 << 20 : (size_t)256 << 10;
+    /* What a thread gets by default on Linux (8 MiB), where address space is plentiful and
+       only the pages a fiber touches cost memory: Python's default recursion limit is
+       calibrated for a stack of that size. Half of it on 32-bit, where the address space is
+       only 3-4 GiB (thousands of fibers there need an explicit, smaller size). */
+    return sizeof(void *) >= 8 ? (size_t)8 << 20 : (size_t)4 << 20;
 }
 
 size_t fiber_min_stack_size(void)
@@ -109,7 +111,8 @@ static size_t mapping_size_for(size_t stack_size)
  * ------------------------------------------------------------------------------------- */
 
 #define POOL_MAX_COUNT 64
-#define POOL_MAX_BYTES ((size_t)64 << 20)
+/* Address space, not memory: a pooled stack keeps only the pages it had touched. */
+#define POOL_MAX_BYTES ((size_t)(sizeof(void *) >= 8 ? 1024 : 256) << 20)
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static fiber_t *pool_head;
@@ -225,6 +228,113 @@ FIBER_OPAQUE fiber_t *fiber_current(void) { return tls_current; }
 FIBER_OPAQUE static void set_current(fiber_t *f) { tls_current = f; }
 
 /* ---------------------------------------------------------------------------------------
+ * Stack overflow reporting: a fault in the guard page of the running fiber (or of one of
+ * its resumers) is a fiber stack overflow. Everything below runs in a signal handler, so it
+ * uses only async-signal-safe calls (write, sigaction, raise).
+ * ------------------------------------------------------------------------------------- */
+
+static struct sigaction previous_segv;
+static volatile sig_atomic_t overflow_handler_installed;
+static _Thread_local int altstack_ready;
+
+static size_t format_hex(char *buf, uintptr_t value)
+{
+    char tmp[2 * sizeof value];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[value & 15];
+        value >>= 4;
+    } while (value);
+    buf[0] = '0';
+    buf[1] = 'x';
+    for (size_t i = 0; i < n; i++)
+        buf[2 + i] = tmp[n - 1 - i];
+    return n + 2;
+}
+
+static void write_overflow_message(const fiber_t *f, const void *addr)
+{
+    char msg[256];
+    size_t len = 0;
+    const char *parts[] = {"fiber: stack overflow: a fiber overran its stack [", ", ",
+                           ") into the guard page (fault at ", "); aborting\n"};
+    uintptr_t values[] = {(uintptr_t)(f->map_base + page_size()), (uintptr_t)f->top,
+                          (uintptr_t)addr};
+    for (size_t i = 0; i < 4; i++) {
+        size_t plen = strlen(parts[i]);
+        memcpy(msg + len, parts[i], plen);
+        len += plen;
+        if (i < 3)
+            len += format_hex(msg + len, values[i]);
+    }
+    ssize_t ignored = write(STDERR_FILENO, msg, len);
+    (void)ignored;
+}
+
+static void overflow_handler(int sig, siginfo_t *info, void *context)
+{
+    const char *addr = info->si_addr;
+    for (const fiber_t *f = tls_current; f; f = f->resumer) {
+        if (addr >= f->map_base && addr < f->map_base + page_size()) {
+            write_overflow_message(f, addr);
+            signal(SIGABRT, SIG_DFL);
+            raise(SIGABRT);
+            _exit(134);
+        }
+    }
+    /* Not ours: hand over to whoever handled SIGSEGV before. */
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        if (previous_segv.sa_sigaction) {
+            previous_segv.sa_sigaction(sig, info, context);
+            return;
+        }
+    } else if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN) {
+        previous_segv.sa_handler(sig);
+        return;
+    }
+    /* Default action: restore it and return; the faulting instruction faults again. */
+    signal(SIGSEGV, SIG_DFL);
+}
+
+int fiber_install_overflow_handler(void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int rc = FIBER_OK;
+    pthread_mutex_lock(&lock);
+    if (!overflow_handler_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = overflow_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSEGV, &sa, &previous_segv) == 0)
+            overflow_handler_installed = 1;
+        else
+            rc = FIBER_EINVAL;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+/* The handler cannot run on the stack that overflowed: give this thread an alternate signal
+   stack, unless it has one already (the runtime may have set one up, as CPython's
+   faulthandler does). Never freed: it must outlive every fiber the thread runs. */
+static void ensure_altstack(void)
+{
+    altstack_ready = 1;
+    stack_t current;
+    if (sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
+        return;
+    size_t size = 64 << 10;
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0)
+        munmap(mem, size);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Sanitizer hooks around every switch: ASan must be told which stack is about to run, or it
  * reports the other stack's frames as overflows.
  * ------------------------------------------------------------------------------------- */
@@ -292,6 +402,8 @@ int fiber_resume(fiber_t *f, void *value, void **out)
         return FIBER_EDONE;
     if (f->state == STATE_RUNNING)
         return FIBER_EBUSY;
+    if (overflow_handler_installed && !altstack_ready)
+        ensure_altstack();
     f->resumer = fiber_current();
     f->transfer = value;
     f->state = STATE_RUNNING;

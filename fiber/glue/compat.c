@@ -80,3 +80,14 @@ int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, 
     }
     return 0;
 }
+
+void fiber_compat_limit_recursion(PyThreadState *ts, int max_depth)
+{
+    /* 3.11 counts depth as recursion_limit - recursion_remaining and, on reaching the end,
+       compares it with the interpreter's limit (raising it back if the thread's is lower). So
+       a lower per-fiber limit is expressed as a head start in depth: recursion_remaining
+       starts at max_depth. Py_SetRecursionLimit keeps that depth when the limit changes. */
+    int limit = Py_GetRecursionLimit();
+    ts->recursion_limit = limit;
+    ts->recursion_remaining = max_depth < limit ? max_depth : limit;
+}

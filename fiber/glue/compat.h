@@ -31,4 +31,8 @@ void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer);
 int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, visitproc visit,
                                  void *arg);
 
+/* Cap the recursion depth of a fresh fiber thread state at `max_depth` (when lower than the
+   interpreter's limit), so that a small stack raises RecursionError before it overflows. */
+void fiber_compat_limit_recursion(PyThreadState *ts, int max_depth);
+
 #endif /* FIBER_GLUE_COMPAT_H */
