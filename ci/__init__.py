@@ -1,0 +1,17 @@
+"""The fiber harness: build and run the one pytest suite on every target.
+
+One job per module:
+
+- targets    the one table of targets (everything else is derived from it)
+- provision  host tools: Debian packages installed when missing (as root) or named
+- sysroots   foreign Debian Pythons built with mmdebstrap, cached, smoke-checked
+- wine       the Wine prefix of the Windows target
+- build      the extension and the C conformance program, through fiber/_build.py
+- runners    the pytest command line and environment per runner (native, QEMU, Wine)
+- reports    JUnit parsing, reports/matrix.json and matrix.md, the summary table
+- matrix     the run over all targets; exit status
+- workflow   the generated GitHub Actions workflow (ci/github-workflow.yml)
+- readme     the generated target table in README.md
+
+``python -m ci --help`` lists the commands; noxfile.py is a thin layer over them.
+"""

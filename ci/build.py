@@ -1,0 +1,150 @@
+"""Build a target's native parts through fiber/_build.py (the project's one build function).
+
+Per target:
+- the cffi extension ``fiber/_native<EXT_SUFFIX>``, in place: the suffix is the target
+  Python's (``.cpython-311-aarch64-linux-gnu.so``, ...), so the builds of every target sit side
+  by side in fiber/ and each Python imports its own. Compiled against the sysroot's Python
+  headers (the host's, natively). The Windows target has no Python under Wine: no extension.
+- the C conformance program ``build/<target>/conformance[.exe]`` from tests/c/conformance.c and
+  the core (with -rdynamic on Linux, so backtrace() names the core's functions). Skipped, with
+  a note, while tests/c/conformance.c does not exist.
+
+``python -m ci build --host`` builds both for the machine it runs on (the CI workflow's
+Windows job uses it, with the mingw gcc of the Windows runner).
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci import fiberbuild, paths
+from ci.targets import Target
+
+
+class BuildError(RuntimeError):
+    """A compiler run failed; the message carries the command and the compiler's output."""
+
+    def __init__(self, what: str, command: list[str] | str, output: str):
+        self.what = what
+        self.command = command if isinstance(command, str) else shlex.join(map(str, command))
+        self.output = output
+        super().__init__(f"building {what} failed:\n$ {self.command}\n{output.rstrip()}")
+
+
+@dataclass
+class Built:
+    extension: Path | None = None
+    conformance: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _run(what: str, fn, *args, **kwargs) -> Path:
+    try:
+        return fn(*args, **kwargs)
+    except subprocess.CalledProcessError as e:
+        raise BuildError(what, e.cmd, e.output or e.stderr or "") from None
+    except FileNotFoundError as e:  # the compiler itself is missing
+        raise BuildError(what, str(e.filename), str(e)) from None
+
+
+def build_extension(tc, ext_suffix: str, python_include: Path, *,
+                    extra_flags: tuple[str, ...] = (), defines: tuple[str, ...] = (),
+                    libs: tuple[str, ...] = ()) -> Path:
+    b = fiberbuild.module()
+    out = b.PACKAGE / f"_native{ext_suffix}"
+    kwargs = {"libs": libs} if libs else {}
+    return _run(f"the extension {out.name}", b.build_extension, tc, out, python_include,
+                defines=defines, extra_flags=extra_flags, **kwargs)
+
+
+def build_conformance(tc, out_dir: Path, *, extra_flags: tuple[str, ...] = ()) -> Path | None:
+    """The C conformance program, or None while tests/c/conformance.c does not exist."""
+    if not paths.CONFORMANCE_C.is_file():
+        return None
+    b = fiberbuild.module()
+    out = out_dir / f"conformance{tc.exe_suffix}"
+    flags = ("-rdynamic",) if tc.os == "linux" else ()
+    return _run("the C conformance program", b.compile_native, tc,
+                [paths.CONFORMANCE_C, *b.core_sources(tc)], out,
+                include_dirs=(paths.CONFORMANCE_C.parent,), extra_flags=(*flags, *extra_flags))
+
+
+def build_target(target: Target, sysroot=None) -> Built:
+    """Build what `target` runs. `sysroot` (a sysroots.Sysroot) for the QEMU targets."""
+    built = Built()
+    tc = target.toolchain(sysroot.path if sysroot is not None else None)
+    out_dir = paths.BUILD / target.name
+    if target.os == "linux":
+        if sysroot is not None:
+            # The sysroot's pyconfig.h includes <ARCH-TRIPLET/python3.11/pyconfig.h>; searched
+            # after the cross compiler's own headers so its libc headers stay the compiler's.
+            built.extension = build_extension(
+                tc, sysroot.ext_suffix, sysroot.python_include,
+                extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")))
+        else:
+            built.extension = build_extension(
+                tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"]))
+    else:
+        built.notes.append("no extension: there is no Windows Python under Wine")
+    built.conformance = build_conformance(tc, out_dir)
+    if built.conformance is None:
+        built.notes.append(f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
+                           " does not exist yet")
+    return built
+
+
+def build_host() -> Built:
+    """Build for the machine this Python runs on (Linux, or Windows with mingw gcc)."""
+    b = fiberbuild.module()
+    built = Built()
+    include = Path(sysconfig.get_paths()["include"])
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".pyd"
+    if sys.platform == "win32":
+        tc = b.Toolchain(cc=("gcc",), arch=b.host_arch(), os="windows")
+        ver = f"{sys.version_info[0]}{sys.version_info[1]}"
+        libs = (f"-L{Path(sys.base_prefix) / 'libs'}", f"-lpython{ver}")
+        built.extension = build_extension(tc, suffix, include, defines=("MS_WIN64",), libs=libs)
+    else:
+        tc = b.host_toolchain()
+        built.extension = build_extension(tc, suffix, include)
+    built.conformance = build_conformance(tc, paths.BUILD / "host")
+    return built
+
+
+def main(argv: list[str]) -> int:
+    """`python -m ci build --host` or `python -m ci build TARGET` (sysroot built if needed)."""
+    from ci import sysroots, targets
+
+    if argv == ["--host"]:
+        try:
+            built = build_host()
+        except BuildError as e:
+            print(e, file=sys.stderr)
+            return 1
+    elif len(argv) == 1:
+        try:
+            t = targets.get(argv[0])
+        except targets.UnknownTarget as e:
+            print(f"build: error: {e}", file=sys.stderr)
+            return 2
+        try:
+            built = build_target(t, sysroots.ensure(t) if t.needs_sysroot else None)
+        except (BuildError, sysroots.SysrootError) as e:
+            print(e, file=sys.stderr)
+            return 1
+    else:
+        print("usage: python -m ci build (--host | TARGET)", file=sys.stderr)
+        return 2
+    for label, p in (("extension", built.extension), ("conformance", built.conformance)):
+        if p is not None:
+            print(f"{label}: {p}")
+    for n in built.notes:
+        print(f"note: {n}")
+    print(f"built on {platform.machine()} for {argv[0]}")
+    return 0

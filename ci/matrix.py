@@ -1,0 +1,247 @@
+"""The matrix: provision, build and run the suite for each target; report; exit status.
+
+``python -m ci matrix [--targets a,b] [--jobs N] [-- PYTEST ARGS]`` (the nox sessions call
+this). Host tools are checked first (installed as root, otherwise the run stops with the apt-get
+command). Then, per target: its sysroot or Wine prefix, its build, its pytest run. A target that
+fails at any step is reported as failed with the reason and the others still run. At the end:
+reports/matrix.json, reports/matrix.md, a summary table, the failed tests with their targets,
+and a closing 'matrix: N passed, N failed, N skipped' line. Exit status 1 when any target failed
+or ran no test, 2 when the run could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ci import build, paths, provision, reports, runners, sysroots, targets, wine
+from ci.targets import Target
+
+Log = Callable[[str], None]
+
+# Targets run one after the other by default: measured on 2 cores, see the README.
+DEFAULT_JOBS = 1
+
+
+@dataclass
+class Prepared:
+    sysroot: sysroots.Sysroot | None = None
+    wineprefix: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    returncode: int | None  # None when it was stopped by the run timeout
+    output_tail: str
+    timed_out: bool = False
+
+
+def prepare(target: Target, log: Log) -> Prepared:
+    if target.needs_sysroot:
+        return Prepared(sysroot=sysroots.ensure(target, log=log))
+    if target.runner_kind == "wine":
+        return Prepared(wineprefix=wine.ensure_prefix(log=log))
+    return Prepared()
+
+
+def do_build(target: Target, prepared: Prepared) -> build.Built:
+    return build.build_target(target, prepared.sysroot)
+
+
+def run_process(inv: runners.Invocation, logfile: Path, log: Log) -> RunOutcome:
+    """Run the pytest command, streaming its output to `log` and `logfile`; stop it on timeout."""
+    env = dict(os.environ)
+    for k in inv.unset:
+        env.pop(k, None)
+    env.update(inv.env)
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    tail: list[str] = []
+    with open(logfile, "w") as fh:
+        proc = subprocess.Popen(inv.argv, cwd=paths.ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
+        timed_out = threading.Event()
+
+        def stop() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(inv.timeout, stop)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                log(line.rstrip("\n"))
+                tail.append(line)
+                del tail[:-60]
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+    if timed_out.is_set():
+        return RunOutcome(None, "".join(tail), timed_out=True)
+    return RunOutcome(rc, "".join(tail))
+
+
+@dataclass
+class Stages:
+    """The steps of one target; tests swap in fakes."""
+
+    prepare: Callable[[Target, Log], Prepared] = prepare
+    build: Callable[[Target, Prepared], build.Built] = do_build
+    run: Callable[[runners.Invocation, Path, Log], RunOutcome] = run_process
+    invocation: Callable[..., runners.Invocation] = runners.pytest_invocation
+
+
+PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+
+
+def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir: Path,
+               stages: Stages | None = None, log: Log = print) -> reports.TargetResult:
+    """Prepare, build and test one target; every failure ends up in its result and its XML."""
+    stages = stages or Stages()
+    started = time.monotonic()
+    result = reports.TargetResult(target.name, target.runner)
+    junit = reports_dir / f"{target.name}.xml"
+    logfile = reports_dir / f"{target.name}.log"
+    for stale in (junit, logfile):
+        stale.unlink(missing_ok=True)
+
+    def fail(step: str, message: str) -> None:
+        result.error = result.error or f"{step}: {message}"
+        reports.add_harness_failure(junit, target.name, step, message)
+
+    try:
+        try:
+            prepared = stages.prepare(target, log)
+        except (sysroots.SysrootError, wine.WineError, OSError) as e:
+            fail("provision", str(e))
+            return result
+        if prepared.sysroot is not None:
+            result.python = prepared.sysroot.python
+        try:
+            built = stages.build(target, prepared)
+        except build.BuildError as e:
+            log(f"{target.name}: {e}")
+            fail("build", str(e))
+            return result
+        result.notes += built.notes
+        for note in built.notes:
+            log(f"{target.name}: note: {note}")
+        inv = stages.invocation(target, junit=junit, sysroot=prepared.sysroot,
+                                wineprefix=prepared.wineprefix, conformance=built.conformance,
+                                pytest_args=tuple(pytest_args))
+        result.python = inv.python
+        log(f"{target.name}: $ {' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "
+            f"{shlex.join(inv.argv)}")
+        outcome = stages.run(inv, logfile, log)
+        if outcome.timed_out:
+            fail("timeout", f"the pytest run on {target.name} was stopped after "
+                            f"{inv.timeout:g} s (FIBER_RUN_TIMEOUT); its output ended with:\n"
+                            f"{outcome.output_tail}")
+        elif not junit.is_file():
+            fail("pytest", f"pytest on {target.name} exited {outcome.returncode} without a "
+                           f"report; its output ended with:\n{outcome.output_tail}")
+        elif outcome.returncode in PYTEST_EXIT:
+            fail(f"pytest-exit-{outcome.returncode}",
+                 f"pytest on {target.name} exited {outcome.returncode} "
+                 f"({PYTEST_EXIT[outcome.returncode]}); output ended with:\n"
+                 f"{outcome.output_tail}")
+        counts = reports.parse_junit(junit)
+        if not result.error:
+            if outcome.returncode != 0 and counts.failed == 0:
+                fail("pytest", f"pytest on {target.name} exited {outcome.returncode} but its "
+                               f"report shows no failed test; output ended with:\n"
+                               f"{outcome.output_tail}")
+            elif counts.passed + counts.failed == 0:
+                fail("ran-no-test", f"{target.name} ran no test: {counts.skipped} skipped, "
+                                    "none passed or failed")
+    except Exception as e:  # a bug in the harness still shows as this target's failure
+        fail("harness", f"{type(e).__name__}: {e}")
+    finally:
+        if junit.is_file():
+            counts = reports.parse_junit(junit)
+            result.passed, result.failed, result.skipped = counts.passed, counts.failed, counts.skipped
+            result.failures = counts.failures
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
+               reports_dir: Path = paths.REPORTS, jobs: int = DEFAULT_JOBS,
+               stages: Stages | None = None, log: Log = print,
+               ensure_tools: Callable[[list[Target]], object] = provision.ensure_tools,
+               ) -> tuple[int, list[reports.TargetResult]]:
+    """Run the targets (sequentially, or `jobs` at a time); write reports; return exit status."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_tools(selected)
+    except provision.ProvisionError as e:
+        log(f"matrix: error: {e}")
+        results = [reports.TargetResult(t.name, t.runner, error=f"provision: {e}")
+                   for t in selected]
+        reports.write_matrix(results, reports_dir)
+        return 2, results
+
+    def one(t: Target) -> reports.TargetResult:
+        tlog = log if jobs <= 1 else (lambda line, _n=t.name: log(f"[{_n}] {line}"))
+        tlog(f"=== {t.name} ({t.runner}) ===")
+        r = run_target(t, pytest_args=pytest_args, reports_dir=reports_dir, stages=stages,
+                       log=tlog)
+        tlog(f"=== {t.name}: {r.status}: {r.passed} passed, {r.failed} failed, "
+             f"{r.skipped} skipped in {r.seconds:.1f} s ===")
+        return r
+
+    if jobs <= 1:
+        results = [one(t) for t in selected]
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(one, selected))
+    reports.write_matrix(results, reports_dir)
+    log("")
+    log(reports.format_text(results))
+    problems = reports.details(results)
+    if problems:
+        log("")
+        log("failures:")
+        log(problems)
+    log("")
+    rel = reports_dir.relative_to(paths.ROOT) if reports_dir.is_relative_to(paths.ROOT) \
+        else reports_dir
+    log(f"reports: {rel}/matrix.json, {rel}/matrix.md, {rel}/<target>.xml, {rel}/<target>.log")
+    log(reports.closing_line(reports.totals(results)))
+    return (0 if all(r.ok for r in results) else 1), results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ci matrix",
+                                     description="Build and test every target (or some).")
+    parser.add_argument("--targets", default=os.environ.get("FIBER_TARGETS", ""),
+                        help="comma-separated target names (default: all; env FIBER_TARGETS)")
+    parser.add_argument("--jobs", type=int,
+                        default=int(os.environ.get("FIBER_JOBS") or DEFAULT_JOBS),
+                        help="targets run at once (env FIBER_JOBS)")
+    parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
+    args = parser.parse_args(argv)
+    try:
+        selected = targets.select(args.targets)
+    except targets.UnknownTarget as e:
+        print(f"matrix: error: {e}", file=sys.stderr)
+        return 2
+    status, _ = run_matrix(selected, pytest_args=tuple(args.pytest_args), jobs=args.jobs,
+                           log=lambda s: print(s, flush=True))
+    return status
+

@@ -1,0 +1,77 @@
+"""The Wine prefix the Windows target's programs run in (one, in the cache folder).
+
+``wineboot --init`` creates it (about 8 s the first time); ``wineserver --wait`` lets it
+finish writing. Only then does the prefix get its completeness marker; a prefix folder
+without one (an interrupted first start) is removed and created again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+from ci import paths
+from ci.provision import find_tool
+
+MARKER = ".fiber-wineprefix-complete"
+
+
+class WineError(RuntimeError):
+    """The Wine prefix could not be created."""
+
+
+def prefix_dir(cache: Path | None = None) -> Path:
+    return (cache or paths.cache_root()) / "wine-prefix"
+
+
+def wine_command() -> str:
+    """The command that runs a 64-bit Windows program (wine64; Debian keeps it off PATH)."""
+    return find_tool("wine64") or find_tool("wine") or "wine64"
+
+
+def environment(prefix: Path) -> dict[str, str]:
+    """Environment variables every Wine run of the harness gets."""
+    return {"WINEPREFIX": str(prefix), "WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml="}
+
+
+def is_complete(prefix: Path) -> bool:
+    return (prefix / MARKER).is_file() and (prefix / "system.reg").is_file()
+
+
+def create(prefix: Path, log: Callable[[str], None]) -> None:
+    """wineboot --init into `prefix`, then wait for wineserver to flush the registry."""
+    env = dict(os.environ, **environment(prefix))
+    env.pop("DISPLAY", None)  # no dialogs: the prefix update runs headless
+    wineboot = find_tool("wineboot")
+    cmd = [wineboot, "--init"] if wineboot else [wine_command(), "wineboot", "--init"]
+    log(f"wine: creating prefix {prefix}")
+    try:
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise WineError(f"wineboot --init timed out creating {prefix}") from None
+    server = find_tool("wineserver") or "wineserver"
+    subprocess.run([server, "--wait"], env=env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    if proc.returncode != 0 or not (prefix / "system.reg").is_file():
+        raise WineError(f"wineboot --init failed (exit {proc.returncode}) for {prefix}:\n"
+                        f"{proc.stdout[-2000:]}")
+
+
+def ensure_prefix(cache: Path | None = None, *,
+                  creator: Callable[[Path, Callable[[str], None]], None] = create,
+                  log: Callable[[str], None] = print) -> Path:
+    """The harness's Wine prefix, created (or re-created when half-built) if needed."""
+    prefix = prefix_dir(cache)
+    if is_complete(prefix):
+        return prefix
+    if prefix.exists():
+        log(f"wine: {prefix} is incomplete (no marker: an interrupted start); re-creating")
+        shutil.rmtree(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    creator(prefix, log)
+    (prefix / MARKER).write_text("complete\n")
+    return prefix

@@ -1,0 +1,165 @@
+"""The CI workflow file (GitHub Actions), generated from the target table.
+
+``python -m ci workflow --write`` writes ci/github-workflow.yml; ``--check`` exits 1 when the
+committed file differs from what the table gives (tests/test_harness_generated.py checks too).
+To use it on GitHub, copy it to .github/workflows/.
+
+Jobs: one Linux job per target (in a Debian bookworm container with CPython 3.11, root, the
+same kind of machine as this project's), each running that target's nox session, which
+provisions the tools and the sysroot itself; one job running the harness's own tests; and a
+Windows job that runs the suite natively on a Windows runner (the x86_64-windows target runs
+only the C programs under Wine; its Python tests need a real Windows Python).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from ci import paths
+from ci.targets import PYTHON_DEPS, TARGETS
+
+WORKFLOW = paths.ROOT / "ci" / "github-workflow.yml"
+CONTAINER = "python:3.11-bookworm"
+PYTHON = "3.11"
+
+HEADER = """\
+# Generated from ci/targets.py by `python -m ci workflow --write`: do not edit by hand.
+# tests/test_harness_generated.py fails when this file and the table disagree.
+# To run it on GitHub, copy it to .github/workflows/matrix.yml.
+"""
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_./${}()\[\]-][A-Za-z0-9_ ./${}()\[\]'=,+-]*$")
+
+
+_NUMBER = re.compile(r"^[-+.0-9][-+.0-9eE_:]*$")
+
+
+def _scalar(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    s = str(v)
+    if _PLAIN.match(s) and not s.endswith(" ") and not _NUMBER.match(s) \
+            and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "~"):
+        return s
+    return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def to_yaml(obj, indent: int = 0) -> list[str]:
+    """A small YAML emitter for nested dicts, lists and scalars (enough for a workflow)."""
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{k}:")
+                lines += to_yaml(v, indent + 1)
+            elif isinstance(v, dict):
+                lines.append(f"{pad}{k}: {{}}")
+            elif v is None:
+                lines.append(f"{pad}{k}:")
+            else:
+                lines.append(f"{pad}{k}: {_scalar(v)}")
+    elif isinstance(obj, list):
+        for item in obj:
+            if isinstance(item, dict) and item:
+                first, *rest = to_yaml(item, indent + 1)
+                lines.append(f"{pad}- {first.lstrip()}")
+                lines += rest
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+    return lines
+
+
+def workflow() -> dict:
+    checkout = {"uses": "actions/checkout@v4"}
+    install_nox = {"name": "Install nox", "run": "python3 -m pip install nox"}
+
+    def upload(name: str) -> dict:
+        return {"name": "Upload reports", "if": "always()", "uses": "actions/upload-artifact@v4",
+                "with": {"name": name, "path": "reports/"}}
+
+    return {
+        "name": "matrix",
+        "on": {"push": None, "pull_request": None, "workflow_dispatch": None},
+        "jobs": {
+            "linux": {
+                "name": "${{ matrix.target }} (${{ matrix.runner }})",
+                "runs-on": "ubuntu-latest",
+                "container": CONTAINER,
+                "timeout-minutes": 60,
+                "strategy": {
+                    "fail-fast": False,
+                    "matrix": {"include": [{"target": t.name, "runner": t.runner}
+                                           for t in TARGETS]},
+                },
+                "steps": [
+                    checkout,
+                    install_nox,
+                    {"name": "Provision, build and test ${{ matrix.target }}",
+                     "run": "python3 -m nox -s ${{ matrix.target }}"},
+                    upload("reports-${{ matrix.target }}"),
+                ],
+            },
+            "harness": {
+                "name": "harness tests",
+                "runs-on": "ubuntu-latest",
+                "container": CONTAINER,
+                "timeout-minutes": 15,
+                "steps": [checkout, install_nox,
+                          {"name": "Harness tests", "run": "python3 -m nox -s harness"}],
+            },
+            "windows-native": {
+                "name": "x86_64-windows (native Python)",
+                "runs-on": "windows-latest",
+                "timeout-minutes": 30,
+                "steps": [
+                    checkout,
+                    {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON}},
+                    {"name": "Install test dependencies",
+                     "run": "python -m pip install " + " ".join(PYTHON_DEPS)},
+                    {"name": "Build with fiber._build (mingw gcc of the runner)",
+                     "run": "python -m ci build --host"},
+                    {"name": "Test",
+                     "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
+                     "run": "python -m pytest -m \"not harness\" -p xdist -n 2 "
+                            "--timeout=120 -rfE --junitxml=reports/windows-native.xml"},
+                    upload("reports-windows-native"),
+                ],
+            },
+        },
+    }
+
+
+def render() -> str:
+    return HEADER + "\n".join(to_yaml(workflow())) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    mode = argv[0] if argv else "--check"
+    text = render()
+    if mode == "--write":
+        WORKFLOW.write_text(text)
+        print(f"wrote {WORKFLOW.relative_to(paths.ROOT)}")
+        return 0
+    if mode == "--print":
+        sys.stdout.write(text)
+        return 0
+    if mode == "--check":
+        current = WORKFLOW.read_text() if WORKFLOW.is_file() else ""
+        if current != text:
+            print(f"{WORKFLOW.relative_to(paths.ROOT)} is out of date with ci/targets.py; "
+                  "run: python -m ci workflow --write", file=sys.stderr)
+            return 1
+        print(f"{WORKFLOW.relative_to(paths.ROOT)} is up to date")
+        return 0
+    print("usage: python -m ci workflow [--write | --check | --print]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+

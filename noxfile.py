@@ -1,0 +1,70 @@
+"""nox sessions of fiber. Thin on purpose: the harness lives in ci/ (see ci/__init__.py).
+
+    nox -l                         list the sessions
+    nox -s matrix                  every target: provision, build, test, summary (the main job)
+    nox -s aarch64-linux           one target (one session per row of ci/targets.py)
+    nox -s matrix -- -k registers  arguments after -- go to pytest
+    nox -s provision               host packages, sysroots and the Wine prefix only
+    nox -s harness                 the harness's own tests, natively
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+
+import nox
+
+sys.path.insert(0, ".")  # nox imports this file with the repository as the working directory
+from ci.targets import PYTHON_DEPS, TARGETS  # noqa: E402
+
+nox.options.sessions = ["matrix"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session) -> None:
+    session.install("--disable-pip-version-check", "-q", *PYTHON_DEPS)
+
+
+def _matrix(session: nox.Session, names: str) -> None:
+    _install(session)
+    session.run("python", "-m", "ci", "matrix", "--targets", names, "--", *session.posargs)
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Every target: provision what is missing, build, run the suite, summary and reports/."""
+    _matrix(session, ",".join(t.name for t in TARGETS))
+
+
+def _target_session(name: str, runner: str):
+    def session_fn(session: nox.Session) -> None:
+        _matrix(session, name)
+
+    session_fn.__doc__ = f"Provision, build and test {name} ({runner})."
+    session_fn.__name__ = session_fn.__qualname__ = name.replace("-", "_")
+    return session_fn
+
+
+for _t in TARGETS:
+    nox.session(name=_t.name, default=False)(_target_session(_t.name, _t.runner))
+
+
+@nox.session(python=False, default=False)
+def provision(session: nox.Session) -> None:
+    """Install missing host packages (as root), build the sysroots and the Wine prefix."""
+    session.run(sys.executable, "-m", "ci", "provision", *session.posargs)
+
+
+@nox.session(default=False)
+def harness(session: nox.Session) -> None:
+    """The harness's own tests (tests/test_harness_*.py), natively; reports/harness.xml."""
+    _install(session)
+    session.run("python", "-m", "pytest", "-p", "xdist", "-n", "2", "--timeout=120", "-rfE",
+                "--junitxml=reports/harness.xml", "-o", "junit_suite_name=harness",
+                *sorted(glob.glob("tests/test_harness_*.py")), *session.posargs)
+
+
+# Room for the sessions others add: bench, sanitize, valgrind, soak (issue 7 and the
+# benchmarks issue). Each should reuse ci/ (targets, build) rather than grow logic here.
