@@ -55,11 +55,12 @@
  *                | x21-x28 = 0           |  +32..+95
  *                | x20 = arg             |  +24
  *                | x19 = entry           |  +16
- *                | x30 = fiber_asm_start |  +8   `ret` at the end of the switch goes here
+ *                | x30 = start + 4       |  +8   `ret` at the end of the switch goes here
  *       top - 192| x29 = 0               |  +0   terminates frame-pointer chains (AAPCS64 6.2.3)
  *                +-----------------------+
  * The first fiber_asm_switch(top) swaps sp with the slot, pops this frame (sp becomes
- * top - 16) and returns into fiber_asm_start with entry in x19 and arg in x20.
+ * top - 16) and returns into fiber_asm_start + 4 (past its guard instruction, see there) with
+ * entry in x19 and arg in x20.
  */
 
 #include "macros.h"
@@ -89,8 +90,8 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
     .cfi_startproc
     FIBER_BTI_C
     sub     x9, x0, #(LINK_SLOT + FRAME_SIZE)   /* initial sp = top - 192, 16-aligned */
-    adr     x10, fiber_asm_start                /* pc-relative: fine in a -fPIC object */
-    stp     xzr, x10, [x9, #0]                  /* x29 = 0, x30 = fiber_asm_start */
+    adr     x10, .Lstart_body                   /* pc-relative: fine in a -fPIC object */
+    stp     xzr, x10, [x9, #0]                  /* x29 = 0, x30 = fiber_asm_start + 4 */
     stp     x1, x2, [x9, #16]                   /* x19 = entry, x20 = arg */
     stp     xzr, xzr, [x9, #32]                 /* x21, x22 */
     stp     xzr, xzr, [x9, #48]                 /* x23, x24 */
@@ -197,8 +198,8 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
 FIBER_FUNC_END(fiber_asm_switch)
 
 /*
- * fiber_asm_start: the base frame of every fiber. Entered by the `ret` of the first
- * fiber_asm_switch into the fiber, with sp = top - 16 (the link slot is at [sp]),
+ * fiber_asm_start: the base frame of every fiber. Entered at .Lstart_body (start + 4) by the
+ * `ret` of the first fiber_asm_switch into the fiber, with sp = top - 16 (the link slot is at [sp]),
  * x19 = entry, x20 = arg. sp never moves in this routine, which is what lets the CFI
  * name the link slot as [sp + 0].
  *
@@ -252,6 +253,14 @@ FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_offset d13, -40
     .cfi_offset d14, -32
     .cfi_offset d15, -24
+    /* Guard instruction, never executed: the first switch into a fiber "returns" to
+     * .Lstart_body, and unwinders look up a return address minus one. Without this word
+     * that lookup would land in whatever precedes the routine (the end of fiber_asm_switch)
+     * whenever a stack is walked while the fiber is parked at its very first instruction
+     * (a breakpoint or profiler signal inside the first switch). It also traps a stray
+     * call to fiber_asm_start from C. */
+    brk     #0xf0
+.Lstart_body:
     mov     x0, x20
     blr     x19                                 /* entry(arg); sp = top - 16, 16-aligned */
     /* entry must never return. If it does, trap here rather than run off into whatever
