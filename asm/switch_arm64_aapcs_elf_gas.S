@@ -23,10 +23,11 @@
  * must not leak that mode into whoever resumed it (the event loop, another fiber). A new
  * fiber inherits the FPCR its creator had at fiber_asm_init time, like a new thread
  * inherits it from pthread_create's caller. FPSR (the sticky exception flags) is status,
- * not control: it stays with the OS thread, as glibc's setjmp/longjmp also leave it alone.
+ * not control: it stays with the OS thread.
  * Writing FPCR can be context-synchronizing (slow) on some cores, so the switch writes it
- * only when the incoming value differs from the current one (glibc's fesetenv does the
- * same); in the common case both sides share one mode and the cost is an mrs + cmp.
+ * only when the incoming value differs from the current one (glibc's aarch64 fenv code
+ * skips redundant writes the same way); in the common case both sides share one mode and
+ * the cost is an mrs + cmp + b.eq.
  *
  * Switch frame: what fiber_asm_switch pushes (FRAME_SIZE = 176, keeps sp 16-aligned)
  * --------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@
  * one register holds both the control bits and the status bits (cumulative exception
  * flags, the NZCV of the last vcmp), so the flags travel too, as a side effect; the x86_64
  * file does the same with MXCSR. (On aarch64 the flags live in FPSR, which stays put.)
- * vmsr to FPSCR serialises the pipeline on many cores, so the switch writes it only when
+ * vmsr to FPSCR can serialise the pipeline, so the switch writes it only when
  * the incoming value differs from the current one: in the common case it costs a vmrs and
  * a cmp.
  *
