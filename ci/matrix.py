@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shlex
 import signal
 import subprocess
@@ -132,6 +133,10 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
             return result
         if prepared.sysroot is not None:
             result.python = prepared.sysroot.python
+        elif target.runner_kind == "native":
+            result.python = platform.python_version()
+        else:
+            result.python = f"host {platform.python_version()}"
         try:
             built = stages.build(target, prepared)
         except build.BuildError as e:
