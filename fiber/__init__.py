@@ -37,8 +37,13 @@ def _load_native() -> None:
 
     if _native.lib.fiber_glue_install() != 0:  # pragma: no cover - interpreter failure
         raise ImportError("fiber: the native glue could not be initialised (see the error above)")
+    import atexit
+
     from fiber import _glue
 
+    # Suspended fibers are closed at exit (their finally blocks run) while the interpreter
+    # is still whole: it deletes the thread states fibers run on soon after atexit.
+    atexit.register(_glue._shutdown)
     for name in __all__:
         globals()[name] = getattr(_glue, name)
 

@@ -58,6 +58,7 @@ typedef struct FiberObject {
     unsigned long owner;          /* thread ident of the owning thread */
     enum fiber_py_state state;
     PyObject *weakreflist;
+    struct FiberObject *live_prev, *live_next; /* in live_fibers while it has a thread state */
 } FiberObject;
 
 /* Module-wide state. The glue supports one interpreter; its objects are created once. */
@@ -69,6 +70,35 @@ static PyObject *RESUMER_CONTEXT; /* sentinel: run in the resumer's Context, no 
 /* The fiber running now on this thread (its Python object), or NULL. Only touched on the
    owner thread of the fibers concerned, so a fiber never sees another thread's value. */
 static _Thread_local FiberObject *running_fiber;
+
+/* ---------------------------------------------------------------------------------------
+ * Started fibers (protected by the GIL). The interpreter deletes every thread state but the
+ * main one when it finalises, so at exit (atexit runs before that) the glue closes the
+ * suspended fibers it can and lets go of the thread states of the rest.
+ * ------------------------------------------------------------------------------------- */
+
+static FiberObject *live_fibers;
+static int finalizing;
+
+static void live_add(FiberObject *self)
+{
+    self->live_prev = NULL;
+    self->live_next = live_fibers;
+    if (live_fibers)
+        live_fibers->live_prev = self;
+    live_fibers = self;
+}
+
+static void live_remove(FiberObject *self)
+{
+    if (self->live_prev)
+        self->live_prev->live_next = self->live_next;
+    else if (live_fibers == self)
+        live_fibers = self->live_next;
+    if (self->live_next)
+        self->live_next->live_prev = self->live_prev;
+    self->live_prev = self->live_next = NULL;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Thread-state pool (protected by the GIL)
@@ -156,6 +186,12 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
 {
     PyThreadState *me = PyThreadState_Get();
     if (self->state == FIBER_NEW) {
+        if (finalizing) {
+            Py_XDECREF(value);
+            Py_XDECREF(exc);
+            PyErr_SetString(FiberError, "cannot start a fiber: the interpreter is shutting down");
+            return NULL;
+        }
         self->ts = tstate_acquire(me);
         if (!self->ts) {
             Py_XDECREF(value);
@@ -166,6 +202,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
         fiber_stack_bounds(self->cf, &low, &high);
         size_t levels = (size_t)((char *)high - (char *)low) / STACK_BYTES_PER_RECURSION_LEVEL;
         fiber_compat_limit_recursion(self->ts, levels > INT_MAX ? INT_MAX : (int)levels);
+        live_add(self);
     }
     if (!self->context)
         fiber_compat_share_context(self->ts, me);
@@ -194,6 +231,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
     PyObject *result = self->transfer;
     self->transfer = NULL;
     if (self->state == FIBER_DONE) {
+        live_remove(self);
         tstate_release(self->ts);
         self->ts = NULL;
         if (!result)
@@ -559,6 +597,7 @@ static void Fiber_dealloc(FiberObject *self)
         PyObject_ClearWeakRefs((PyObject *)self);
     if (self->ts) {
         /* Still suspended: it could not be closed. Its stack is discarded below. */
+        live_remove(self);
         tstate_release(self->ts);
         self->ts = NULL;
     }
@@ -683,7 +722,53 @@ static PyObject *glue_current(PyObject *module, PyObject *Py_UNUSED(ignored))
     return Py_NewRef(running_fiber ? (PyObject *)running_fiber : Py_None);
 }
 
+/* Registered with atexit by fiber/__init__.py; runs before the interpreter deletes the
+   thread states of other threads (and so those of fibers). */
+static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    finalizing = 1;
+    unsigned long me = PyThread_get_thread_ident();
+    /* Close this thread's suspended fibers, so their finally blocks run, as they would if
+       each had been dropped. Closing may start or drop other fibers: rescan each time. */
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (FiberObject *f = live_fibers; f; f = f->live_next) {
+            if (f->owner == me && f->state == FIBER_SUSPENDED) {
+                Py_INCREF(f);
+                PyObject *r = close_suspended(f);
+                if (r)
+                    Py_DECREF(r);
+                else
+                    PyErr_WriteUnraisable((PyObject *)f);
+                int closed = f->state == FIBER_DONE;
+                if (!closed) {
+                    /* Could not be closed: let the interpreter have its thread state. */
+                    live_remove(f);
+                    f->ts = NULL;
+                }
+                Py_DECREF(f);
+                progress = 1;
+                break;
+            }
+        }
+    }
+    /* Fibers of other (daemon) threads: their thread states go with the interpreter. */
+    while (live_fibers) {
+        FiberObject *f = live_fibers;
+        live_remove(f);
+        f->ts = NULL;
+    }
+    while (tstate_pool_count > 0) {
+        PyThreadState *ts = tstate_pool[--tstate_pool_count];
+        PyThreadState_Clear(ts);
+        PyThreadState_Delete(ts);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef glue_functions[] = {
+    {"_shutdown", glue_shutdown, METH_NOARGS,
+     "Close suspended fibers before the interpreter finalises (registered with atexit)."},
     {"suspend", (PyCFunction)(void (*)(void))glue_suspend, METH_FASTCALL, suspend_doc},
     {"current", glue_current, METH_NOARGS, current_doc},
     {NULL},
