@@ -57,10 +57,20 @@
  * fiber_destroy() of a new or done fiber therefore puts the whole record, Windows fiber and
  * stack included, into the reuse pool, and fiber_create() takes a parked record of the same
  * stack size from there: a pool hit costs no allocation, no system call and no switch.
- * A suspended fiber is parked in the middle of its entry instead, not at the top of the loop;
- * C has no unwinding to bring it back there, so destroying a suspended fiber deletes its
- * Windows fiber (DeleteFiber frees the stack) rather than pooling it. The pool has the same
- * bounds as on POSIX (64 fibers, 64 MiB of reserved stack); fiber_pool_trim() deletes them all.
+ *
+ * A suspended fiber is stopped inside its entry (in fiber_suspend), not at the park. To pool
+ * it all the same, fiber_destroy() switches into it once more with `abandon` set; its
+ * fiber_suspend() sees the flag and jumps straight back to the park with __builtin_longjmp
+ * (GCC's lightweight non-local goto: it reloads the stack and frame pointers saved by
+ * __builtin_setjmp at the park, runs no unwinder, no handler and none of the code below the
+ * suspension point). That discards the frames of the abandoned entry exactly as the POSIX
+ * core discards a stack, and leaves the fiber parked for a new job. Nothing of the entry runs
+ * again; on 32-bit x86, whose SEH handlers are chained through the TEB, the chain is reset to
+ * what it was at the park. If the pool is full, or the destroying thread cannot be converted,
+ * the fiber is deleted (DeleteFiber frees its stack) instead.
+ *
+ * The pool has the same bounds as on POSIX (64 fibers, 64 MiB of reserved stack);
+ * fiber_pool_trim() deletes them all.
  *
  * FP state
  * --------
@@ -131,6 +141,11 @@ struct fiber {
     void *transfer;         /* the value crossing the current switch, in either direction */
     volatile LONG state;    /* enum fiber_state; claimed with a compare-exchange on resume */
     struct fp_control fp_initial;   /* the creator's FP control state, for the entry */
+    volatile int abandon;   /* set by fiber_destroy(): a suspended fiber goes back to its park */
+    void *park[5];          /* __builtin_setjmp buffer of the park */
+#if defined(__i386__)
+    void *park_seh;         /* the SEH chain head (TEB ExceptionList) at the park */
+#endif
     size_t reserve_size;    /* the stack reservation: the pool's key */
     void *stack_low;        /* fiber_stack_bounds(), recorded by fiber_proc on its first run */
     void *stack_high;
@@ -296,17 +311,37 @@ static void record_stack_bounds(fiber_t *f)
 
 static VOID CALLBACK fiber_proc(LPVOID param)
 {
-    fiber_t *f = param;
-    record_stack_bounds(f);
+    /* volatile: `self` must survive the __builtin_longjmp of an abandoned job back here,
+       which restores the stack and frame pointers but no other register. */
+    fiber_t *volatile self = param;
+    record_stack_bounds(self);
+#if defined(__i386__)
+    self->park_seh = ((NT_TIB *)NtCurrentTeb())->ExceptionList;
+#endif
+    if (__builtin_setjmp(self->park)) {
+        /* fiber_destroy() abandoned the suspended job: its frames are gone. */
+#if defined(__i386__)
+        ((NT_TIB *)NtCurrentTeb())->ExceptionList = self->park_seh;
+#endif
+        self->abandon = 0;
+    }
     for (;;) {
+        fiber_t *f = self;
         /* Park. The first time, this returns to fiber_create(); later, to the resume that
-           saw the previous job finish. It comes back here when a new job's first resume
-           switches in, on whatever thread that resume runs. */
+           saw the previous job finish, or to the fiber_destroy() that abandoned it. It comes
+           back here when a new job's first resume switches in, on whatever thread that
+           resume runs. */
         SwitchToFiber(f->resumer_handle);
         fp_load(&f->fp_initial);
         f->transfer = f->entry(f->arg, f->transfer);
         f->state = STATE_DONE;
     }
+}
+
+/* From fiber_suspend(), on the fiber: leave the abandoned job for the park, for good. */
+__attribute__((noinline, noreturn)) static void jump_to_park(fiber_t *f)
+{
+    __builtin_longjmp(f->park, 1);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -342,6 +377,14 @@ static fiber_t *pool_take(size_t reserve_size)
     }
     ReleaseSRWLockExclusive(&pool_lock);
     return found;
+}
+
+static int pool_has_room(size_t reserve_size)
+{
+    AcquireSRWLockShared(&pool_lock);
+    int room = pool_count < POOL_MAX_COUNT && pool_bytes + reserve_size <= POOL_MAX_BYTES;
+    ReleaseSRWLockShared(&pool_lock);
+    return room;
 }
 
 static void pool_put(fiber_t *f)
@@ -504,6 +547,8 @@ int fiber_suspend(void *value, void **in)
     struct fp_control fp;
     fp_save(&fp);
     SwitchToFiber(f->resumer_handle);
+    if (f->abandon)
+        jump_to_park(f); /* fiber_destroy(): this job never continues */
     /* Resumed, possibly on another thread: the resumer has set this thread's current. */
     fp_load(&fp);
     if (in)
@@ -519,17 +564,27 @@ int fiber_destroy(fiber_t *f)
 {
     if (!f)
         return FIBER_EINVAL;
-    switch (f->state) {
-    case STATE_RUNNING:
+    LONG state = f->state;
+    if (state == STATE_RUNNING)
         return FIBER_EBUSY;
-    case STATE_SUSPENDED:
-        /* Stopped inside its entry: it cannot get back to the park, so it cannot be reused. */
-        delete_fiber(f);
-        return FIBER_OK;
-    default: /* new or done: parked at the top of fiber_proc's loop */
-        pool_put(f);
-        return FIBER_OK;
+    if (state == STATE_SUSPENDED) {
+        /* Stopped inside its entry: send it back to the park (see "Parking, and the pool"),
+           or delete it when the pool would not keep it anyway. */
+        if (InterlockedCompareExchange(&f->state, STATE_RUNNING, state) != state)
+            return FIBER_EBUSY; /* resumed meanwhile by another thread: a caller's race */
+        void *self = pool_has_room(f->reserve_size) ? this_windows_fiber() : NULL;
+        if (!self) {
+            delete_fiber(f);
+            return FIBER_OK;
+        }
+        f->abandon = 1;
+        f->resumer_handle = self;
+        SwitchToFiber(f->handle); /* fiber_suspend -> jump_to_park -> park: back here */
+        f->state = STATE_NEW;
     }
+    /* New or done (or just abandoned): parked at the top of fiber_proc's loop. */
+    pool_put(f);
+    return FIBER_OK;
 }
 
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
