@@ -1,7 +1,7 @@
 /*
  * The C core on Windows: the API of fiber.h on top of the system's own fibers
  * (CreateFiberEx / SwitchToFiber). No assembly: the system saves and restores the registers,
- * the stack bounds in the TEB, the FLS slots and (with FIBER_FLAG_FLOAT_SWITCH) the FP state.
+ * the stack bounds in the TEB and the FLS slots; the FP control state is ours (see "FP state").
  *
  * Semantics are those of fiber_posix.c, status codes included; only the mechanics differ.
  *
@@ -96,7 +96,18 @@
  * stack, as seen from inside the fiber), low is the base of the reservation plus
  * STACK_RESERVED_BELOW. All of [low, high) can be used; going below low ends in
  * EXCEPTION_STACK_OVERFLOW (the Windows counterpart of the POSIX guard page), never in a
- * write into a neighbour. high - low is at least the rounded size S.
+ * write into a neighbour. high - low is at least the rounded size S. The bounds are recorded
+ * by the fiber itself, from its TEB, on its first run (inside fiber_create), so they are what
+ * the system actually gave, whatever it did to the requested size. fiber_stack_bounds(NULL)
+ * gives NULL bounds.
+ *
+ * Under Wine (checked with wine64 8.0): fiber stacks are reserved with at least 1 MiB and
+ * committed in full at creation (the bounds show it); a commit that cannot be had crashes
+ * Wine instead of failing CreateFiberEx, so under Wine only, stacks above WINE_CHECK_ABOVE
+ * are tried with a committing VirtualAlloc first and give FIBER_ENOMEM when that fails; a
+ * stack overflow inside a fiber ends the process with Wine's "stack overflow" error rather
+ * than EXCEPTION_STACK_OVERFLOW. A size beyond the user address space (47 bits) is refused
+ * before any system call.
  */
 #if !defined(_WIN32_WINNT) || _WIN32_WINNT < 0x0600
 #undef _WIN32_WINNT
@@ -252,6 +263,9 @@ static INIT_ONCE tls_once = INIT_ONCE_STATIC_INIT;
 
 static BOOL CALLBACK tls_init(PINIT_ONCE once, PVOID param, PVOID *context)
 {
+    (void)once;
+    (void)param;
+    (void)context;
     DWORD slot = TlsAlloc();
     if (slot == TLS_OUT_OF_INDEXES)
         return FALSE;
