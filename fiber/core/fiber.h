@@ -90,7 +90,8 @@ void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
    to stderr and aborts, instead of a silent segfault. Other faults go to the handler that
    was installed before (or the default action). Each thread gets a small alternate signal
    stack the first time it resumes a fiber, since the overflowed stack cannot run the
-   handler. Returns FIBER_OK, or FIBER_EINVAL if sigaction failed. POSIX only. */
+   handler. Returns FIBER_OK, or FIBER_EINVAL if sigaction failed. On Windows the system
+   reports the overflow itself (EXCEPTION_STACK_OVERFLOW) and this does nothing. */
 int fiber_install_overflow_handler(void);
 
 /* Release every stack held by the reuse pool (the pool refills as fibers are destroyed). */

@@ -621,3 +621,10 @@ const char *fiber_strerror(int status)
     default: return "unknown fiber status";
     }
 }
+
+int fiber_install_overflow_handler(void)
+{
+    /* Nothing to install: Windows turns a fiber overrunning its guard page into
+       EXCEPTION_STACK_OVERFLOW itself, which ends the process with that status. */
+    return FIBER_OK;
+}
