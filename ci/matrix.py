@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ci import build, paths, provision, reports, runners, sysroots, targets, wine
+from ci import build, hangwatch, paths, provision, reports, runners, sysroots, targets, wine
 from ci.targets import Target
 
 Log = Callable[[str], None]
@@ -120,6 +121,7 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
     logfile = reports_dir / f"{target.name}.log"
     for stale in (junit, logfile):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(reports_dir / ".hang" / target.name, ignore_errors=True)
 
     def fail(step: str, message: str) -> None:
         result.error = result.error or f"{step}: {message}"
@@ -165,6 +167,12 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
                  f"pytest on {target.name} exited {outcome.returncode} "
                  f"({PYTEST_EXIT[outcome.returncode]}); output ended with:\n"
                  f"{outcome.output_tail}")
+        hang_dir = inv.env.get("FIBER_HANG_DIR")
+        hung = hangwatch.hung_tests(Path(hang_dir)) if hang_dir else {}
+        for test_id in hung:
+            log(f"{target.name}: {test_id} hung (still running after "
+                f"{runners.hang_backstop(inv.test_timeout):g} s); its worker was ended")
+        reports.mark_hangs(junit, hung, target.name, runners.hang_backstop(inv.test_timeout))
         counts = reports.parse_junit(junit)
         if not result.error:
             if outcome.returncode != 0 and counts.failed == 0:

@@ -80,6 +80,23 @@ def add_harness_failure(path: Path, target: str, step: str, message: str) -> Non
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def mark_hangs(path: Path, hung: dict[str, str], target: str, seconds: float) -> None:
+    """Say 'hung' (with the dumped stacks) on the cases whose worker the hang watch ended."""
+    if not hung or not path.is_file():
+        return
+    tree = ET.parse(path)
+    for case in tree.getroot().iter("testcase"):
+        for bad in (case.find("failure"), case.find("error")):
+            if bad is None:
+                continue
+            for test_id, stacks in hung.items():
+                if f"'{test_id}'" in (bad.get("message") or "") + (bad.text or ""):
+                    bad.set("message", f"hung on {target}: still running after {seconds:g} s "
+                                       f"(stopped by the hang watch; per-test timeout)")
+                    bad.text = f"{bad.text or ''}\n{stacks}"
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
 @dataclass
 class TargetResult:
     target: str

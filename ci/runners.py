@@ -9,9 +9,11 @@
   ("no Windows Python under Wine") and the target_program tests run the mingw-built programs
   through FIBER_RUNNER=wine64.
 
-Every run goes through pytest-xdist with at least one worker: a test that crashes or hangs its
-worker (pytest-timeout's thread method ends the worker) fails alone, and the run and its JUnit
-report go on. The per-test timeout is scaled per runner kind.
+Every run goes through pytest-xdist with at least one worker, so a test that crashes its worker
+fails alone and the run and its JUnit report go on. The per-test timeout (pytest-timeout,
+signal method: a clean failure for a hang in Python code) is scaled per runner kind; the
+ci.hangwatch plugin backs it up for hangs in native code, ending the worker at 1.5x the
+timeout with the stacks dumped and the test named.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ci.targets import Target
 # Per-test timeout natively, in seconds (FIBER_TEST_TIMEOUT overrides), and how much longer a
 # test may take under each runner (Python under QEMU runs about 10-19x slower than native).
 BASE_TEST_TIMEOUT = 60
-TIMEOUT_SCALE = {"native": 1, "wine": 3, "qemu": 10}
+TIMEOUT_SCALE = {"native": 1, "wine": 3, "qemu": 6}
 # A whole target's pytest run is stopped after this long (FIBER_RUN_TIMEOUT overrides).
 RUN_TIMEOUT = {"native": 20 * 60, "wine": 20 * 60, "qemu": 40 * 60}
 # xdist workers per runner kind (FIBER_WORKERS overrides). Measured on 2 cores: see README.
@@ -50,6 +52,11 @@ class Invocation:
 def test_timeout(target: Target) -> float:
     base = float(os.environ.get("FIBER_TEST_TIMEOUT") or BASE_TEST_TIMEOUT)
     return base * TIMEOUT_SCALE[target.runner_kind]
+
+
+def hang_backstop(per_test: float) -> float:
+    """When the hang watch ends a test that pytest-timeout could not interrupt."""
+    return per_test * 1.5 + min(10.0, per_test)
 
 
 def run_timeout(target: Target) -> float:
@@ -83,7 +90,7 @@ def python_command(target: Target, sysroot=None, host_python: str = sys.executab
 def pytest_invocation(target: Target, *, junit: Path, sysroot=None, wineprefix: Path | None = None,
                       conformance: Path | None = None, pytest_args: tuple[str, ...] = (),
                       host_python: str = sys.executable, n_workers: int | None = None,
-                      root: Path = paths.ROOT) -> Invocation:
+                      root: Path = paths.ROOT, hang_dir: Path | None = None) -> Invocation:
     python = python_command(target, sysroot, host_python)
     n = workers(target) if n_workers is None else n_workers
     per_test = test_timeout(target)
@@ -92,13 +99,15 @@ def pytest_invocation(target: Target, *, junit: Path, sysroot=None, wineprefix: 
         "--rootdir", str(root), "-o", "testpaths=tests",
         f"--junitxml={junit}", "-o", f"junit_suite_name={target.name}",
         "-o", "junit_logging=no",
-        f"--timeout={per_test:g}", "--timeout-method=thread",
+        f"--timeout={per_test:g}", "--timeout-method=signal",
+        "-p", "ci.hangwatch", f"--hang-backstop={hang_backstop(per_test):g}",
         "-p", "xdist", "--dist", "load", "--tx", f"{n}*popen//python={shlex.join(python)}",
         "-rfE",
         *pytest_args,
     ]
     env = {"FIBER_TARGET": target.name,
-           "FIBER_RUNNER": shlex.join(runner_prefix(target, sysroot))}
+           "FIBER_RUNNER": shlex.join(runner_prefix(target, sysroot)),
+           "FIBER_HANG_DIR": str(hang_dir or junit.parent / ".hang" / target.name)}
     if conformance is not None:
         env["FIBER_CONFORMANCE_EXE"] = str(conformance)
     unset: tuple[str, ...] = ()
