@@ -1,0 +1,446 @@
+"""fiber.aio: call async code from synchronous code, on a fiber, inside an asyncio program.
+
+::
+
+    import asyncio
+    import fiber.aio
+
+    def fetch_greeting(host, port):                 # plain synchronous code
+        reader, writer = fiber.aio.await_(asyncio.open_connection(host, port))
+        writer.write(b"hello\\n")
+        fiber.aio.await_(writer.drain())
+        return fiber.aio.await_(reader.readline())
+
+    async def main():
+        return await fiber.aio.run(fetch_greeting, "127.0.0.1", 8888)
+
+``await run(fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` on a new fiber (its own native
+stack) and returns what it returns. Anywhere below ``fn``, at any call depth,
+``await_(awaitable)`` waits for the awaitable: while it is pending the fiber is suspended and the
+task that called ``run`` is simply waiting on it, so the event loop goes on with other tasks.
+
+How it works
+------------
+``await_`` drives the awaitable itself, on the fiber, exactly as ``await`` would: it calls
+``send``/``throw`` on the awaitable's iterator. An awaitable that completes without blocking (a
+coroutine that never reaches an unfinished future) therefore costs no switch at all. When the
+awaitable yields (an asyncio future to wait for, or a bare ``yield`` meaning "let the loop run
+once"), the fiber suspends with that value; the driver in ``run`` -- a coroutine of the calling
+task -- yields it on to the task unchanged, and passes whatever the task sends back (or throws,
+such as ``CancelledError``) into the fiber, where ``await_`` hands it to the awaitable. The task
+cannot tell the difference from a plain ``await``: cancellation, timeouts, ``asyncio.timeout``,
+``wait_for``, eager task factories and any event loop that follows the asyncio API all behave as
+usual. The same pass-through makes ``run``/``await_`` work under trio (see below).
+
+The fiber runs in the very ``contextvars.Context`` of the task that awaits ``run`` (no copy), so
+``fn`` sees the task's context variables and what it sets is visible to the coroutines it awaits
+and to the task after ``run`` returns.
+
+Cancellation: cancelling the task raises ``CancelledError`` inside the fiber, out of the
+``await_`` it is blocked in (after the awaitable itself got it, as with ``await``), so ``fn``'s
+``finally`` blocks run; ``run`` then ends as a coroutine would: with ``CancelledError`` if it
+propagates, or with ``fn``'s result if ``fn`` suppresses it. If the ``run`` coroutine is closed
+without finishing (the task is destroyed pending, or ``coro.close()``), the fiber is closed:
+``fiber.FiberExit`` is raised at its ``await_`` (the awaitable is closed first), so ``finally``
+blocks run there too.
+
+Fuel
+----
+``await run_fuelled(Fuel(per_tank, refuels), fn, *args, **kwargs)`` runs ``fn`` like ``run``,
+on a fiber that consumes fuel: **one unit per line of Python executed on that fiber** (the line
+events of ``sys.settrace``, counted per fiber: ``fn``, everything it calls, the awaitables
+``await_`` drives on the fiber and plain fibers it resumes). When a tank is empty the fiber
+yields to the event loop once (like ``await asyncio.sleep(0)``; a trio checkpoint under trio),
+gets a new tank and goes on. When the tank given by the last refuel is empty too,
+:class:`OutOfFuel` is raised inside the fiber, at the line that found the tank empty.
+``refuels=None`` refuels forever: plain cooperative multitasking for CPU-bound code.
+
+Code that does not run on a fuelled fiber pays nothing: the tracer is installed on the fuelled
+fiber's own thread state only, and taken off around each of its switches. Fuelled code itself
+runs under a Python-level tracer, several times slower than untraced code; time spent inside one
+C call (``sum(range(10**9))``) is not interrupted. While a fuelled fiber runs, it replaces any
+``sys.settrace`` tracer (debugger, coverage) the thread had; the tracer is back when the fiber
+suspends or finishes. After ``OutOfFuel`` (or a ``CancelledError`` delivered at a fuel yield),
+CPython has removed the tracer; the accounting resumes at the fiber's next ``await_``, and the
+next empty tank raises ``OutOfFuel`` again.
+
+Which event loops
+-----------------
+asyncio with any event loop implementation that follows the asyncio API (the bridge relies only
+on the coroutine protocol). trio: ``run`` and ``await_`` work directly under ``trio.run``, and
+so under anyio on either backend, because the driver passes trio's yields and sends through
+unchanged; fuel yields use a trio checkpoint there. Other frameworks are not tested.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from types import CoroutineType, GeneratorType
+from types import coroutine as _types_coroutine
+from typing import Any, Awaitable, Callable, TypeVar
+
+import fiber
+
+fiber.Fiber  # load the native extension (PEP 562 in fiber/__init__.py)
+from fiber._glue import RESUMER_CONTEXT, Fiber, FiberError, FiberExit, current, suspend  # noqa: E402
+
+__all__ = ["Fuel", "OutOfFuel", "await_", "run", "run_fuelled"]
+
+T = TypeVar("T")
+
+_CO_ITERABLE_COROUTINE = 0x100
+
+
+class OutOfFuel(Exception):
+    """Raised inside a fuelled fiber when the tank given by its last refuel is empty.
+
+    It is raised at the line of Python that found the tank empty and propagates like any
+    exception: out of ``fn`` and out of ``await run_fuelled(...)`` unless ``fn`` catches it.
+    """
+
+
+class _Request:
+    """The private marker a bridge fiber suspends with when it asks its driver to yield."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<fiber.aio request>"
+
+
+_REQ = _Request()
+
+
+class _BridgeFiber(Fiber):
+    """A fiber started by run(): await_ may suspend it. ``_yielded`` is what the awaitable
+    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None."""
+
+    __slots__ = ("_yielded", "_tank")
+
+
+# ------------------------------------------------------------------------------------------
+# await_: runs on the bridge fiber
+# ------------------------------------------------------------------------------------------
+
+
+def await_(awaitable: Awaitable[T]) -> T:
+    """Wait for `awaitable` from synchronous code running under :func:`run`, at any depth.
+
+    Returns the awaitable's result or raises its exception. While it is pending the fiber is
+    suspended and the event loop goes on with other tasks; an awaitable that completes at once
+    costs no switch. Called anywhere else (no ``fiber.aio.run`` below on this stack, or on a
+    plain ``fiber.Fiber`` resumed by such code), it raises ``fiber.FiberError`` and closes the
+    coroutine, so there is no "never awaited" warning.
+    """
+    f = current()
+    if f.__class__ is not _BridgeFiber:
+        _misuse(awaitable, f)
+    it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
+    try:
+        yielded = it.send(None)
+    except StopIteration as stop:
+        return stop.value
+    return _wait(f, it, yielded)
+
+
+def _wait(f: _BridgeFiber, it: Any, yielded: Any) -> Any:
+    """The blocking part of await_: suspend with each value `it` yields until it finishes."""
+    tank = f._tank
+    send = it.send
+    while True:
+        f._yielded = yielded
+        try:
+            value = suspend(_REQ) if tank is None else tank.suspend()
+        except FiberExit:
+            # The fiber is being closed (its run coroutine was closed, or it was collected):
+            # close the awaitable as `await` would, then let fn's finally blocks run.
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            raise
+        except BaseException as exc:  # thrown by the task (CancelledError...): hand it on
+            try:
+                yielded = it.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = send(value)
+            except StopIteration as stop:
+                return stop.value
+
+
+def _await_iter(awaitable: Any) -> Any:
+    """The iterator `await awaitable` would drive (what GET_AWAITABLE does)."""
+    if isinstance(awaitable, GeneratorType) and (
+        awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
+    ):
+        return awaitable  # a @types.coroutine generator
+    method = getattr(type(awaitable), "__await__", None)
+    if method is None:
+        raise TypeError(
+            f"fiber.aio.await_() needs an awaitable (a coroutine, a future, or an object with "
+            f"__await__), not {type(awaitable).__name__}"
+        )
+    it = method(awaitable)
+    if not hasattr(it, "send") and not hasattr(it, "__next__"):
+        raise TypeError(f"__await__() returned a non-iterator of type {type(it).__name__}")
+    if not hasattr(it, "send"):
+        it = _SendAdapter(it)
+    return it
+
+
+class _SendAdapter:
+    """send/throw for an __await__ iterator that only has __next__ (it can yield, not take)."""
+
+    __slots__ = ("_it",)
+
+    def __init__(self, it: Any) -> None:
+        self._it = it
+
+    def send(self, value: Any) -> Any:
+        return next(self._it)
+
+    def throw(self, exc: BaseException) -> Any:
+        raise exc
+
+
+def _misuse(awaitable: Any, f: Any) -> None:
+    if awaitable.__class__ is CoroutineType or (
+        isinstance(awaitable, GeneratorType)
+        and awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
+    ):
+        awaitable.close()  # no "coroutine ... was never awaited" warning
+    if f is None:
+        raise FiberError(
+            "fiber.aio.await_() called outside fiber.aio.run(): only synchronous code started "
+            "with `await fiber.aio.run(fn, ...)` can wait for awaitables this way (in async "
+            "code, use `await`)"
+        )
+    raise FiberError(
+        f"fiber.aio.await_() called on {f!r}, which was not started by fiber.aio.run(): "
+        "await_ can only suspend a fiber started with `await fiber.aio.run(fn, ...)`; a plain "
+        "fiber.Fiber resumed by such code must return or suspend to it first"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# run: the driver, in the calling task
+# ------------------------------------------------------------------------------------------
+
+
+async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(*args, **kwargs)`` on a new fiber and return its result (an ``async`` call).
+
+    Inside ``fn``, :func:`await_` waits for awaitables without blocking the event loop. An
+    exception from ``fn`` propagates from here with ``fn``'s frames in its traceback. ``fn``
+    runs in the calling task's ``contextvars.Context`` (no copy). All keyword arguments go to
+    ``fn``. Cancelling the task raises ``CancelledError`` inside ``fn`` at its ``await_``.
+    """
+    if kwargs and ("context" in kwargs or "stack_size" in kwargs):
+        # Names Fiber() itself takes: pass them through to fn, not to Fiber.
+        fn = functools.partial(fn, *args, **kwargs)
+        args = ()
+        kwargs = {}
+    f = _BridgeFiber(fn, *args, context=RESUMER_CONTEXT, **kwargs)
+    f._tank = None
+    r = f.resume()
+    if r is not _REQ and f.done:
+        return r  # finished without waiting for anything: no driver needed
+    return await _drive(f, r)
+
+
+@_types_coroutine
+def _drive(f: _BridgeFiber, r: Any) -> Any:
+    """Pass what the fiber's awaitables yield on to the task, and the task's answers back."""
+    resume = f.resume
+    while True:
+        if r is _REQ:
+            try:
+                value = yield f._yielded
+            except GeneratorExit:
+                # The run coroutine is being closed: close the fiber too (FiberExit at its
+                # await_, so fn's finally blocks run), then finish closing.
+                f.close()
+                raise
+            except BaseException as exc:
+                r = f.throw(exc)
+            else:
+                r = resume(value)
+        elif f.done:
+            return r
+        else:
+            r = f.throw(
+                FiberError(
+                    f"fiber.suspend({r!r}) called on a fiber started by fiber.aio.run(): its "
+                    "resumer is the event loop's task, which only understands fiber.aio.await_(); "
+                    "to suspend to your own code, run that code in a nested fiber.Fiber"
+                )
+            )
+
+
+# ------------------------------------------------------------------------------------------
+# Fuel
+# ------------------------------------------------------------------------------------------
+
+
+class Fuel:
+    """How much a fuelled fiber may run: `per_tank` lines of Python per tank, `refuels` refills.
+
+    ``Fuel(10_000)`` yields to the event loop every 10,000 lines, forever. ``Fuel(10_000,
+    refuels=3)`` does so three times, then raises :class:`OutOfFuel` when the fourth tank is
+    empty (40,000 lines in all). A Fuel object is only a setting: every run gets full tanks.
+    """
+
+    __slots__ = ("per_tank", "refuels")
+
+    def __init__(self, per_tank: int, refuels: int | None = None) -> None:
+        if not isinstance(per_tank, int) or isinstance(per_tank, bool) or per_tank < 1:
+            raise ValueError(f"Fuel: per_tank must be a positive int (lines), not {per_tank!r}")
+        if refuels is not None and (
+            not isinstance(refuels, int) or isinstance(refuels, bool) or refuels < 0
+        ):
+            raise ValueError(
+                f"Fuel: refuels must be an int >= 0, or None to refuel forever, not {refuels!r}"
+            )
+        self.per_tank = per_tank
+        self.refuels = refuels
+
+    def __repr__(self) -> str:
+        return f"Fuel({self.per_tank}, refuels={self.refuels})"
+
+
+async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Like :func:`run`, on a fiber that yields to the event loop each time a tank of `fuel`
+    is used up, and raises :class:`OutOfFuel` inside ``fn`` after the last refuel.
+
+    One unit of fuel is one line of Python executed on the fiber. `fuel` and `fn` are
+    positional, so every keyword argument goes to ``fn``.
+    """
+    if not isinstance(fuel, Fuel):
+        raise TypeError(f"run_fuelled() needs a fiber.aio.Fuel as its first argument, not {fuel!r}")
+    tank = _Tank(fuel)
+    f = _BridgeFiber(tank.entry, fn, args, kwargs, context=RESUMER_CONTEXT)
+    f._tank = tank
+    tank.fiber = f
+    r = f.resume()
+    if r is not _REQ and f.done:
+        return r
+    return await _drive(f, r)
+
+
+class _Tank:
+    """The fuel state of one fuelled fiber, and the tracer that burns it.
+
+    The glue carries sys.settrace's function from resumer to fiber and back at every switch
+    (tracing is per thread), so the tracer is installed on the fiber's thread state only while
+    it runs: set at start and after each suspension, and replaced by the resumer's own
+    (`outer`) before each suspension and at the end.
+    """
+
+    __slots__ = ("fiber", "outer", "call", "line", "broken", "refuels", "__weakref__")
+
+    def __init__(self, fuel: Fuel) -> None:
+        self.fiber: _BridgeFiber | None = None
+        self.outer: Any = None
+        self.broken = False  # CPython removed the tracer after it raised
+        self.refuels = fuel.refuels
+        per_tank = fuel.per_tank
+        left = per_tank
+        empty = self._empty
+
+        def line(frame: Any, event: str, arg: Any) -> None:
+            nonlocal left
+            if event == "line":
+                left -= 1
+                if left <= 0 and empty():
+                    left = per_tank
+                    self._yield_to_loop()
+
+        def call(frame: Any, event: str, arg: Any) -> Any:
+            return line
+
+        self.line = line
+        self.call = call
+
+    def entry(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """The fiber's function: fn(*args, **kwargs) with the tracer on."""
+        self.outer = sys.gettrace()
+        sys.settrace(self.call)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.settrace(self.outer)
+
+    def suspend(self) -> Any:
+        """suspend(_REQ) with the resumer's tracer put back for the time away."""
+        sys.settrace(self.outer)
+        try:
+            return suspend(_REQ)
+        finally:
+            self.outer = sys.gettrace()  # the glue copied the resumer's in
+            sys.settrace(self.call)
+            if self.broken:
+                self._rearm(sys._getframe(1))
+
+    def _rearm(self, frame: Any) -> None:
+        self.broken = False
+        line = self.line
+        while frame is not None:
+            if frame.f_trace is None:
+                frame.f_trace = line
+            frame = frame.f_back
+
+    def _empty(self) -> bool:
+        """The tank is empty: True to refuel now, False to wait (not on our fiber just now:
+        a nested fiber runs); raises OutOfFuel after the last refuel."""
+        if current() is not self.fiber:
+            return False
+        refuels = self.refuels
+        if refuels is None:
+            return True
+        if refuels > 0:
+            self.refuels = refuels - 1
+            return True
+        self.broken = True  # CPython drops the tracer when it raises
+        raise OutOfFuel(
+            "the fiber used up its last tank of fuel (run_fuelled: one unit per line of Python)"
+        )
+
+    def _yield_to_loop(self) -> None:
+        """From inside the tracer: let the event loop run once, like asyncio.sleep(0)."""
+        f = self.fiber
+        if "trio" in sys.modules and _in_trio():
+            import trio
+
+            try:
+                _wait_checkpoint(f, trio.lowlevel.checkpoint())
+            except BaseException:
+                self.broken = True
+                raise
+            return
+        f._yielded = None  # a bare yield: asyncio's "run the loop once"
+        try:
+            self.suspend()
+        except BaseException:
+            self.broken = True
+            raise
+
+
+def _in_trio() -> bool:
+    import trio
+
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _wait_checkpoint(f: _BridgeFiber, coro: Any) -> None:
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return
+    _wait(f, coro, yielded)
