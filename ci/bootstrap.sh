@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The harness's two commands, runnable on a fresh Debian 12 machine (root, python3 with pip).
+#
+#   bash ci/bootstrap.sh [-- PYTEST ARGS]        main job: provision and run every target
+#                                                (nox -s matrix)
+#   bash ci/bootstrap.sh test [-- PYTEST ARGS]   the project's tests on every target: the
+#                                                harness's own tests, then the matrix, then one
+#                                                closing 'test: N passed, N failed, N skipped'
+#
+# Idempotent: pip installs nox only when missing; the sessions install the Debian
+# packages they lack (apt-get, as root) and cache sysroots and the Wine prefix.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-python3}
+
+# A no-op (no download) when a recent enough nox is already installed.
+"$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    'nox>=2025.2.9' || exit 2
+
+mode=matrix
+case "${1:-}" in
+    matrix|test) mode=$1; shift ;;
+esac
+
+if [ "$mode" = matrix ]; then
+    exec "$PY" -m nox -s matrix "$@"
+fi
+
+rm -f reports/matrix.json reports/harness.xml
+"$PY" -m nox -s harness matrix "$@"
+status=$?
+"$PY" -m ci summary --label test reports/harness.xml || status=1
+exit "$status"
