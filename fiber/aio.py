@@ -60,9 +60,10 @@ fiber's own thread state only, and taken off around each of its switches. Fuelle
 runs under a Python-level tracer, several times slower than untraced code; time spent inside one
 C call (``sum(range(10**9))``) is not interrupted. While a fuelled fiber runs, it replaces any
 ``sys.settrace`` tracer (debugger, coverage) the thread had; the tracer is back when the fiber
-suspends or finishes. After ``OutOfFuel`` (or a ``CancelledError`` delivered at a fuel yield),
-CPython has removed the tracer; the accounting resumes at the fiber's next ``await_``, and the
-next empty tank raises ``OutOfFuel`` again.
+suspends or finishes. A trace function that raises is switched off by CPython, so code that
+catches ``OutOfFuel`` (or a ``CancelledError`` delivered at a fuel yield) runs unmetered until
+the fiber's next ``await_``; from there it is metered again with one fresh tank, and
+``OutOfFuel`` is raised again when that is empty (refuels are not given back).
 
 Which event loops
 -----------------
@@ -90,6 +91,7 @@ __all__ = ["Fuel", "OutOfFuel", "await_", "run", "run_fuelled"]
 T = TypeVar("T")
 
 _CO_ITERABLE_COROUTINE = 0x100
+_THIS_FILE = (lambda: None).__code__.co_filename  # the bridge's frames burn no fuel
 
 
 class OutOfFuel(Exception):
@@ -339,7 +341,7 @@ class _Tank:
     (`outer`) before each suspension and at the end.
     """
 
-    __slots__ = ("fiber", "outer", "call", "line", "broken", "refuels", "__weakref__")
+    __slots__ = ("fiber", "outer", "call", "line", "refill", "broken", "refuels")
 
     def __init__(self, fuel: Fuel) -> None:
         self.fiber: _BridgeFiber | None = None
@@ -359,10 +361,17 @@ class _Tank:
                     self._yield_to_loop()
 
         def call(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code.co_filename == _THIS_FILE:
+                return None  # the bridge's own frames (await_, ...) burn no fuel
             return line
+
+        def refill() -> None:
+            nonlocal left
+            left = per_tank
 
         self.line = line
         self.call = call
+        self.refill = refill
 
     def entry(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """The fiber's function: fn(*args, **kwargs) with the tracer on."""
@@ -385,10 +394,13 @@ class _Tank:
                 self._rearm(sys._getframe(1))
 
     def _rearm(self, frame: Any) -> None:
+        """Trace again after CPython removed the tracer (it raised): every frame of the fiber
+        gets its line tracer back, and a fresh tank (refuels are not given back)."""
         self.broken = False
+        self.refill()
         line = self.line
         while frame is not None:
-            if frame.f_trace is None:
+            if frame.f_trace is None and frame.f_code.co_filename != _THIS_FILE:
                 frame.f_trace = line
             frame = frame.f_back
 
