@@ -20,6 +20,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
 import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,14 @@ def build_extension(tc, ext_suffix: str, python_include: Path, *,
 def _tests_builder():
     """tests/test_c_conformance.py's build_conformance(tc, output), which knows the program's
     flags (-std=c11 -Werror, -rdynamic and libm on Linux); None when it cannot be loaded."""
+    with _loader_lock:
+        return _load_tests_builder()
+
+
+_loader_lock = threading.Lock()
+
+
+def _load_tests_builder():
     path = paths.TESTS / "test_c_conformance.py"
     name = "_fiber_conformance_tests_for_ci"
     if name in sys.modules:

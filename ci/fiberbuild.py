@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +18,15 @@ BUILD_PY = ROOT / "fiber" / "_build.py"
 NAME = "fiber._build"
 
 
+_lock = threading.Lock()  # targets may build in parallel threads
+
+
 def module() -> ModuleType:
+    with _lock:
+        return _load()
+
+
+def _load() -> ModuleType:
     mod = sys.modules.get(NAME)
     if mod is not None:
         return mod
