@@ -1,0 +1,173 @@
+"""Everything derived from the target table is in sync with it: nox sessions, the CI
+workflow file and the README's table."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+
+import pytest
+
+from ci.targets import runs_natively
+
+pytestmark = pytest.mark.harness
+if not runs_natively():
+    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
+                allow_module_level=True)
+
+from ci import paths, readme, targets, workflow  # noqa: E402
+
+
+# ---- the CI workflow -------------------------------------------------------------------
+
+def test_committed_workflow_equals_the_generated_one():
+    assert workflow.WORKFLOW.read_text() == workflow.render(), (
+        "ci/github-workflow.yml is out of date: run python -m ci workflow --write")
+
+
+def test_workflow_has_a_linux_job_per_target_running_its_nox_session():
+    wf = workflow.workflow()
+    linux = wf["jobs"]["linux"]
+    include = linux["strategy"]["matrix"]["include"]
+    assert [row["target"] for row in include] == list(targets.NAMES)
+    assert [row["runner"] for row in include] == [t.runner for t in targets.TARGETS]
+    assert linux["strategy"]["fail-fast"] is False
+    runs = [s.get("run", "") for s in linux["steps"]]
+    assert "python3 -m nox -s ${{ matrix.target }}" in runs
+
+
+def test_workflow_windows_job_runs_the_suite_natively():
+    job = workflow.workflow()["jobs"]["windows-native"]
+    assert job["runs-on"].startswith("windows")
+    runs = " ; ".join(s.get("run", "") for s in job["steps"])
+    assert "python -m ci build --host" in runs
+    assert "pip install " + " ".join(targets.PYTHON_DEPS) in runs
+    assert "-m pytest" in runs and "not harness" in runs
+
+
+def test_workflow_is_valid_yaml_of_the_same_structure():
+    text = workflow.render()
+    try:
+        import yaml
+    except ImportError:  # the nox venv has no PyYAML: check the emitter's shape instead
+        assert "\t" not in text and text.endswith("\n")
+        assert "\njobs:\n  linux:\n" in text
+        return
+    data = yaml.safe_load(text)
+    data["on"] = data.pop(True)  # YAML 1.1 reads the key `on` as true; GitHub reads "on"
+    assert data == workflow.workflow() | {"on": data["on"]}
+    assert set(data["on"]) == {"push", "pull_request", "workflow_dispatch"}
+
+
+def test_yaml_scalars_are_quoted_when_needed():
+    assert workflow.to_yaml({"v": "3.11"}) == ['v: "3.11"']
+    assert workflow.to_yaml({"v": "yes"}) == ['v: "yes"']
+    assert workflow.to_yaml({"v": "a: b"}) == ['v: "a: b"']
+    assert workflow.to_yaml({"v": False, "n": 3}) == ["v: false", "n: 3"]
+    assert workflow.to_yaml({"l": [{"a": 1, "b": "x"}]}) == ["l:", "  - a: 1", "    b: x"]
+
+
+# ---- the README ----------------------------------------------------------------------
+
+def test_readme_target_table_equals_the_generated_one():
+    text = readme.README.read_text()
+    assert readme.BEGIN in text and readme.END in text
+    assert readme.splice(text) == text, (
+        "README.md's target table is out of date: run python -m ci readme --write")
+
+
+def test_readme_table_has_one_row_per_target():
+    rows = [ln for ln in readme.table().splitlines()[2:]]
+    assert [r.split("|")[1].strip() for r in rows] == list(targets.NAMES)
+    assert "| aarch64-linux | aarch64-linux-gnu-gcc | arm64 | qemu-aarch64 |" in readme.table()
+    assert "| x86_64-windows | x86_64-w64-mingw32-gcc | (none) | wine64 |" in readme.table()
+
+
+def test_splice_needs_the_markers():
+    with pytest.raises(ValueError, match="markers"):
+        readme.splice("# no markers here\n")
+    assert readme.splice(f"a\n{readme.BEGIN}\nold\n{readme.END}\nb\n") == (
+        f"a\n{readme.BEGIN}\n{readme.table()}\n{readme.END}\nb\n")
+
+
+def test_readme_puts_the_two_commands_first():
+    text = readme.README.read_text()
+    quick = text.index("## Quick start")
+    section = text[quick:text.index("\n## ", quick)]
+    commands = [ln.split("#")[0].strip() for ln in section.splitlines()
+                if ln.startswith("bash ")]
+    assert commands[:2] == ["bash ci/bootstrap.sh", "bash ci/bootstrap.sh test"]
+    assert text.index("## Quick start") < text.index("## Harness")
+    assert "bash ci/bootstrap.sh test" in (paths.ROOT / ".ci" / "run").read_text()
+
+
+# ---- the nox sessions ------------------------------------------------------------------
+
+class FakeNox(types.ModuleType):
+    """Enough of nox to import noxfile.py and see what it registers."""
+
+    def __init__(self):
+        super().__init__("nox")
+        self.options = types.SimpleNamespace()
+        self.registered: dict[str, tuple] = {}
+        self.Session = object
+
+    def session(self, func=None, **kw):
+        if func is None:
+            return lambda f: self.session(f, **kw)
+        self.registered[kw.get("name") or func.__name__] = (func, kw)
+        return func
+
+
+class FakeSession:
+    def __init__(self, posargs=()):
+        self.posargs = list(posargs)
+        self.runs: list[tuple] = []
+        self.installs: list[tuple] = []
+
+    def run(self, *args, **kw):
+        self.runs.append(args)
+
+    def install(self, *args, **kw):
+        self.installs.append(args)
+
+
+@pytest.fixture
+def noxfile(monkeypatch):
+    fake = FakeNox()
+    monkeypatch.setitem(sys.modules, "nox", fake)
+    spec = importlib.util.spec_from_file_location("_noxfile_under_test",
+                                                  paths.ROOT / "noxfile.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return fake
+
+
+def test_nox_lists_one_session_per_target_and_the_matrix(noxfile):
+    names = set(noxfile.registered)
+    assert set(targets.NAMES) <= names
+    assert {"matrix", "provision", "harness"} <= names
+    assert noxfile.options.sessions == ["matrix"]
+    for name in targets.NAMES:
+        func, kw = noxfile.registered[name]
+        assert kw.get("default") is False
+        assert name in (func.__doc__ or "")
+
+
+def test_target_session_runs_that_target_with_pytest_args(noxfile):
+    func, _ = noxfile.registered["armhf-linux"]
+    s = FakeSession(posargs=["-k", "registers"])
+    func(s)
+    assert s.runs == [("python", "-m", "ci", "matrix", "--targets", "armhf-linux", "--",
+                       "-k", "registers")]
+    assert set(targets.PYTHON_DEPS) <= set(s.installs[0])
+
+
+def test_matrix_session_runs_every_target(noxfile):
+    func, _ = noxfile.registered["matrix"]
+    s = FakeSession()
+    func(s)
+    (run,) = s.runs
+    assert run[run.index("--targets") + 1] == ",".join(targets.NAMES)
