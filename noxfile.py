@@ -68,3 +68,27 @@ def harness(session: nox.Session) -> None:
 
 # Room for the sessions others add: bench, sanitize, valgrind, soak (issue 7 and the
 # benchmarks issue). Each should reuse ci/ (targets, build) rather than grow logic here.
+
+
+# --- reliability sessions (issue 7); the logic lives in ci/reliability/ --------------------
+
+
+@nox.session(default=False)
+def sanitize(session: nox.Session) -> None:
+    """Core + C conformance suite under ASan and UBSan (clang and gcc), every case clean."""
+    _install(session)
+    session.run("python", "-m", "ci.reliability", "sanitize", *session.posargs)
+
+
+@nox.session(default=False)
+def valgrind(session: nox.Session) -> None:
+    """C conformance suite under valgrind memcheck (-DFIBER_VALGRIND): no errors, no leaks."""
+    _install(session)
+    session.run("python", "-m", "ci.reliability", "valgrind", *session.posargs)
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """A million fiber lives and round trips; RSS and live objects; reports/soak.md, .json."""
+    _install(session)
+    session.run("python", "-m", "ci.reliability", "soak", *session.posargs)
