@@ -239,23 +239,39 @@ class CrossTarget:
     runner: tuple[str, ...]
 
 
+
+def _qemu(arch: str, sysroot: str) -> tuple[str, ...]:
+    # -E LD_LIBRARY_PATH=/lib (a guest path: QEMU maps it to SYSROOT/lib): the Debian cross
+    # sysroots have no etc/ld.so.cache, so the guest's ld.so would read the HOST's cache,
+    # which can name other builds of the same libraries (the amd64 host's /lib32/libc.so.6
+    # for i386). A cross ld.so with the host's libc.so.6 hangs in pthread_create().
+    return (f"qemu-{arch}", "-L", sysroot, "-E", "LD_LIBRARY_PATH=/lib")
+
+
 CROSS_TARGETS = [
     CrossTarget("i686", "i686-linux-gnu-gcc", "i686", "linux",
-                ("qemu-i386", "-L", "/usr/i686-linux-gnu")),
+                _qemu("i386", "/usr/i686-linux-gnu")),
     CrossTarget("aarch64", "aarch64-linux-gnu-gcc", "aarch64", "linux",
-                ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu")),
+                _qemu("aarch64", "/usr/aarch64-linux-gnu")),
     CrossTarget("armhf", "arm-linux-gnueabihf-gcc", "armhf", "linux",
-                ("qemu-arm", "-L", "/usr/arm-linux-gnueabihf")),
+                _qemu("arm", "/usr/arm-linux-gnueabihf")),
     CrossTarget("x86_64-windows", "x86_64-w64-mingw32-gcc", "x86_64", "windows", ("wine",)),
 ]
 
 
 def _wine_env() -> dict[str, str]:
+    """WINEPREFIX: the caller's, else the harness's prefix (ci/wine.py) once it is complete,
+    else one of our own (Wine creates it on first start, in some seconds)."""
     env = dict(os.environ)
     env.setdefault("WINEDEBUG", "-all")
+    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")  # no Mono/Gecko install prompts
     if "WINEPREFIX" not in env:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        env["WINEPREFIX"] = str(cache / "fiber" / "wineprefix")
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        harness = Path(os.environ.get("FIBER_CACHE") or cache / "fiber-harness") / "wine-prefix"
+        if (harness / ".fiber-wineprefix-complete").is_file():
+            env["WINEPREFIX"] = str(harness)
+        else:
+            env["WINEPREFIX"] = str(cache / "fiber" / "conformance-wineprefix")
     Path(env["WINEPREFIX"]).parent.mkdir(parents=True, exist_ok=True)
     return env
 

@@ -22,7 +22,9 @@
  * Cases are named after the behaviour they pin; tests/test_c_conformance.py lists the same
  * names, and checks them against --list, so a case can never silently vanish.
  */
-#if !defined(_WIN32)
+#if defined(_WIN32)
+#define __USE_MINGW_ANSI_STDIO 1 /* C99 printf (%zu, PRIxPTR) rather than msvcrt's */
+#else
 #define _GNU_SOURCE
 #endif
 
@@ -52,6 +54,11 @@
 #endif
 
 #define FT_NOINLINE __attribute__((noinline))
+#ifdef _WIN32
+#define FT_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define FT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
 #define FT_BARRIER() __asm__ __volatile__("" ::: "memory")
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -76,7 +83,7 @@ static void set_reason(const char *prefix, const char *fmt, va_list ap)
 }
 
 /* Record a failure; the first one is the reason the case reports. Returns 0. */
-__attribute__((format(printf, 2, 3))) static int note_fail(int line, const char *fmt, ...)
+FT_PRINTF(2, 3) static int note_fail(int line, const char *fmt, ...)
 {
     if (g_failed)
         return 0;
@@ -90,7 +97,7 @@ __attribute__((format(printf, 2, 3))) static int note_fail(int line, const char 
     return 0;
 }
 
-__attribute__((format(printf, 1, 2), unused)) static result_t skip(const char *fmt, ...)
+FT_PRINTF(1, 2) __attribute__((unused)) static result_t skip(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -1173,8 +1180,9 @@ static result_t case_deep_recursion_within_stack(void)
 /* ---------------------------------------------------------------------------------------
  * guard_page_write_kills_with_sigsegv
  *
- * In a child process: a neighbour fiber N fills a buffer on its stack and suspends; a victim
- * fiber V (created first, so N's mapping usually lies right below V's guard page) either
+ * In a child process: two neighbour fibers, created just before and just after a victim V
+ * (so that one of them usually lies right below V's guard page, whichever way the system
+ * places new mappings), fill a buffer on their stacks and suspend; V either
  * writes one byte below its stack's low bound or recurses without end. A SIGSEGV handler (on
  * an alternate stack) reports the fault address and N's checksum through a pipe, then lets
  * the signal kill the child. The parent checks: killed by SIGSEGV, the fault was in V's guard
@@ -1185,9 +1193,10 @@ static result_t case_deep_recursion_within_stack(void)
 static int guard_fd = -1;
 static uintptr_t guard_victim_low;
 static size_t guard_page;
-static const volatile unsigned char *guard_nb_data;
-static size_t guard_nb_len;
-static uint64_t guard_nb_sum;
+#define GUARD_NEIGHBOURS 2
+static const volatile unsigned char *guard_nb_data[GUARD_NEIGHBOURS];
+static size_t guard_nb_len[GUARD_NEIGHBOURS];
+static uint64_t guard_nb_sum[GUARD_NEIGHBOURS];
 static int guard_mode; /* 0: write below low, 1: runaway recursion */
 
 static uint64_t guard_checksum(const volatile unsigned char *p, size_t n)
@@ -1204,7 +1213,9 @@ static void guard_handler(int sig, siginfo_t *si, void *ctx)
 {
     uintptr_t a = U(si->si_addr);
     int in_guard = a >= guard_victim_low - guard_page && a < guard_victim_low;
-    int intact = guard_checksum(guard_nb_data, guard_nb_len) == guard_nb_sum;
+    int intact = 1;
+    for (int i = 0; i < GUARD_NEIGHBOURS; i++)
+        intact &= guard_checksum(guard_nb_data[i], guard_nb_len[i]) == guard_nb_sum[i];
     put_str(in_guard ? "SEGV in-guard" : "SEGV outside-guard");
     put_str(intact ? " neighbour-intact\n" : " neighbour-corrupted\n");
     /* Let the signal kill the process: the faulting access runs again with the default
@@ -1225,9 +1236,10 @@ static void *guard_neighbour_entry(void *arg, void *first)
        is suspended. (The 16-byte link area itself changes on every switch.) */
     void *low, *high;
     fiber_stack_bounds(fiber_current(), &low, &high);
-    guard_nb_data = buf;
-    guard_nb_len = (size_t)(U(high) - 16 - U(buf));
-    guard_nb_sum = guard_checksum(guard_nb_data, guard_nb_len);
+    int i = (int)U(arg);
+    guard_nb_data[i] = buf;
+    guard_nb_len[i] = (size_t)(U(high) - 16 - U(buf));
+    guard_nb_sum[i] = guard_checksum(guard_nb_data[i], guard_nb_len[i]);
     fiber_suspend(NULL, NULL);
     return NULL;
 }
@@ -1279,20 +1291,29 @@ static void guard_child(int mode, int fd)
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigaction(SIGSEGV, &sa, NULL);
 
-    fiber_pool_trim(); /* fresh mappings: the neighbour is placed next to the victim */
-    fiber_t *victim, *neighbour;
-    if (fiber_create(&victim, 64 * 1024, guard_victim_entry, NULL) != FIBER_OK ||
-        fiber_create(&neighbour, 64 * 1024, guard_neighbour_entry, NULL) != FIBER_OK) {
+    fiber_pool_trim(); /* fresh mappings, placed next to each other */
+    fiber_t *victim, *nb[GUARD_NEIGHBOURS];
+    if (fiber_create(&nb[0], 64 * 1024, guard_neighbour_entry, P(0)) != FIBER_OK ||
+        fiber_create(&victim, 64 * 1024, guard_victim_entry, NULL) != FIBER_OK ||
+        fiber_create(&nb[1], 64 * 1024, guard_neighbour_entry, P(1)) != FIBER_OK) {
         put_str("SETUP fiber_create failed\n");
         _exit(3);
     }
-    void *low, *high, *nlow, *nhigh;
+    void *low, *high;
     fiber_stack_bounds(victim, &low, &high);
-    fiber_stack_bounds(neighbour, &nlow, &nhigh);
     guard_victim_low = U(low);
-    fprintf(stderr, "# guard: victim stack [%p, %p), neighbour stack [%p, %p)\n", low, high,
-            nlow, nhigh);
-    fiber_resume(neighbour, NULL, NULL);
+    fprintf(stderr, "# guard: victim stack [%p, %p)", low, high);
+    for (int i = 0; i < GUARD_NEIGHBOURS; i++) {
+        void *nlow, *nhigh;
+        fiber_stack_bounds(nb[i], &nlow, &nhigh);
+        /* Right below V's guard page: only the neighbour's fiber record page between. */
+        uintptr_t guard_start = U(low) - guard_page;
+        int below = U(nhigh) < guard_start && guard_start - U(nhigh) < 2 * guard_page;
+        fprintf(stderr, ", neighbour %d [%p, %p)%s", i, nlow, nhigh,
+                below ? " right below the victim's guard page" : "");
+        fiber_resume(nb[i], NULL, NULL);
+    }
+    fprintf(stderr, "\n");
     fiber_resume(victim, NULL, NULL);
     put_str("SURVIVED\n");
     _exit(0);
@@ -1337,7 +1358,7 @@ static result_t guard_run(int mode, const char *what)
             buf);
     REQUIRE(strstr(buf, "in-guard"), "%s: the fault was not in the guard page below the stack "
             "(child said: %s)", what, buf);
-    REQUIRE(strstr(buf, "neighbour-intact"), "%s: the neighbour fiber's stack was modified "
+    REQUIRE(strstr(buf, "neighbour-intact"), "%s: a neighbour fiber's stack was modified "
             "(child said: %s)", what, buf);
     return RES_PASS;
 }
@@ -1496,6 +1517,8 @@ static result_t case_backtrace_crosses_into_resumer(void)
     REQUIRE_OK(fiber_destroy(f));
     static const int want[BT_PROBES] = {0, 1, 0};
     static const char *const site[2] = {"ft_resumer_site_one", "ft_resumer_site_two"};
+    for (int k = 0; k < BT_PROBES; k++)
+        fprintf(stderr, "# backtrace probe %d (%d frames): %s\n", k, bt_depth[k], bt_trace[k]);
     for (int k = 0; k < BT_PROBES; k++) {
         REQUIRE(bt_trace[k][0], "probe %d: backtrace_symbols() gave nothing (%d frames)", k,
                 bt_depth[k]);
@@ -1722,7 +1745,7 @@ FT_NOINLINE static void suspend_deep(int depth)
         suspend_deep(depth - 1);
     else
         fiber_suspend(P(1), NULL);
-    destroyed_continued += pad[0] >= 0;
+    destroyed_continued += pad[0] == (char)depth;
 }
 
 static void *destroy_entry(void *arg, void *first)
@@ -1900,7 +1923,7 @@ static result_t run_here(const struct test_case *c, char *line, size_t cap)
 }
 
 #ifndef _WIN32
-#define CASE_TIMEOUT_SECONDS 300
+#define CASE_TIMEOUT_SECONDS 120
 
 /* Run one case in a forked child, so that a crash is a FAIL line, not a lost suite. */
 static result_t run_forked(const struct test_case *c, char *line, size_t cap)
@@ -2013,6 +2036,7 @@ int main(int argc, char **argv)
         failures += r == RES_FAIL;
         ran++;
     }
+    (void)in_process; /* Windows always runs in-process */
     if (only && !ran) {
         fprintf(stderr, "%s: no case named %s (see --list)\n", argv[0], only);
         return 2;
