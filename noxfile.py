@@ -92,3 +92,13 @@ def soak(session: nox.Session) -> None:
     """A million fiber lives and round trips; RSS and live objects; reports/soak.md, .json."""
     _install(session)
     session.run("python", "-m", "ci.reliability", "soak", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the peers (issue 6): reports/bench.{md,json} and BENCHMARKS.md."""
+    session.install("--disable-pip-version-check", "-q", "cffi", "greenlet", "greenback",
+                    "SQLAlchemy")
+    session.run("python", "-m", "ci.bench.peers")  # Debian's Boost.Context, when missing
+    session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
+    session.run("python", "-m", "ci.bench", *session.posargs)
