@@ -59,6 +59,15 @@ size_t fiber_min_stack_size(void);
    bytes. The entry does not run until the first fiber_resume(). */
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg);
 
+/* fiber_create with a *user area*: `user_size` bytes (16-byte aligned; contents unspecified
+   on creation, as a pooled fiber's are whatever it last held) that belong to the caller for
+   the fiber's lifetime, placed next to the top of the stack so
+   that data used with the first stack frames shares their pages (the Python glue keeps the
+   first interpreter frames there). fiber_user_area() returns it. */
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
+                    void *arg);
+void *fiber_user_area(const fiber_t *f);
+
 /* Switch into `f`, passing `value` (the first resume passes it as the entry's `first`; later
    ones make the pending fiber_suspend() return it). Returns when `f` suspends or finishes;
    `*out` (if out is not NULL) receives the suspended or returned value. */

@@ -2,15 +2,17 @@
  * The C core on POSIX systems: fiber records, guard-paged stacks, a reuse pool, and the
  * resume/suspend protocol on top of the per-ABI routines of switch.h.
  *
- * One mapping per fiber holds everything: the guard page, the usable stack, and the fiber
- * record itself at the very top (so creating a fiber from the pool costs no allocation):
+ * One mapping per fiber holds everything: the guard page, the usable stack, the caller's
+ * user area and the fiber record itself at the very top (so creating a fiber from the pool
+ * costs no allocation):
  *
- *   map_base                                                           map_base + map_size
- *   | guard page (PROT_NONE) | usable stack, grows down <- | link area | struct fiber |
- *                            ^ low                        ^ top - 16  ^ top
+ *   map_base                                                                map_base + map_size
+ *   | guard (PROT_NONE) | usable stack, grows down <- | link area | user area | struct fiber |
+ *                       ^ low                        ^ top - 16  ^ top
  *
  * `top` (16-byte aligned) is what the assembly sees; its link slot at top - 16 is described
- * in switch.h.
+ * in switch.h. A fiber suspended shallow uses well under a page of C stack, so the top page
+ * also holds the record and the start of the user area (the Python glue's first frames).
  */
 #define _GNU_SOURCE
 #include "fiber.h"
@@ -46,6 +48,7 @@ struct fiber {
     void *top;              /* 16-aligned stack top handed to the assembly */
     char *map_base;         /* the whole mapping: guard page + stack + this record */
     size_t map_size;
+    size_t user_size;       /* bytes of user area between top and this record */
     fiber_entry_fn entry;
     void *arg;
     void *transfer;         /* the value crossing the current switch, in either direction */
@@ -91,15 +94,23 @@ size_t fiber_min_stack_size(void)
     return (size_t)16 << 10;
 }
 
-/* Round a requested usable size to the mapping size; 0 when it cannot be represented. */
-static size_t mapping_size_for(size_t stack_size)
+#define ALIGN16(n) (((n) + 15) & ~(size_t)15)
+
+/* Round a requested usable size (plus user area) to the mapping size; 0 when it cannot be
+   represented. */
+static size_t mapping_size_for(size_t stack_size, size_t user_size)
 {
     size_t page = page_size();
     if (stack_size == 0)
         stack_size = fiber_default_stack_size();
     if (stack_size < fiber_min_stack_size())
         stack_size = fiber_min_stack_size();
-    size_t extra = page /* guard */ + page /* record and link area */;
+    if (user_size > SIZE_MAX / 4)
+        return 0;
+    /* The record and user area come out of the stack's top page when they leave it at
+       least `page / 4` of stack; otherwise they get pages of their own. */
+    size_t above_top = ALIGN16(sizeof(fiber_t)) + ALIGN16(user_size);
+    size_t extra = page /* guard */ + ((above_top + page / 4 + page - 1) / page) * page;
     if (stack_size > SIZE_MAX - extra - page)
         return 0;
     return ((stack_size + page - 1) / page) * page + extra;
@@ -119,12 +130,12 @@ static fiber_t *pool_head;
 static size_t pool_count;
 static size_t pool_bytes;
 
-static fiber_t *pool_take(size_t map_size)
+static fiber_t *pool_take(size_t map_size, size_t user_size)
 {
     fiber_t *found = NULL;
     pthread_mutex_lock(&pool_lock);
     for (fiber_t **link = &pool_head; *link; link = &(*link)->next_free) {
-        if ((*link)->map_size == map_size) {
+        if ((*link)->map_size == map_size && (*link)->user_size == user_size) {
             found = *link;
             *link = found->next_free;
             pool_count--;
@@ -182,7 +193,7 @@ size_t fiber_pool_size(void)
     return n;
 }
 
-static fiber_t *map_fiber(size_t map_size)
+static fiber_t *map_fiber(size_t map_size, size_t user_size)
 {
     size_t page = page_size();
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -201,7 +212,8 @@ static fiber_t *map_fiber(size_t map_size)
     memset(f, 0, sizeof *f);
     f->map_base = base;
     f->map_size = map_size;
-    f->top = (void *)f;
+    f->user_size = ALIGN16(user_size);
+    f->top = (char *)f - f->user_size;
 #ifdef FIBER_VALGRIND
     f->valgrind_stack_id = VALGRIND_STACK_REGISTER(base + page, f->top);
 #endif
@@ -371,15 +383,21 @@ static void fiber_main(void *arg)
 
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
 {
+    return fiber_create_ex(out, stack_size, 0, entry, arg);
+}
+
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
+                    void *arg)
+{
     if (!out || !entry)
         return FIBER_EINVAL;
     *out = NULL;
-    size_t map_size = mapping_size_for(stack_size);
+    size_t map_size = mapping_size_for(stack_size, user_size);
     if (!map_size)
         return FIBER_ENOMEM;
-    fiber_t *f = pool_take(map_size);
+    fiber_t *f = pool_take(map_size, ALIGN16(user_size));
     if (!f) {
-        f = map_fiber(map_size);
+        f = map_fiber(map_size, user_size);
         if (!f)
             return FIBER_ENOMEM;
     }
@@ -448,6 +466,8 @@ int fiber_suspend(void *value, void **in)
         *in = f->transfer;
     return FIBER_OK;
 }
+
+void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->top : NULL; }
 
 int fiber_done(const fiber_t *f) { return f && f->state == STATE_DONE; }
 

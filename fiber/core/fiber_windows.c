@@ -161,6 +161,8 @@ struct fiber {
     void *stack_low;        /* fiber_stack_bounds(), recorded by fiber_proc on its first run */
     void *stack_high;
     fiber_t *next_free;     /* link in the reuse pool */
+    void *user_area;        /* fiber_create_ex's user area (heap: Windows owns the stack's top) */
+    size_t user_size;
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -373,6 +375,7 @@ static size_t pool_bytes;
 static void delete_fiber(fiber_t *f)
 {
     DeleteFiber(f->handle);
+    free(f->user_area);
     free(f);
 }
 
@@ -491,6 +494,31 @@ static fiber_t *new_fiber(size_t reserve_size)
     f->resumer_handle = NULL;
     return f;
 }
+
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
+                    void *arg)
+{
+    int rc = fiber_create(out, stack_size, entry, arg);
+    if (rc != FIBER_OK || user_size == 0)
+        return rc;
+    fiber_t *f = *out;
+    user_size = (user_size + 15) & ~(size_t)15;
+    if (f->user_size < user_size) {
+        /* malloc is 16-byte aligned on 64-bit Windows; a pooled record keeps its buffer. */
+        void *area = malloc(user_size);
+        if (!area) {
+            fiber_destroy(f);
+            *out = NULL;
+            return FIBER_ENOMEM;
+        }
+        free(f->user_area);
+        f->user_area = area;
+        f->user_size = user_size;
+    }
+    return FIBER_OK;
+}
+
+void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->user_area : NULL; }
 
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
 {

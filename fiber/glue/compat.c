@@ -91,3 +91,44 @@ void fiber_compat_limit_recursion(PyThreadState *ts, int max_depth)
     ts->recursion_limit = limit;
     ts->recursion_remaining = max_depth < limit ? max_depth : limit;
 }
+
+/* The interpreter's data stack is a list of chunks (newest first, linked through
+   `previous`). The first chunk a thread state gets is its root: the interpreter never pops
+   it (its first slot is skipped so no frame starts there) and frees it only when the thread
+   state is deleted. A fiber's root chunk is the frame area of its user area. */
+size_t fiber_compat_frame_area_size(void)
+{
+    return sizeof(void *) >= 8 ? 3072 : 2048;
+}
+
+void fiber_compat_attach_frame_area(PyThreadState *ts, void *area)
+{
+    if (ts->datastack_chunk != NULL)
+        return; /* a thread state that already has frames (never for a fresh fiber) */
+    _PyStackChunk *chunk = area;
+    chunk->previous = NULL;
+    chunk->size = fiber_compat_frame_area_size();
+    chunk->top = 0;
+    ts->datastack_chunk = chunk;
+    ts->datastack_top = &chunk->data[1];
+    ts->datastack_limit = (PyObject **)((char *)chunk + chunk->size);
+}
+
+void fiber_compat_detach_frame_area(PyThreadState *ts, void *area)
+{
+    /* Normally every frame has returned, and chunks pushed after the root were freed as
+       their first frame popped: the root is the only chunk. */
+    _PyStackChunk *newer = NULL;
+    for (_PyStackChunk *c = ts->datastack_chunk; c; newer = c, c = c->previous) {
+        if (c == (_PyStackChunk *)area) {
+            if (newer) {
+                newer->previous = NULL; /* abandoned frames: keep the heap chunks only */
+            } else {
+                ts->datastack_chunk = NULL;
+                ts->datastack_top = NULL;
+                ts->datastack_limit = NULL;
+            }
+            return;
+        }
+    }
+}

@@ -35,4 +35,16 @@ int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, 
    interpreter's limit), so that a small stack raises RecursionError before it overflows. */
 void fiber_compat_limit_recursion(PyThreadState *ts, int max_depth);
 
+/* Bytes of the fiber's user area (fiber_create_ex) the glue wants for Python frames. */
+size_t fiber_compat_frame_area_size(void);
+
+/* Let `ts` keep its first Python frames in `area` (fiber_compat_frame_area_size() bytes next
+   to the fiber's stack top), so a shallow suspended fiber costs one page for C and Python
+   frames together. Frames that do not fit go to the interpreter's own chunks as usual. */
+void fiber_compat_attach_frame_area(PyThreadState *ts, void *area);
+
+/* Undo attach before `ts` is recycled or deleted (the interpreter would free the area as one
+   of its own chunks). Frames still in the area, if any, are abandoned. */
+void fiber_compat_detach_frame_area(PyThreadState *ts, void *area);
+
 #endif /* FIBER_GLUE_COMPAT_H */

@@ -125,7 +125,8 @@ static PyThreadState *tstate_acquire(PyThreadState *resumer)
     return ts;
 }
 
-/* Called on the resumer's thread state, with `ts` not current. */
+/* Called on the resumer's thread state, with `ts` not current, and its frame area already
+   detached. */
 static void tstate_release(PyThreadState *ts)
 {
     PyThreadState_Clear(ts);
@@ -198,6 +199,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
             Py_XDECREF(exc);
             return PyErr_NoMemory();
         }
+        fiber_compat_attach_frame_area(self->ts, fiber_user_area(self->cf));
         void *low, *high;
         fiber_stack_bounds(self->cf, &low, &high);
         size_t levels = (size_t)((char *)high - (char *)low) / STACK_BYTES_PER_RECURSION_LEVEL;
@@ -232,6 +234,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
     self->transfer = NULL;
     if (self->state == FIBER_DONE) {
         live_remove(self);
+        fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
         tstate_release(self->ts);
         self->ts = NULL;
         if (!result)
@@ -510,7 +513,8 @@ static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
                      Py_TYPE(context)->tp_name);
         goto fail;
     }
-    int rc = fiber_create(&self->cf, stack_size, fiber_entry, self);
+    int rc = fiber_create_ex(&self->cf, stack_size, fiber_compat_frame_area_size(), fiber_entry,
+                             self);
     if (rc != FIBER_OK) {
         Py_XDECREF(ctx);
         PyErr_Format(PyExc_MemoryError, "cannot create a fiber with stack_size=%zu: %s",
@@ -598,6 +602,7 @@ static void Fiber_dealloc(FiberObject *self)
     if (self->ts) {
         /* Still suspended: it could not be closed. Its stack is discarded below. */
         live_remove(self);
+        fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
         tstate_release(self->ts);
         self->ts = NULL;
     }
@@ -744,6 +749,7 @@ static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
                 if (!closed) {
                     /* Could not be closed: let the interpreter have its thread state. */
                     live_remove(f);
+                    fiber_compat_detach_frame_area(f->ts, fiber_user_area(f->cf));
                     f->ts = NULL;
                 }
                 Py_DECREF(f);
@@ -756,6 +762,7 @@ static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
     while (live_fibers) {
         FiberObject *f = live_fibers;
         live_remove(f);
+        fiber_compat_detach_frame_area(f->ts, fiber_user_area(f->cf));
         f->ts = NULL;
     }
     while (tstate_pool_count > 0) {
