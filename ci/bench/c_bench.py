@@ -1,0 +1,85 @@
+"""The C benchmarks: our core against Boost.Context's fcontext and ucontext, on the host.
+
+Each program (ci/bench/c/) prints "NAME MEDIAN_NS" lines (median over its own repetitions,
+after warm-up). The programs are run ``rounds`` times, interleaved, and the figure of each is
+the median of its per-round medians. All of them are built by fiber._build.compile_native: our
+program with the core and the host's assembly, the fcontext one as C++ (g++) against
+-lboost_context.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+from fiber._build import Toolchain, compile_native, core_sources, host_toolchain
+
+from ci.bench.results import Goal, Row
+
+C_DIR = Path(__file__).resolve().parent / "c"
+
+FCONTEXT = "Boost.Context fcontext"
+UCONTEXT = "ucontext swapcontext"
+
+
+def _boost_available() -> bool:
+    return Path("/usr/include/boost/context/detail/fcontext.hpp").exists() and bool(
+        shutil.which("g++"))
+
+
+def build(out_dir: Path) -> dict[str, Path | str]:
+    """Build the programs; a value that is a str is the reason a program could not be built."""
+    tc = host_toolchain()
+    progs: dict[str, Path | str] = {}
+    progs["ours"] = compile_native(tc, [C_DIR / "fiber_bench.c", *core_sources(tc)],
+                                   out_dir / "fiber_bench", include_dirs=(C_DIR,))
+    progs[UCONTEXT] = compile_native(tc, [C_DIR / "ucontext_bench.c"],
+                                     out_dir / "ucontext_bench", include_dirs=(C_DIR,))
+    if _boost_available():
+        cxx = Toolchain(cc=("g++",), arch=tc.arch)
+        try:
+            progs[FCONTEXT] = compile_native(cxx, [C_DIR / "fcontext_bench.cpp"],
+                                             out_dir / "fcontext_bench", include_dirs=(C_DIR,),
+                                             libs=("-lboost_context",))
+        except subprocess.CalledProcessError as exc:
+            progs[FCONTEXT] = f"build failed: {(exc.stdout or '').strip()[:300]}"
+    else:
+        progs[FCONTEXT] = "missing: libboost-context-dev (apt-get install libboost-context-dev)"
+    return progs
+
+
+def _run(prog: Path, reps: int, iters: int) -> dict[str, float]:
+    out = subprocess.run([str(prog), str(reps), str(iters)], check=True, text=True,
+                         stdout=subprocess.PIPE).stdout
+    return {name: float(value) for name, value in (line.split() for line in out.splitlines())}
+
+
+def measure(out_dir: Path, rounds: int = 3, quick: bool = False) -> list[Row]:
+    progs = build(out_dir)
+    plan = {"ours": (21, 1_000_000), FCONTEXT: (21, 1_000_000), UCONTEXT: (11, 100_000)}
+    if quick:
+        plan = {k: (5, n // 10) for k, (r, n) in plan.items()}
+    samples: dict[str, dict[str, list[float]]] = {}
+    for rnd in range(rounds):
+        names = list(plan) if rnd % 2 == 0 else list(plan)[::-1]
+        for name in names:
+            prog = progs.get(name)
+            if isinstance(prog, Path):
+                for bench, value in _run(prog, *plan[name]).items():
+                    samples.setdefault(name, {}).setdefault(bench, []).append(value)
+
+    def fig(name: str, bench: str) -> float | None:
+        values = samples.get(name, {}).get(bench)
+        return statistics.median(values) if values else None
+
+    notes = "; ".join(f"{k}: {v}" for k, v in progs.items() if isinstance(v, str))
+    return [
+        Row("C: resume+suspend round trip", "ns", fig("ours", "round_trip"),
+            {FCONTEXT: fig(FCONTEXT, "round_trip"), UCONTEXT: fig(UCONTEXT, "round_trip")},
+            Goal("ratio", FCONTEXT, 1.0), notes),
+        Row("C: create + run + destroy, empty fiber (pooled stack)", "ns", fig("ours", "create"),
+            {FCONTEXT + " (reused stack)": fig(FCONTEXT, "create")},
+            Goal("ratio", FCONTEXT + " (reused stack)", 1.0), notes),
+    ]

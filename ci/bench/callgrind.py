@@ -1,0 +1,99 @@
+"""Instructions executed per round trip, counted by valgrind's callgrind: deterministic, so it
+separates "more work" from "slower work" on a machine whose timings are noisy.
+
+Each program runs twice, with N and 2N operations; the difference of the two totals divided by
+N is the cost of one operation, without start-up. C: our core against Boost.Context fcontext
+(the programs of c_bench). Python: fiber's resume+suspend against greenlet's switch pair.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+PY_ROUND_TRIP = {
+    "ours": """
+import sys, fiber
+n = int(sys.argv[1])
+def body():
+    while True: fiber.suspend()
+f = fiber.Fiber(body); f.resume()
+for _ in range(n): f.resume()
+""",
+    "greenlet": """
+import sys, greenlet
+n = int(sys.argv[1])
+def body():
+    p = greenlet.getcurrent().parent
+    while True: p.switch()
+g = greenlet.greenlet(body); g.switch()
+for _ in range(n): g.switch()
+""",
+}
+
+# The unfuelled-code row: the same work() on the plain stack and on a fiber.
+PY_UNFUELLED = {
+    "ours": """
+import sys, fiber
+from ci.bench.workload import work
+n = int(sys.argv[1])
+def loop():
+    for _ in range(n): work()
+fiber.Fiber(loop).resume()
+""",
+    "plain stack": """
+import sys, fiber
+from ci.bench.workload import work
+n = int(sys.argv[1])
+for _ in range(n): work()
+""",
+}
+
+
+def available() -> bool:
+    return shutil.which("valgrind") is not None
+
+
+def _total(cmd: list[str], cwd: Path | None = None) -> int:
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *cmd], cwd=cwd, text=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONHASHSEED="0"))
+    m = _COLLECTED.search(proc.stderr)
+    if proc.returncode != 0 or not m:
+        raise RuntimeError(f"callgrind failed on {cmd}: {proc.stderr[-500:]}")
+    return int(m.group(1))
+
+
+def per_op(make_cmd, n: int, cwd: Path | None = None) -> float:
+    return (_total(make_cmd(2 * n), cwd) - _total(make_cmd(n), cwd)) / n
+
+
+def c_round_trips(progs: dict[str, Path | str]) -> dict[str, dict[str, float]]:
+    """{benchmark: {program: instructions per op}} for our program and fcontext's.
+
+    The C programs run 3 untimed + 1 timed repetitions: 4 * iters round trips, and
+    4 * (iters / 4) creates."""
+    out: dict[str, dict[str, float]] = {}
+    for bench in ("round_trip", "create"):
+        for name, prog in progs.items():
+            if isinstance(prog, Path) and "ucontext" not in name:
+                ops_per_iter = 4 if bench == "round_trip" else 1
+                out.setdefault(bench, {})[name] = per_op(
+                    lambda n, p=prog, b=bench: [str(p), "1", str(n), b], 20_000) / ops_per_iter
+    return out
+
+
+def py_round_trips(root: Path) -> dict[str, float]:
+    return {name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 20_000, root)
+            for name, code in PY_ROUND_TRIP.items()}
+
+
+def py_unfuelled(root: Path) -> dict[str, float]:
+    return {name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 3, root)
+            for name, code in PY_UNFUELLED.items()}

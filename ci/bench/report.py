@@ -1,0 +1,201 @@
+"""The outputs: the printed table, reports/bench.md, reports/bench.json and BENCHMARKS.md.
+
+BENCHMARKS.md is generated whole from one run: the machine, the table, the instruction counts,
+the soak figures (reports/soak.md, when another job has written it), the harness matrix times
+(reports/matrix.json, when it exists) and the analysis kept in ci/bench/analysis.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ci.bench.insns import Count
+from ci.bench.results import Row
+
+ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "missing"
+    if unit == "B" or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    head = ["benchmark", "unit", "ours", "peer", "peer value", "ours/peer", "goal", "status"]
+    body = []
+    for row in rows:
+        peers = list(row.peers.items()) or [("-", None)]
+        for i, (peer, value) in enumerate(peers):
+            ratio = row.ratio(peer) if peer != "-" else None
+            is_goal_peer = peer == row.goal.peer or (row.goal.peer is None and i == 0)
+            body.append([
+                row.benchmark if i == 0 else "",
+                row.unit if i == 0 else "",
+                _num(row.ours, row.unit) if i == 0 else "",
+                peer,
+                _num(value, row.unit) if peer != "-" else "-",
+                f"{ratio:.2f}x" if ratio is not None else "-",
+                row.goal.text if is_goal_peer else "",
+                row.status if is_goal_peer else "",
+            ])
+    return head, body
+
+
+def format_text(rows: list[Row]) -> str:
+    head, body = table(rows)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
+
+
+def _md(head: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def format_markdown(rows: list[Row]) -> str:
+    return _md(*table(rows))
+
+
+def insns_markdown(counts: list[Count]) -> str:
+    head = ["ABI", "ours: fiber_asm_switch executed (static)", "Boost.Context jump_fcontext",
+            "ours/Boost", "Boost figure from"]
+    body = []
+    for c in counts:
+        ours = (f"{c.ours_executed} ({c.ours_static})" if c.ours_executed is not None
+                else f"missing: {c.note}")
+        ratio = (f"{c.ours_executed / c.boost:.2f}x" if c.ours_executed and c.boost else "-")
+        body.append([c.arch, ours, str(c.boost), ratio, c.boost_source])
+    return _md(head, body)
+
+
+def callgrind_markdown(cg: dict[str, dict[str, float]]) -> str:
+    if not cg:
+        return "(valgrind not available: not counted)"
+    head = ["operation", "ours", "peer", "peer instructions", "ours/peer"]
+    body = []
+    for bench, figures in cg.items():
+        ours = figures.get("ours")
+        for peer, value in figures.items():
+            if peer == "ours":
+                continue
+            body.append([bench, _num(ours), peer, _num(value),
+                         f"{ours / value:.2f}x" if ours and value else "-"])
+    return _md(head, body)
+
+
+def write_json(rows: list[Row], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    objects = [obj for row in rows for obj in row.json_objects()]
+    path.write_text(json.dumps(objects, indent=2) + "\n")
+
+
+def _machine_lines(machine: dict[str, str]) -> str:
+    return "\n".join([
+        f"- Date: {machine['date']}",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['machine']})",
+        f"- Commit: {machine['commit']}",
+        f"- Python: {machine['python']}; load average at start / end: {machine['load']} / "
+        f"{machine.get('load_end', '?')}",
+    ])
+
+
+def _notes(rows: list[Row]) -> str:
+    notes = sorted({row.note for row in rows if row.note})
+    return "\n".join(f"- {n}" for n in notes)
+
+
+def bench_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count],
+                   cg: dict[str, dict[str, float]]) -> str:
+    parts = [
+        "# fiber benchmarks",
+        _machine_lines(machine),
+        "Medians over repetitions (warm-up first), contenders of a row interleaved; "
+        "ratio = ours / peer (lower is better for every row).",
+        format_markdown(rows),
+    ]
+    if _notes(rows):
+        parts += ["Notes:", _notes(rows)]
+    parts += [
+        "## Instructions per switch, per ABI",
+        insns_markdown(counts),
+        "## Instructions executed per operation (callgrind, x86_64)",
+        callgrind_markdown(cg),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _soak(reports: Path) -> str:
+    soak = reports / "soak.md"
+    if not soak.exists():
+        return "reports/soak.md was not there at this run (the soak job writes it)."
+    text = soak.read_text().strip()
+    # Demote its headings below ours.
+    return "\n".join("##" + line if line.startswith("#") else line for line in text.splitlines())
+
+
+def _matrix(reports: Path) -> str:
+    path = reports / "matrix.json"
+    if not path.exists():
+        return "reports/matrix.json was not there at this run (`nox -s matrix` writes it)."
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        return f"reports/matrix.json could not be read: {exc}"
+    lines = []
+    if isinstance(data, dict):  # a future format with cold/warm wall times
+        for key in ("cold", "warm", "wall", "seconds"):
+            if key in data:
+                lines.append(f"- {key}: {data[key]}")
+        data = data.get("targets", [])
+    rows = [[str(t.get("target")), str(t.get("runner")), str(t.get("seconds")),
+             f"{t.get('passed')} passed, {t.get('failed')} failed, {t.get('skipped')} skipped"]
+            for t in data if isinstance(t, dict)]
+    if rows:
+        total = sum(float(t.get("seconds") or 0) for t in data if isinstance(t, dict))
+        lines.append(_md(["target", "runner", "seconds", "tests"], rows))
+        lines.append(f"\nSum of per-target times: {total:.1f} s (the last matrix run that "
+                     "wrote reports/matrix.json; it records one time per target, not separate "
+                     "cold-cache and warm-cache wall times).")
+    return "\n".join(lines) or "reports/matrix.json has no targets."
+
+
+def benchmarks_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count],
+                        cg: dict[str, dict[str, float]], reports: Path) -> str:
+    parts = [
+        "# Benchmarks",
+        "Generated by `nox -s bench` (ci/bench); do not edit by hand: rerun and commit.",
+        _machine_lines(machine),
+        "## Results",
+        "Medians over repetitions after warm-up; the contenders of a row are interleaved "
+        "repetition by repetition, in the same run on the same machine. Ratio = ours / peer "
+        "(lower is better). The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
+        "Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
+        format_markdown(rows),
+    ]
+    if _notes(rows):
+        parts += ["Notes:", _notes(rows)]
+    parts += [
+        "## Instructions per switch, per ABI",
+        "A time for an emulated target (QEMU) means nothing, so each ABI's switch is compared "
+        "by instruction count.",
+        insns_markdown(counts),
+        "## Instructions executed per operation (callgrind, x86_64)",
+        callgrind_markdown(cg),
+        "## Soak",
+        _soak(reports),
+        "## Harness matrix wall time (recorded each run)",
+        _matrix(reports),
+    ]
+    if ANALYSIS.exists():
+        parts.append(ANALYSIS.read_text().strip())
+    return "\n\n".join(parts) + "\n"

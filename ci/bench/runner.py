@@ -1,0 +1,190 @@
+"""Run every benchmark and write the reports: ``python -m ci.bench [--quick] [--no-callgrind]``.
+
+Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
+greenback and SQLAlchemy (``nox -s bench`` installs them), g++ and libboost-context-dev for the
+fcontext peer, the cross compilers and binutils for the instruction counts, and valgrind for
+the callgrind counts. Whatever is missing is reported as missing in the table, never guessed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from ci.bench import c_bench, callgrind, insns, report
+from ci.bench.machine import describe
+from ci.bench.results import Goal, Row
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+REPORTS = ROOT / "reports"
+BUILD = ROOT / "build" / "bench"
+
+GREENLET_RT = "greenlet switch round trip"
+SA_AWAIT = "SQLAlchemy await_only in greenlet_spawn"
+GB_PORTAL = "greenback.with_portal_run_sync"
+FLOOR = "plain await asyncio.sleep(0) (floor)"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _python(module: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=_env(),
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} failed: {proc.stderr.strip()[-600:]}")
+    return proc.stdout
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def c_rows(quick: bool) -> tuple[list[Row], dict]:
+    try:
+        rows = c_bench.measure(BUILD, rounds=1 if quick else 3, quick=quick)
+        return rows, c_bench.build(BUILD)
+    except Exception as exc:  # noqa: BLE001 - report, do not hide the other rows
+        note = f"C benchmarks failed: {exc}"
+        return [Row("C: resume+suspend round trip", "ns", None, {c_bench.FCONTEXT: None},
+                    Goal("ratio", c_bench.FCONTEXT, 1.0), note)], {}
+
+
+def python_rows(quick: bool) -> list[Row]:
+    note = ""
+    try:
+        py = json.loads(_python("ci.bench.python_bench", *(["--quick"] if quick else [])))
+    except Exception as exc:  # noqa: BLE001
+        py, note = {}, str(exc)
+    rt, cr = py.get("round_trip", {}), py.get("create", {})
+    ns = 1e9
+    rows = [
+        Row("Python: resume+suspend round trip", "ns", _scaled(rt.get("ours"), ns),
+            {GREENLET_RT: _scaled(rt.get("greenlet"), ns),
+             "generator send (floor)": _scaled(rt.get("generator"), ns)},
+            Goal("ratio", GREENLET_RT, 0.6), note),
+        Row("Python: create, run and finish a trivial fiber", "ns", _scaled(cr.get("ours"), ns),
+            {"greenlet": _scaled(cr.get("greenlet"), ns)}, Goal("ratio", "greenlet", 1.0), note),
+    ]
+    reps = 1 if quick else 3
+    count = 2_000 if quick else 10_000
+    samples: dict[str, list[float]] = {"fiber": [], "greenlet": []}
+    mem_note = ""
+    for rep in range(reps):
+        for kind in (["fiber", "greenlet"] if rep % 2 == 0 else ["greenlet", "fiber"]):
+            try:
+                samples[kind].append(float(_python("ci.bench.memory", kind, str(count), "20")))
+            except Exception as exc:  # noqa: BLE001
+                mem_note = str(exc)
+    med = {k: statistics.median(v) if v else None for k, v in samples.items()}
+    rows.append(Row(f"Python: memory per suspended fiber ({count:,} alive, 20 frames deep)",
+                    "B", med["fiber"], {"greenlet": med["greenlet"]},
+                    Goal("ratio", "greenlet", 1.0), mem_note))
+    return rows
+
+
+def aio_rows(quick: bool) -> list[Row]:
+    note = ""
+    try:
+        data = json.loads(_python("ci.bench.aio_bench", *(["--quick"] if quick else [])))
+    except Exception as exc:  # noqa: BLE001
+        data, note = {}, str(exc)
+    notes = data.get("_notes", {})
+    if "fiber.aio" in notes:
+        note = f"fiber.aio {notes['fiber.aio']}"
+    others = "; ".join(f"{k} {v}" for k, v in notes.items() if k != "fiber.aio")
+    note = "; ".join(filter(None, [note, others]))
+    us = 1e6
+
+    def get(bench: str, who: str) -> float | None:
+        return _scaled(data.get(bench, {}).get(who), us)
+
+    return [
+        Row("aio: await_ of an already finished coroutine", "us", get("await_done", "ours"),
+            {SA_AWAIT: get("await_done", "sqlalchemy"),
+             "greenback.await_": get("await_done", "greenback")},
+            Goal("ratio", SA_AWAIT, 0.75), note),
+        Row("aio: await_(asyncio.sleep(0))", "us", get("await_sleep0", "ours"),
+            {FLOOR: get("await_sleep0", "plain"), SA_AWAIT: get("await_sleep0", "sqlalchemy"),
+             "greenback.await_": get("await_sleep0", "greenback")},
+            Goal("floor_plus", FLOOR, 1.0, "us"), note),
+        Row("aio: run of a trivial function", "us", get("run_trivial", "ours"),
+            {GB_PORTAL: get("run_trivial", "greenback"),
+             "SQLAlchemy greenlet_spawn": get("run_trivial", "sqlalchemy")},
+            Goal("ratio", GB_PORTAL, 0.75), note),
+        Row("aio: unfuelled code on a bridge fiber", "us", get("unfuelled", "ours"),
+            {"same code on the plain stack": get("unfuelled", "plain")},
+            Goal("ratio", "same code on the plain stack", 1.02), note),
+    ]
+
+
+def harness_row() -> Row:
+    path = REPORTS / "matrix.json"
+    total = None
+    try:
+        data = json.loads(path.read_text())
+        targets = data.get("targets", []) if isinstance(data, dict) else data
+        total = sum(float(t.get("seconds") or 0) for t in targets) or None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return Row("harness: matrix time, sum over targets (last run)", "s", total, {},
+               Goal("record"), "" if total else "reports/matrix.json not there")
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ci.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip the valgrind counts")
+    ap.add_argument("--no-benchmarks-md", action="store_true",
+                    help="write reports/ only, leave BENCHMARKS.md alone")
+    args = ap.parse_args(argv)
+
+    machine = describe(ROOT)
+    print(f"fiber benchmarks on {machine['cpu']} ({machine['cores']} cores), "
+          f"commit {machine['commit']}, load {machine['load']}", flush=True)
+    rows: list[Row] = []
+    print("C benchmarks ...", flush=True)
+    c, progs = c_rows(args.quick)
+    rows += c
+    print("Python benchmarks ...", flush=True)
+    rows += python_rows(args.quick)
+    print("aio benchmarks ...", flush=True)
+    rows += aio_rows(args.quick)
+    rows.append(harness_row())
+    print("instruction counts ...", flush=True)
+    counts = insns.count_all()
+    cg: dict[str, dict[str, float]] = {}
+    if not args.no_callgrind and callgrind.available():
+        print("callgrind counts ...", flush=True)
+        try:
+            for bench, figures in callgrind.c_round_trips(progs).items():
+                cg[f"C {bench}"] = figures
+            cg["Python round trip"] = callgrind.py_round_trips(ROOT)
+            cg["Python work() of the unfuelled row"] = callgrind.py_unfuelled(ROOT)
+        except Exception as exc:  # noqa: BLE001
+            print(f"callgrind counts failed: {exc}", file=sys.stderr)
+    machine["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    print()
+    print(report.format_text(rows))
+    print()
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    report.write_json(rows, REPORTS / "bench.json")
+    (REPORTS / "bench.md").write_text(report.bench_markdown(rows, machine, counts, cg))
+    written = ["reports/bench.md", "reports/bench.json"]
+    if not args.no_benchmarks_md:
+        (ROOT / "BENCHMARKS.md").write_text(
+            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS))
+        written.append("BENCHMARKS.md")
+    met = [r for r in rows if r.goal_met is True]
+    missed = [r for r in rows if r.goal_met is False]
+    print(f"goals: {len(met)} met, {len(missed)} missed or missing; wrote {', '.join(written)}")
+    return 0
