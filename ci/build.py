@@ -70,9 +70,8 @@ def build_extension(tc, ext_suffix: str, python_include: Path, *,
                     libs: tuple[str, ...] = ()) -> Path:
     b = fiberbuild.module()
     out = b.PACKAGE / f"_native{ext_suffix}"
-    kwargs = {"libs": libs} if libs else {}
     return _run(f"the extension {out.name}", b.build_extension, tc, out, python_include,
-                defines=defines, extra_flags=extra_flags, **kwargs)
+                defines=defines, extra_flags=extra_flags, libs=libs)
 
 
 def _tests_builder():

@@ -174,8 +174,12 @@ def build_extension(
     *,
     defines: tuple[str, ...] = (),
     extra_flags: tuple[str, ...] = (),
+    libs: tuple[str, ...] = (),
 ) -> Path:
-    """Build fiber._native for `tc` against the Python headers in `python_include`."""
+    """Build fiber._native for `tc` against the Python headers in `python_include`.
+
+    `libs` go after the sources (a Windows extension links the Python DLL's import library).
+    """
     ffi = make_ffibuilder()
     with tempfile.TemporaryDirectory(prefix="fiber-build-") as tmp:
         module_c = Path(tmp) / "_native.c"
@@ -189,6 +193,7 @@ def build_extension(
             include_dirs=(python_include, GLUE_DIR),
             defines=("_CFFI_NO_LIMITED_API", *defines),
             extra_flags=extra_flags,
+            libs=libs,
         )
 
 
