@@ -328,7 +328,12 @@ def _cross_outcome(cross_runs, target):
     return value
 
 
-@pytest.mark.parametrize("target", CROSS_TARGETS, ids=[t.name for t in CROSS_TARGETS])
+# On a target run (FIBER_TARGET set) the cross items are not generated at all: each function
+# then shows up once, skipped for an empty parameter set, rather than as 84 skips.
+_CROSS = [] if TARGET else CROSS_TARGETS
+
+
+@pytest.mark.parametrize("target", _CROSS, ids=[t.name for t in _CROSS])
 def test_cross_target_lists_every_case(target, cross_runs):
     listed, run = _cross_outcome(cross_runs, target)
     assert listed == CASES
@@ -337,8 +342,8 @@ def test_cross_target_lists_every_case(target, cross_runs):
 
 @pytest.mark.parametrize(
     "target,case",
-    [(t, c) for t in CROSS_TARGETS for c in CASES],
-    ids=[f"{t.name}-{c}" for t in CROSS_TARGETS for c in CASES],
+    [(t, c) for t in _CROSS for c in CASES],
+    ids=[f"{t.name}-{c}" for t in _CROSS for c in CASES],
 )
 def test_cross_target_case(target, case, cross_runs):
     _listed, run = _cross_outcome(cross_runs, target)
