@@ -51,7 +51,9 @@ fiber.Fiber(loop).resume()
 import sys, fiber
 from ci.bench.workload import work
 n = int(sys.argv[1])
-for _ in range(n): work()
+def loop():
+    for _ in range(n): work()
+loop()
 """,
 }
 
