@@ -58,7 +58,8 @@ def fake_stages(**kw) -> matrix.Stages:
     return matrix.Stages(**stages)
 
 
-def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, jobs):
     def build_fn(t, prepared):
         if t.name == "aarch64-linux":
             raise build.BuildError("the extension", ["aarch64-linux-gnu-gcc", "x.c"],
@@ -74,15 +75,19 @@ def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path):
     lines: list[str] = []
     status, results = matrix.run_matrix(list(targets.TARGETS), reports_dir=tmp_path,
                                         stages=fake_stages(build=build_fn, run=run),
-                                        log=lines.append, ensure_tools=lambda sel: None)
+                                        log=lines.append, ensure_tools=lambda sel: None,
+                                        jobs=jobs)
     assert status == 1
-    assert ran == [t for t in targets.NAMES if t != "aarch64-linux"]
+    assert sorted(ran) == sorted(t for t in targets.NAMES if t != "aarch64-linux")
+    assert [r.target for r in results] == list(targets.NAMES)  # table order, whatever ran first
     by = {r.target: r for r in results}
     bad = by["aarch64-linux"]
     assert not bad.ok and bad.failed == 1 and bad.passed == 0
     assert "expected ';'" in bad.error
     assert all(by[n].ok and by[n].passed == 2 for n in ran)
     out = "\n".join(lines)
+    if jobs > 1:
+        assert "[aarch64-linux] === aarch64-linux (qemu-aarch64) ===" in out
     assert "aarch64-linux: harness.aarch64-linux::build: building the extension failed: " \
            "x.c:3:1: error: expected ';' before '}' token" in out
     assert out.splitlines()[-1] == "matrix: 8 passed, 1 failed, 4 skipped"
