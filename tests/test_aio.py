@@ -456,11 +456,6 @@ def test_concurrent_runs_keep_their_own_task_contexts():
     assert results == names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="glue: a RESUMER_CONTEXT fiber gets the resumer's Context put back at every resume, "
-    "even inside a Context.run() of its own (see fiber.aio report)",
-)
 def test_context_run_inside_fn_around_await():
     def inner():
         var.set("inner")

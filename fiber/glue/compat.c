@@ -42,12 +42,15 @@ int fiber_compat_tstate_is_idle(PyThreadState *ts)
     return ts->cframe == &ts->root_cframe && ts->cframe->current_frame == NULL;
 }
 
-void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer)
+void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer, PyObject **shared)
 {
+    if (ts->context != NULL && ts->context != *shared)
+        return; /* inside a Context.run() of the fiber's own: leave it */
     if (resumer->context != NULL && ts->context != resumer->context) {
         Py_XSETREF(ts->context, Py_NewRef(resumer->context));
         ts->context_ver++;
     }
+    Py_XSETREF(*shared, Py_XNewRef(ts->context));
 }
 
 int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, visitproc visit,

@@ -21,8 +21,10 @@ void fiber_compat_adopt_tstate(PyThreadState *ts, PyThreadState *resumer);
 /* Non-zero when `ts` holds no Python frames (safe to clear and recycle). */
 int fiber_compat_tstate_is_idle(PyThreadState *ts);
 
-/* Make `ts` run in the Context object `resumer` is running in now (no copy). */
-void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer);
+/* Make `ts` run in the Context object `resumer` is running in now (no copy), unless code on
+   the fiber has entered a Context of its own (Context.run) since the last call: `*shared`
+   (an owned reference) remembers which Context the last call put there. */
+void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer, PyObject **shared);
 
 /* Visit the references held by the Python frames of a suspended fiber's thread state, so
    the cyclic GC can find cycles that pass through them. `stack_end` is the end of the

@@ -48,6 +48,7 @@ typedef struct FiberObject {
     fiber_t *cf;                  /* the C fiber; NULL once released */
     PyObject *fn, *args, *kwargs; /* what to run; dropped when the fiber finishes */
     PyObject *context;            /* Context to run in; NULL: share the resumer's */
+    PyObject *shared_context;     /* with context NULL: the resumer's Context last put in */
     PyThreadState *ts;            /* the fiber's own thread state while started */
     PyThreadState *resumer_ts;    /* where the current run goes back to */
     struct FiberObject *parent;   /* the running fiber that resumed this one, if any */
@@ -150,6 +151,7 @@ static void fiber_finish(FiberObject *self)
     Py_CLEAR(self->fn);
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->shared_context);
 }
 
 /* Runs on the fiber's own stack, with the fiber's thread state current. */
@@ -207,7 +209,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
         live_add(self);
     }
     if (!self->context)
-        fiber_compat_share_context(self->ts, me);
+        fiber_compat_share_context(self->ts, me, &self->shared_context);
     if (fiber_compat_sync_tracing(me, self->ts) < 0) {
         Py_XDECREF(value);
         Py_XDECREF(exc);
@@ -567,6 +569,7 @@ static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
     Py_VISIT(self->args);
     Py_VISIT(self->kwargs);
     Py_VISIT(self->context);
+    Py_VISIT(self->shared_context);
     Py_VISIT(self->transfer);
     Py_VISIT(self->throw_exc);
     Py_VISIT(self->exc_value);
@@ -583,6 +586,7 @@ static int Fiber_clear(FiberObject *self)
     Py_CLEAR(self->fn);
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->shared_context);
     Py_CLEAR(self->transfer);
     Py_CLEAR(self->throw_exc);
     Py_CLEAR(self->exc_type);
