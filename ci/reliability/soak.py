@@ -79,13 +79,13 @@ def run_cycles(n: int) -> None:
             raise AssertionError(f"cycle {i}: the fiber returned {got!r} (done={f.done})")
 
 
-def run_round_trips(total: int, fibers: int) -> int:
+def run_round_trips(total: int, fibers: int, stack_size: int | None = None) -> int:
     """`fibers` suspended fibers resumed round-robin for `total` round trips; returns the
     number of round trips made (a multiple of `fibers`, at least `total`)."""
     from fiber import Fiber
 
     rounds = -(-total // fibers)
-    fs = [Fiber(_ping, 0) for _ in range(fibers)]
+    fs = [Fiber(_ping, 0, stack_size=stack_size) for _ in range(fibers)]
     for f in fs:
         if f.resume(None) != 1:  # noqa: PLR2004 - first resume: fn(0) suspends 1
             raise AssertionError("a fiber did not suspend 1 on its first resume")
@@ -103,7 +103,7 @@ def run_round_trips(total: int, fibers: int) -> int:
 
 
 def measure(cycles: int, round_trips: int, fibers: int, *, warmup_cycles: int | None = None,
-            warmup_round_trips: int | None = None) -> dict:
+            warmup_round_trips: int | None = None, stack_size: int | None = None) -> dict:
     """Warm up, then run both workloads and return the figures (see the module docstring)."""
     from fiber._native import lib
 
@@ -112,7 +112,7 @@ def measure(cycles: int, round_trips: int, fibers: int, *, warmup_cycles: int | 
                           else max(2 * fibers, round_trips // 20))
     for _ in range(2):
         run_cycles(warmup_cycles)
-        run_round_trips(warmup_round_trips, fibers)
+        run_round_trips(warmup_round_trips, fibers, stack_size)
     rss0, obj0 = _settle()
     pool0 = lib.fiber_pool_size()
 
@@ -121,7 +121,7 @@ def measure(cycles: int, round_trips: int, fibers: int, *, warmup_cycles: int | 
     t1 = time.perf_counter()
     rss_mid, obj_mid = _settle()
     t2 = time.perf_counter()
-    made = run_round_trips(round_trips, fibers)
+    made = run_round_trips(round_trips, fibers, stack_size)
     t3 = time.perf_counter()
     rss1, obj1 = _settle()
     pool1 = lib.fiber_pool_size()
@@ -130,6 +130,7 @@ def measure(cycles: int, round_trips: int, fibers: int, *, warmup_cycles: int | 
         "cycles_seconds": round(t1 - t0, 3),
         "round_trips": made,
         "round_trip_fibers": fibers,
+        "round_trip_stack_size": stack_size or "default",
         "round_trips_seconds": round(t3 - t2, 3),
         "warmup_cycles": warmup_cycles,
         "warmup_round_trips": warmup_round_trips,

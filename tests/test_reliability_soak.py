@@ -1,0 +1,82 @@
+"""Soak, suite-sized (issue 7): many fiber lives and round trips leave memory where it was.
+
+The workload and its measurement live in ci/reliability/soak.py (loaded by path: the suite
+also runs where ``ci`` is not importable); `nox -s soak` runs the full million of each and
+writes reports/soak.md. Here the counts are smaller, more so under emulation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+SOAK_PY = Path(__file__).resolve().parent.parent / "ci" / "reliability" / "soak.py"
+TARGET = os.environ.get("FIBER_TARGET", "")
+EMULATED = bool(TARGET) and TARGET != "x86_64-linux"
+IS_32BIT = sys.maxsize < 2**32
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/proc/self/statm"), reason="RSS is read from /proc/self/statm"
+)
+
+
+def load_soak():
+    name = "_fiber_reliability_soak"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SOAK_PY)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_soak_memory_and_objects_return_to_where_they_were():
+    soak = load_soak()
+    if EMULATED:
+        cycles, trips, fibers = 10_000, 10_000, 200
+    else:
+        cycles, trips, fibers = 100_000, 100_000, 1_000
+    # 1,000 default (4 MiB) stacks do not fit a 32-bit address space alongside the rest.
+    stack_size = 256 * 1024 if IS_32BIT else None
+    fig = soak.measure(cycles, trips, fibers, stack_size=stack_size)
+    assert fig["round_trips"] >= trips
+    assert soak.problems(fig) == [], fig
+
+
+def test_the_checks_catch_a_leak():
+    """problems() is what the soak asserts on: it must flag growth beyond the limits."""
+    soak = load_soak()
+    base = {
+        "cycles": 10, "rss_before": 100 << 20, "rss_after_cycles": 100 << 20,
+        "rss_after": 100 << 20, "rss_growth": 0, "objects_before": 1000,
+        "objects_after_cycles": 1000, "objects_after": 1000, "objects_growth": 0,
+        "stack_pool_before": 64, "stack_pool_after": 64,
+    }
+    assert soak.problems(base) == []
+    grown = dict(base, rss_after=base["rss_after"] + 2 * soak.RSS_LIMIT,
+                 rss_growth=2 * soak.RSS_LIMIT)
+    assert any("RSS" in p for p in soak.problems(grown))
+    leaky = dict(base, objects_after_cycles=1000 + 10 * soak.OBJECT_SLACK,
+                 objects_after=1000 + 10 * soak.OBJECT_SLACK, objects_growth=10 * soak.OBJECT_SLACK)
+    assert len(soak.problems(leaky)) == 2
+
+
+def test_a_real_leak_is_detected_by_the_object_count():
+    """A workload that keeps one object per cycle alive must show as growth."""
+    soak = load_soak()
+    import gc
+
+    from fiber import Fiber
+
+    kept = []
+    gc.collect()
+    before = soak.live_objects()
+    for i in range(500):
+        f = Fiber(lambda i=i: [i])
+        kept.append(f.resume())
+    gc.collect()
+    assert soak.live_objects() - before >= 500 > soak.OBJECT_SLACK
