@@ -139,17 +139,13 @@ def await_(awaitable: Awaitable[T]) -> T:
     if f.__class__ is not _BridgeFiber:
         _misuse(awaitable, f)
     it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
-    try:
-        yielded = it.send(None)
-    except StopIteration as stop:
-        return stop.value
-    return _wait(f, it, yielded)
-
-
-def _wait(f: _BridgeFiber, it: Any, yielded: Any) -> Any:
-    """The blocking part of await_: suspend with each value `it` yields until it finishes."""
-    tank = f._tank
     send = it.send
+    try:
+        yielded = send(None)
+    except StopIteration as stop:
+        return stop.value  # finished without blocking: no switch
+    # Blocking: suspend with each value `it` yields; the driver passes it on to the task.
+    tank = f._tank
     while True:
         f._yielded = yielded
         try:
@@ -427,7 +423,7 @@ class _Tank:
             import trio
 
             try:
-                _wait_checkpoint(f, trio.lowlevel.checkpoint())
+                await_(trio.lowlevel.checkpoint())
             except BaseException:
                 self.broken = True
                 raise
@@ -449,10 +445,3 @@ def _in_trio() -> bool:
         return False
     return True
 
-
-def _wait_checkpoint(f: _BridgeFiber, coro: Any) -> None:
-    try:
-        yielded = coro.send(None)
-    except StopIteration:
-        return
-    _wait(f, coro, yielded)
