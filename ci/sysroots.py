@@ -285,6 +285,7 @@ def ensure(target: Target, *, cache: Path | None = None,
             shutil.rmtree(path)
         partial = path.with_name(path.name + ".partial")
         if partial.exists():
+            log(f"sysroot: removing {partial}, left by an interrupted build")
             shutil.rmtree(partial)
         partial.parent.mkdir(parents=True, exist_ok=True)
         log(f"sysroot: building {target.debian_arch} {SUITE} sysroot for {target.name} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,34 @@ def is_complete(prefix: Path) -> bool:
     return (prefix / MARKER).is_file() and (prefix / "system.reg").is_file()
 
 
+def stop_server(prefix: Path) -> None:
+    """End every Wine process of `prefix` (an interrupted wineboot may still be writing)."""
+    server = find_tool("wineserver")
+    if not server:
+        return
+    env = dict(os.environ, **environment(prefix))
+    for args in (["-k"], ["-w"]):
+        try:
+            subprocess.run([server, *args], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def remove(prefix: Path) -> None:
+    stop_server(prefix)
+    for attempt in range(5):
+        try:
+            shutil.rmtree(prefix)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(1)  # a straggler was still writing: try again
+
+
 def create(prefix: Path, log: Callable[[str], None]) -> None:
     """wineboot --init into `prefix`, then wait for wineserver to flush the registry."""
     env = dict(os.environ, **environment(prefix))
@@ -52,6 +81,7 @@ def create(prefix: Path, log: Callable[[str], None]) -> None:
         proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=300)
     except subprocess.TimeoutExpired:
+        stop_server(prefix)
         raise WineError(f"wineboot --init timed out creating {prefix}") from None
     server = find_tool("wineserver") or "wineserver"
     subprocess.run([server, "--wait"], env=env, stdin=subprocess.DEVNULL,
@@ -70,7 +100,7 @@ def ensure_prefix(cache: Path | None = None, *,
         return prefix
     if prefix.exists():
         log(f"wine: {prefix} is incomplete (no marker: an interrupted start); re-creating")
-        shutil.rmtree(prefix)
+        remove(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     creator(prefix, log)
     (prefix / MARKER).write_text("complete\n")
