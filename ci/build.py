@@ -195,5 +195,5 @@ def main(argv: list[str]) -> int:
             print(f"{label}: {p}")
     for n in built.notes:
         print(f"note: {n}")
-    print(f"built on {platform.machine()} for {argv[0]}")
+    print(f"built on {platform.machine()} for {'the host' if argv == ['--host'] else argv[0]}")
     return 0
