@@ -10,8 +10,11 @@ One job per module:
 - runners    the pytest command line and environment per runner (native, QEMU, Wine)
 - reports    JUnit parsing, reports/matrix.json and matrix.md, the summary table
 - matrix     the run over all targets; exit status
+- hangwatch  pytest plugin: a backstop that ends a worker whose test hangs in native code
 - workflow   the generated GitHub Actions workflow (ci/github-workflow.yml)
 - readme     the generated target table in README.md
+- fiberbuild loads fiber/_build.py (the project's one build function) without the package
+- paths      the repository's folders and the cache folder
 
 ``python -m ci --help`` lists the commands; noxfile.py is a thin layer over them.
 """
