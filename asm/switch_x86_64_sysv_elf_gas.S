@@ -143,11 +143,19 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
      * the same shape as ours, so the CFI above stays true across the `movq ..., %rsp`. */
     movq    -16(%rdi), %rax
     movq    %rsp, -16(%rdi)
+    movl    (%rsp), %edx                /* this side's MXCSR and x87 CW, for the compare */
+    movzwl  4(%rsp), %ecx
     movq    %rax, %rsp
 
+    /* Load the other side's FP control state only when it differs: ldmxcsr and fldcw are
+     * slow (they order the FP pipeline), and fibers almost never change the modes. */
+    cmpl    (%rsp), %edx
+    je      1f
     ldmxcsr (%rsp)
+1:  cmpw    4(%rsp), %cx
+    je      2f
     fldcw   4(%rsp)
-    addq    $8, %rsp
+2:  addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq    %r15
     .cfi_adjust_cfa_offset -8
@@ -167,7 +175,13 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    ret                                 /* into the other side's caller, or into start */
+    /* Return into the other side's caller (or into start) by pop + indirect jump, not `ret`:
+     * the CPU's return-stack predictor holds *this* side's caller, so a `ret` mispredicts on
+     * every switch, and so do the returns after it. rcx is caller-saved: free here. */
+    popq    %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    jmpq    *%rcx
     .cfi_endproc
 FIBER_FUNC_END(fiber_asm_switch)
 

@@ -38,18 +38,28 @@ def _load_native() -> None:
     if _native.lib.fiber_glue_install() != 0:  # pragma: no cover - interpreter failure
         raise ImportError("fiber: the native glue could not be initialised (see the error above)")
     import atexit
+    import sys
 
-    from fiber import _glue
+    # fiber_glue_install() registered the glue module; `from fiber import _glue` would come
+    # back through __getattr__ below.
+    _glue = sys.modules["fiber._glue"]
 
     # Suspended fibers are closed at exit (their finally blocks run) while the interpreter
     # is still whole: it deletes the thread states fibers run on soon after atexit.
     atexit.register(_glue._shutdown)
+    # A fork() child keeps only the forking thread state: fibers suspended at the fork become
+    # unusable there (FiberError), instead of touching freed interpreter state.
+    import os
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_glue._after_fork_child)
     for name in __all__:
         globals()[name] = getattr(_glue, name)
+    globals()["_glue"] = _glue
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in __all__ or name == "_glue":
         _load_native()
         return globals()[name]
     raise AttributeError(f"module 'fiber' has no attribute {name!r}")

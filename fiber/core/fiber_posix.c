@@ -221,14 +221,28 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size)
 }
 
 /* ---------------------------------------------------------------------------------------
- * The current fiber of this thread.
+ * Per-thread state: the current fiber, and whether the thread has an alternate signal stack.
  *
- * Reached only through these out-of-line functions: a suspended fiber may be resumed on
- * another thread, and a compiler may otherwise keep this thread's TLS address in a register
- * across the switch (on aarch64 and arm32 it treats the thread pointer as a constant).
+ * The initial-exec TLS model makes each access one thread-pointer-relative load even inside
+ * a dlopen'ed extension (a few bytes of glibc's static TLS surplus), instead of a call to
+ * __tls_get_addr. fiber_resume() may keep this thread's address across its switch: a resume
+ * always comes back on the thread that made it. Code after the switch in fiber_suspend()
+ * must not touch it: a suspended fiber may be resumed on another thread, and a compiler may
+ * keep the thread pointer in a register (on aarch64 and arm32 it treats it as a constant).
  * ------------------------------------------------------------------------------------- */
 
-static _Thread_local fiber_t *tls_current;
+struct thread_state {
+    fiber_t *current;
+    int altstack_ready;
+};
+
+#if defined(__GNUC__)
+#define FIBER_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define FIBER_TLS _Thread_local
+#endif
+
+static FIBER_TLS struct thread_state tls;
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define FIBER_OPAQUE __attribute__((noinline, noipa))
@@ -236,8 +250,8 @@ static _Thread_local fiber_t *tls_current;
 #define FIBER_OPAQUE __attribute__((noinline))
 #endif
 
-FIBER_OPAQUE fiber_t *fiber_current(void) { return tls_current; }
-FIBER_OPAQUE static void set_current(fiber_t *f) { tls_current = f; }
+/* Out of line so that every call reads the thread it is running on now. */
+FIBER_OPAQUE fiber_t *fiber_current(void) { return tls.current; }
 
 /* ---------------------------------------------------------------------------------------
  * Stack overflow reporting: a fault in the guard page of the running fiber (or of one of
@@ -247,7 +261,6 @@ FIBER_OPAQUE static void set_current(fiber_t *f) { tls_current = f; }
 
 static struct sigaction previous_segv;
 static volatile sig_atomic_t overflow_handler_installed;
-static _Thread_local int altstack_ready;
 
 static size_t format_hex(char *buf, uintptr_t value)
 {
@@ -286,7 +299,7 @@ static void write_overflow_message(const fiber_t *f, const void *addr)
 static void overflow_handler(int sig, siginfo_t *info, void *context)
 {
     const char *addr = info->si_addr;
-    for (const fiber_t *f = tls_current; f; f = f->resumer) {
+    for (const fiber_t *f = tls.current; f; f = f->resumer) {
         if (addr >= f->map_base && addr < f->map_base + page_size()) {
             write_overflow_message(f, addr);
             signal(SIGABRT, SIG_DFL);
@@ -331,9 +344,9 @@ int fiber_install_overflow_handler(void)
 /* The handler cannot run on the stack that overflowed: give this thread an alternate signal
    stack, unless it has one already (the runtime may have set one up, as CPython's
    faulthandler does). Never freed: it must outlive every fiber the thread runs. */
-static void ensure_altstack(void)
+static void ensure_altstack(struct thread_state *t)
 {
-    altstack_ready = 1;
+    t->altstack_ready = 1;
     stack_t current;
     if (sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
         return;
@@ -420,12 +433,13 @@ int fiber_resume(fiber_t *f, void *value, void **out)
         return FIBER_EDONE;
     if (f->state == STATE_RUNNING)
         return FIBER_EBUSY;
-    if (overflow_handler_installed && !altstack_ready)
-        ensure_altstack();
-    f->resumer = fiber_current();
+    struct thread_state *t = &tls;
+    if (__builtin_expect(!t->altstack_ready, 0) && overflow_handler_installed)
+        ensure_altstack(t);
+    f->resumer = t->current;
     f->transfer = value;
     f->state = STATE_RUNNING;
-    set_current(f);
+    t->current = f;
 #ifdef FIBER_ASAN
     {
         const void *low;
@@ -439,7 +453,7 @@ int fiber_resume(fiber_t *f, void *value, void **out)
     __sanitizer_finish_switch_fiber(f->asan_fake_stack, NULL, NULL);
 #endif
     /* Back on the resumer's stack, on the resumer's thread: f has suspended or finished. */
-    set_current(f->resumer);
+    t->current = f->resumer;
     f->resumer = NULL;
     if (out)
         *out = f->transfer;
@@ -448,7 +462,7 @@ int fiber_resume(fiber_t *f, void *value, void **out)
 
 int fiber_suspend(void *value, void **in)
 {
-    fiber_t *f = fiber_current();
+    fiber_t *f = tls.current;
     if (!f)
         return FIBER_ENOTFIBER;
     f->transfer = value;

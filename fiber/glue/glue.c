@@ -60,6 +60,7 @@ typedef struct FiberObject {
     enum fiber_py_state state;
     PyObject *weakreflist;
     struct FiberObject *live_prev, *live_next; /* in live_fibers while it has a thread state */
+    int orphaned;                 /* suspended across a fork: its thread state did not survive */
 } FiberObject;
 
 /* Module-wide state. The glue supports one interpreter; its objects are created once. */
@@ -80,6 +81,17 @@ static _Thread_local FiberObject *running_fiber;
 
 static FiberObject *live_fibers;
 static int finalizing;
+static int forked_inside_fiber; /* this process is a fork() child of code running on a fiber */
+
+/* A fork() child cannot leave the fiber it forked on: the thread states of its resumers
+   were freed by the interpreter in the child. Exiting (os._exit) or exec is what is left. */
+static void check_not_forked_inside(void)
+{
+    if (forked_inside_fiber)
+        Py_FatalError("fiber: this process was forked on a fiber and is leaving it; the "
+                      "thread states it would return to did not survive the fork. Call "
+                      "os._exit() or os.exec*() in a child forked on a fiber");
+}
 
 static void live_add(FiberObject *self)
 {
@@ -177,6 +189,7 @@ out:
     }
     self->transfer = result;
     fiber_finish(self);
+    check_not_forked_inside();
     fiber_compat_sync_tracing(self->ts, self->resumer_ts);
     PyThreadState_Swap(self->resumer_ts);
     return NULL;
@@ -267,6 +280,13 @@ static int check_resumable(FiberObject *self, const char *what)
     }
     if (check_owner(self) < 0)
         return -1;
+    if (self->orphaned) {
+        PyErr_Format(FiberError,
+                     "cannot %s this fiber: it was suspended when the process forked, and "
+                     "its interpreter state did not survive in the child",
+                     what);
+        return -1;
+    }
     if (self->state == FIBER_DONE) {
         PyErr_Format(FiberError, "cannot %s a finished fiber", what);
         return -1;
@@ -394,6 +414,13 @@ static PyObject *Fiber_close(FiberObject *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     if (check_owner(self) < 0)
         return NULL;
+    if (self->orphaned) {
+        PyErr_SetString(FiberError,
+                        "cannot close this fiber: it was suspended when the process forked, "
+                        "and its interpreter state did not survive in the child (its finally "
+                        "blocks run in the parent only)");
+        return NULL;
+    }
     if (self->state == FIBER_RUNNING) {
         PyErr_SetString(FiberError,
                         "cannot close a running fiber (it is the current fiber, or it is "
@@ -542,7 +569,7 @@ fail:
 /* PEP 442 finaliser: an unreachable suspended fiber is closed so its finally blocks run. */
 static void Fiber_finalize(FiberObject *self)
 {
-    if (!self->cf || self->state != FIBER_SUSPENDED)
+    if (!self->cf || self->state != FIBER_SUSPENDED || self->orphaned)
         return;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -701,6 +728,7 @@ static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_
                         "cffi) that released the GIL; suspend after the callback returns");
         return NULL;
     }
+    check_not_forked_inside();
     if (fiber_compat_sync_tracing(ts, self->resumer_ts) < 0)
         return NULL;
     self->transfer = Py_NewRef(nargs ? args[0] : Py_None);
@@ -777,7 +805,31 @@ static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* Registered with os.register_at_fork(after_in_child=...). In the child the interpreter has
+   freed every thread state but the forking one, and with them the frames of every
+   suspended fiber (and the glue's pooled thread states). */
+static PyObject *glue_after_fork_child(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    PyThreadState *survivor = PyThreadState_Get();
+    FiberObject *f = live_fibers;
+    while (f) {
+        FiberObject *next = f->live_next;
+        if (f->ts != survivor) {
+            live_remove(f);
+            f->ts = NULL;
+            f->orphaned = 1;
+        }
+        f = next;
+    }
+    tstate_pool_count = 0;
+    if (running_fiber)
+        forked_inside_fiber = 1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef glue_functions[] = {
+    {"_after_fork_child", glue_after_fork_child, METH_NOARGS,
+     "Forget the thread states a fork() child lost (registered with os.register_at_fork)."},
     {"_shutdown", glue_shutdown, METH_NOARGS,
      "Close suspended fibers before the interpreter finalises (registered with atexit)."},
     {"suspend", (PyCFunction)(void (*)(void))glue_suspend, METH_FASTCALL, suspend_doc},
