@@ -50,7 +50,7 @@
  *       top - 72  r15 = 0                                      (sp +  8)
  *       top - 80  MXCSR, x87 CW of the caller of fiber_asm_init  (sp + 0)
  *
- *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame and its `ret`
+ *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame and its return jump
  *   jumps to fiber_asm_start with rsp = top - 16. That is 16-byte aligned, as the ABI wants
  *   at a call, so fiber_asm_start calls entry without adjusting rsp; the return address of
  *   that call lands at top - 24, below the link area, which therefore stays intact.
@@ -100,7 +100,7 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
     movq    %rsi, 40(%rax)              /* rbx = entry, read by fiber_asm_start */
     movq    $0, 48(%rax)                /* rbp = 0: frame-pointer walkers stop at the base */
     leaq    fiber_asm_start(%rip), %rcx /* hidden symbol: PC-relative, no GOT, PIC-safe */
-    movq    %rcx, 56(%rax)              /* the first switch's `ret` goes to start */
+    movq    %rcx, 56(%rax)              /* the first switch returns into start */
     movq    %rax, -16(%rdi)             /* link slot: the not-running side is the new fiber */
     movq    $0, -8(%rdi)                /* reserved word of the link area */
     ret
@@ -186,7 +186,7 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
 FIBER_FUNC_END(fiber_asm_switch)
 
 /*
- * fiber_asm_start: the base frame of every fiber. Reached only by the `ret` of the first
+ * fiber_asm_start: the base frame of every fiber. Reached only by the return jump of the first
  * fiber_asm_switch into a fresh stack, with rsp = top - 16, rbx = entry, r12 = arg.
  * It must not move rsp: its CFI reads the link slot at 0(%rsp).
  */
