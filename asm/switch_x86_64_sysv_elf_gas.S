@@ -50,7 +50,7 @@
  *       top - 72  r15 = 0                                      (sp +  8)
  *       top - 80  MXCSR, x87 CW of the caller of fiber_asm_init  (sp + 0)
  *
- *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame and its return jump
+ *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame, and its return jump
  *   jumps to fiber_asm_start with rsp = top - 16. That is 16-byte aligned, as the ABI wants
  *   at a call, so fiber_asm_start calls entry without adjusting rsp; the return address of
  *   that call lands at top - 24, below the link area, which therefore stays intact.

@@ -80,8 +80,8 @@ def host_toolchain() -> Toolchain:
 def core_sources(tc: Toolchain) -> list[Path]:
     """The C core and the stack-switch routine for a target."""
     if tc.os == "windows":
-        return [CORE_DIR / "fiber_windows.c"]
-    return [CORE_DIR / "fiber_posix.c", ASM_DIR / ASM_FILES[tc.arch]]
+        return [CORE_DIR / "fiber_windows.c", CORE_DIR / "pool.c"]
+    return [CORE_DIR / "fiber_posix.c", CORE_DIR / "pool.c", ASM_DIR / ASM_FILES[tc.arch]]
 
 
 def compile_native(

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "fiber.h"
+#include "pool.h"
 #include "switch.h"
 
 #include <errno.h>
@@ -54,7 +55,7 @@ struct fiber {
     void *transfer;         /* the value crossing the current switch, in either direction */
     fiber_t *resumer;       /* while running: the fiber that resumed it (NULL: a thread) */
     enum fiber_state state;
-    fiber_t *next_free;     /* link in the reuse pool */
+    struct fiber_pool_node pool_node; /* its place in the reuse pool while freed */
 #ifdef FIBER_VALGRIND
     unsigned valgrind_stack_id;
 #endif
@@ -117,34 +118,14 @@ static size_t mapping_size_for(size_t stack_size, size_t user_size)
 }
 
 /* ---------------------------------------------------------------------------------------
- * The reuse pool: freed fibers keep their mapping and wait here for a create of the same
- * mapping size. Bounded in count and bytes so that a burst of fibers does not pin memory.
+ * The reuse pool (pool.c): a freed fiber keeps its mapping for a create of the same mapping
+ * and user-area sizes.
  * ------------------------------------------------------------------------------------- */
-
-#define POOL_MAX_COUNT 64
-/* Address space, not memory: a pooled stack keeps only the pages it had touched. */
-#define POOL_MAX_BYTES ((size_t)(sizeof(void *) >= 8 ? 1024 : 256) << 20)
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static fiber_t *pool_head;
-static size_t pool_count;
-static size_t pool_bytes;
 
 static fiber_t *pool_take(size_t map_size, size_t user_size)
 {
-    fiber_t *found = NULL;
-    pthread_mutex_lock(&pool_lock);
-    for (fiber_t **link = &pool_head; *link; link = &(*link)->next_free) {
-        if ((*link)->map_size == map_size && (*link)->user_size == user_size) {
-            found = *link;
-            *link = found->next_free;
-            pool_count--;
-            pool_bytes -= map_size;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&pool_lock);
-    return found;
+    struct fiber_pool_node *node = fiber_pool_take(map_size, user_size);
+    return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
 static void unmap_fiber(fiber_t *f)
@@ -157,40 +138,20 @@ static void unmap_fiber(fiber_t *f)
 
 static void pool_put(fiber_t *f)
 {
-    pthread_mutex_lock(&pool_lock);
-    if (pool_count < POOL_MAX_COUNT && pool_bytes + f->map_size <= POOL_MAX_BYTES) {
-        f->next_free = pool_head;
-        pool_head = f;
-        pool_count++;
-        pool_bytes += f->map_size;
-        f = NULL;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    if (f)
+    f->pool_node.size = f->map_size;
+    f->pool_node.variant = f->user_size;
+    if (!fiber_pool_keep(&f->pool_node))
         unmap_fiber(f);
 }
 
 void fiber_pool_trim(void)
 {
-    pthread_mutex_lock(&pool_lock);
-    fiber_t *list = pool_head;
-    pool_head = NULL;
-    pool_count = 0;
-    pool_bytes = 0;
-    pthread_mutex_unlock(&pool_lock);
-    while (list) {
-        fiber_t *next = list->next_free;
-        unmap_fiber(list);
-        list = next;
+    struct fiber_pool_node *node = fiber_pool_drain();
+    while (node) {
+        struct fiber_pool_node *next = node->next;
+        unmap_fiber(FIBER_POOL_RECORD(node, fiber_t, pool_node));
+        node = next;
     }
-}
-
-size_t fiber_pool_size(void)
-{
-    pthread_mutex_lock(&pool_lock);
-    size_t n = pool_count;
-    pthread_mutex_unlock(&pool_lock);
-    return n;
 }
 
 static fiber_t *map_fiber(size_t map_size, size_t user_size)
@@ -418,7 +379,6 @@ int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_en
     f->arg = arg;
     f->transfer = NULL;
     f->resumer = NULL;
-    f->next_free = NULL;
     f->state = STATE_NEW;
     fiber_asm_init(f->top, fiber_main, f);
     *out = f;
@@ -503,17 +463,4 @@ void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
         *low = f->map_base + page_size();
     if (high)
         *high = f->top;
-}
-
-const char *fiber_strerror(int status)
-{
-    switch (status) {
-    case FIBER_OK: return "success";
-    case FIBER_ENOMEM: return "the fiber stack could not be mapped (size too large or out of memory)";
-    case FIBER_EDONE: return "the fiber has already finished";
-    case FIBER_ENOTFIBER: return "not running on a fiber";
-    case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";
-    case FIBER_EINVAL: return "invalid argument";
-    default: return "unknown fiber status";
-    }
 }

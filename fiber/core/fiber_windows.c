@@ -130,6 +130,7 @@
 #include <stdlib.h>
 
 #include "fiber.h"
+#include "pool.h"
 
 enum fiber_state { STATE_NEW, STATE_RUNNING, STATE_SUSPENDED, STATE_DONE };
 
@@ -160,7 +161,7 @@ struct fiber {
     size_t reserve_size;    /* the stack reservation: the pool's key */
     void *stack_low;        /* fiber_stack_bounds(), recorded by fiber_proc on its first run */
     void *stack_high;
-    fiber_t *next_free;     /* link in the reuse pool */
+    struct fiber_pool_node pool_node; /* its place in the reuse pool while parked */
     void *user_area;        /* fiber_create_ex's user area (heap: Windows owns the stack's top) */
     size_t user_size;
 };
@@ -364,14 +365,6 @@ __attribute__((noinline, noreturn)) static void jump_to_park(fiber_t *f)
  * The reuse pool (parked fibers, keyed by reservation size; bounded like the POSIX one).
  * ------------------------------------------------------------------------------------- */
 
-#define POOL_MAX_COUNT 64
-#define POOL_MAX_BYTES ((size_t)64 << 20)
-
-static SRWLOCK pool_lock = SRWLOCK_INIT;
-static fiber_t *pool_head;
-static size_t pool_count;
-static size_t pool_bytes;
-
 static void delete_fiber(fiber_t *f)
 {
     DeleteFiber(f->handle);
@@ -381,65 +374,28 @@ static void delete_fiber(fiber_t *f)
 
 static fiber_t *pool_take(size_t reserve_size)
 {
-    fiber_t *found = NULL;
-    AcquireSRWLockExclusive(&pool_lock);
-    for (fiber_t **link = &pool_head; *link; link = &(*link)->next_free) {
-        if ((*link)->reserve_size == reserve_size) {
-            found = *link;
-            *link = found->next_free;
-            pool_count--;
-            pool_bytes -= reserve_size;
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&pool_lock);
-    return found;
+    struct fiber_pool_node *node = fiber_pool_take(reserve_size, 0);
+    return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
-static int pool_has_room(size_t reserve_size)
-{
-    AcquireSRWLockShared(&pool_lock);
-    int room = pool_count < POOL_MAX_COUNT && pool_bytes + reserve_size <= POOL_MAX_BYTES;
-    ReleaseSRWLockShared(&pool_lock);
-    return room;
-}
+static int pool_has_room(size_t reserve_size) { return fiber_pool_has_room(reserve_size); }
 
 static void pool_put(fiber_t *f)
 {
-    AcquireSRWLockExclusive(&pool_lock);
-    if (pool_count < POOL_MAX_COUNT && pool_bytes + f->reserve_size <= POOL_MAX_BYTES) {
-        f->next_free = pool_head;
-        pool_head = f;
-        pool_count++;
-        pool_bytes += f->reserve_size;
-        f = NULL;
-    }
-    ReleaseSRWLockExclusive(&pool_lock);
-    if (f)
+    f->pool_node.size = f->reserve_size;
+    f->pool_node.variant = 0;
+    if (!fiber_pool_keep(&f->pool_node))
         delete_fiber(f);
 }
 
 void fiber_pool_trim(void)
 {
-    AcquireSRWLockExclusive(&pool_lock);
-    fiber_t *list = pool_head;
-    pool_head = NULL;
-    pool_count = 0;
-    pool_bytes = 0;
-    ReleaseSRWLockExclusive(&pool_lock);
-    while (list) {
-        fiber_t *next = list->next_free;
-        delete_fiber(list);
-        list = next;
+    struct fiber_pool_node *node = fiber_pool_drain();
+    while (node) {
+        struct fiber_pool_node *next = node->next;
+        delete_fiber(FIBER_POOL_RECORD(node, fiber_t, pool_node));
+        node = next;
     }
-}
-
-size_t fiber_pool_size(void)
-{
-    AcquireSRWLockShared(&pool_lock);
-    size_t n = pool_count;
-    ReleaseSRWLockShared(&pool_lock);
-    return n;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -541,7 +497,6 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
     f->transfer = NULL;
     f->resumer = NULL;
     f->resumer_handle = NULL;
-    f->next_free = NULL;
     f->state = STATE_NEW;
     fp_save(&f->fp_initial);
     *out = f;
@@ -635,19 +590,6 @@ void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
         *low = f ? f->stack_low : NULL;
     if (high)
         *high = f ? f->stack_high : NULL;
-}
-
-const char *fiber_strerror(int status)
-{
-    switch (status) {
-    case FIBER_OK: return "success";
-    case FIBER_ENOMEM: return "the fiber stack could not be reserved (size too large or out of memory)";
-    case FIBER_EDONE: return "the fiber has already finished";
-    case FIBER_ENOTFIBER: return "not running on a fiber";
-    case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";
-    case FIBER_EINVAL: return "invalid argument";
-    default: return "unknown fiber status";
-    }
 }
 
 int fiber_install_overflow_handler(void)
