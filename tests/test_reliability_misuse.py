@@ -266,9 +266,21 @@ def test_many_misuses_in_a_row_leave_no_garbage():
 
 # --- signals while a fiber runs --------------------------------------------------------------
 
+# qemu-i386 7.2 user mode, returning from a signal handler in a process with more than one
+# thread, reloads %gs from the guest's descriptor table, which holds the TLS base of the
+# thread created last: the interrupted thread goes on with another thread's TLS (pthread_self
+# changes, Python stops treating it as the main thread). Reproduced without any fiber: a
+# plain `signal.raise_signal(SIGINT)` under pytest-xdist (whose worker has an I/O thread).
+QEMU_I386_SIGNALS = os.environ.get("FIBER_TARGET") == "i686-linux" and "qemu-i386" in os.environ.get(
+    "FIBER_RUNNER", ""
+)
+
 needs_main_thread = pytest.mark.skipif(
-    threading.current_thread() is not threading.main_thread(),
-    reason="Python runs signal handlers on the main thread only",
+    threading.current_thread() is not threading.main_thread() or QEMU_I386_SIGNALS,
+    reason="Python runs signal handlers on the main thread only"
+    if not QEMU_I386_SIGNALS
+    else "qemu-i386 user mode gives a thread another thread's TLS after a signal handler "
+    "returns in a multi-threaded process (a QEMU bug, seen without fibers)",
 )
 
 
