@@ -34,11 +34,15 @@ SYSROOT_PACKAGES = (
     "python3-pytest-xdist",
     "python3-pytest-timeout",
     "python3-hypothesis",
+    "python3-coverage",  # coverage of code on fibers (tests/test_fiber_state.py)
+    "python3-trio",  # fiber.aio under trio (tests/test_aio*.py)
 )
 
 # What the host's Python needs to build the extension and drive pytest (the nox sessions and
 # the CI workflow install exactly this list).
-PYTHON_DEPS = ("cffi", "pytest", "pytest-xdist", "pytest-timeout", "hypothesis")
+PYTHON_DEPS = (
+    "cffi", "pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "coverage", "trio",
+)
 
 
 class UnknownTarget(ValueError):
