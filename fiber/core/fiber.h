@@ -103,10 +103,11 @@ void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
    reports the overflow itself (EXCEPTION_STACK_OVERFLOW) and this does nothing. */
 int fiber_install_overflow_handler(void);
 
-/* Release every stack held by the reuse pool (the pool refills as fibers are destroyed). */
+/* Release every stack held by the reuse pool, and by the calling thread's cache of one in
+   front of it (other threads' caches go to the pool when those threads exit). */
 void fiber_pool_trim(void);
 
-/* How many stacks the pool holds now (for tests and diagnostics). */
+/* How many stacks the pool and the calling thread's cache hold now (tests, diagnostics). */
 size_t fiber_pool_size(void);
 
 #ifdef __cplusplus

@@ -118,15 +118,44 @@ static size_t mapping_size_for(size_t stack_size, size_t user_size)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Per-thread state: the current fiber, and whether the thread has an alternate signal stack.
+ *
+ * The initial-exec TLS model makes each access one thread-pointer-relative load even inside
+ * a dlopen'ed extension (a few bytes of glibc's static TLS surplus), instead of a call to
+ * __tls_get_addr. fiber_resume() may keep this thread's address across its switch: a resume
+ * always comes back on the thread that made it. Code after the switch in fiber_suspend()
+ * must not touch it: a suspended fiber may be resumed on another thread, and a compiler may
+ * keep the thread pointer in a register (on aarch64 and arm32 it treats it as a constant).
+ * ------------------------------------------------------------------------------------- */
+
+struct thread_state {
+    fiber_t *current;
+    int altstack_ready;
+    fiber_t *cached;        /* the thread's one-fiber cache in front of the shared pool */
+    int cache_registered;   /* the exit destructor is armed for this thread */
+};
+
+#if defined(__GNUC__)
+#define FIBER_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define FIBER_TLS _Thread_local
+#endif
+
+static FIBER_TLS struct thread_state tls;
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FIBER_OPAQUE __attribute__((noinline, noipa))
+#else
+#define FIBER_OPAQUE __attribute__((noinline))
+#endif
+
+/* Out of line so that every call reads the thread it is running on now. */
+FIBER_OPAQUE fiber_t *fiber_current(void) { return tls.current; }
+
+/* ---------------------------------------------------------------------------------------
  * The reuse pool (pool.c): a freed fiber keeps its mapping for a create of the same mapping
  * and user-area sizes.
  * ------------------------------------------------------------------------------------- */
-
-static fiber_t *pool_take(size_t map_size, size_t user_size)
-{
-    struct fiber_pool_node *node = fiber_pool_take(map_size, user_size);
-    return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
-}
 
 static void unmap_fiber(fiber_t *f)
 {
@@ -136,7 +165,7 @@ static void unmap_fiber(fiber_t *f)
     munmap(f->map_base, f->map_size);
 }
 
-static void pool_put(fiber_t *f)
+static void shared_pool_put(fiber_t *f)
 {
     f->pool_node.size = f->map_size;
     f->pool_node.variant = f->user_size;
@@ -144,14 +173,61 @@ static void pool_put(fiber_t *f)
         unmap_fiber(f);
 }
 
+/* Each thread keeps the last fiber it freed in a cache of one in front of the shared pool,
+   so that a thread creating and destroying fibers in a loop never takes the pool's lock. A
+   thread's cached fiber goes to the shared pool when the thread exits (a key destructor). */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_flush(void *unused)
+{
+    fiber_t *f = tls.cached;
+    tls.cached = NULL;
+    if (f)
+        shared_pool_put(f);
+}
+
+static void cache_key_create(void) { pthread_key_create(&cache_key, cache_flush); }
+
+static fiber_t *pool_take(size_t map_size, size_t user_size)
+{
+    fiber_t *f = tls.cached;
+    if (f && f->map_size == map_size && f->user_size == ALIGN16(user_size)) {
+        tls.cached = NULL;
+        return f;
+    }
+    struct fiber_pool_node *node = fiber_pool_take(map_size, ALIGN16(user_size));
+    return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
+}
+
+static void pool_put(fiber_t *f)
+{
+    struct thread_state *t = &tls;
+    if (!t->cache_registered) {
+        pthread_once(&cache_key_once, cache_key_create);
+        t->cache_registered = pthread_setspecific(cache_key, t) == 0;
+    }
+    if (t->cache_registered && !t->cached) {
+        t->cached = f;
+        return;
+    }
+    shared_pool_put(f);
+}
+
 void fiber_pool_trim(void)
 {
+    cache_flush(NULL);
     struct fiber_pool_node *node = fiber_pool_drain();
     while (node) {
         struct fiber_pool_node *next = node->next;
         unmap_fiber(FIBER_POOL_RECORD(node, fiber_t, pool_node));
         node = next;
     }
+}
+
+size_t fiber_pool_size(void)
+{
+    return fiber_pool_shared_size() + (tls.cached != NULL);
 }
 
 static fiber_t *map_fiber(size_t map_size, size_t user_size)
@@ -180,39 +256,6 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size)
 #endif
     return f;
 }
-
-/* ---------------------------------------------------------------------------------------
- * Per-thread state: the current fiber, and whether the thread has an alternate signal stack.
- *
- * The initial-exec TLS model makes each access one thread-pointer-relative load even inside
- * a dlopen'ed extension (a few bytes of glibc's static TLS surplus), instead of a call to
- * __tls_get_addr. fiber_resume() may keep this thread's address across its switch: a resume
- * always comes back on the thread that made it. Code after the switch in fiber_suspend()
- * must not touch it: a suspended fiber may be resumed on another thread, and a compiler may
- * keep the thread pointer in a register (on aarch64 and arm32 it treats it as a constant).
- * ------------------------------------------------------------------------------------- */
-
-struct thread_state {
-    fiber_t *current;
-    int altstack_ready;
-};
-
-#if defined(__GNUC__)
-#define FIBER_TLS __thread __attribute__((tls_model("initial-exec")))
-#else
-#define FIBER_TLS _Thread_local
-#endif
-
-static FIBER_TLS struct thread_state tls;
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define FIBER_OPAQUE __attribute__((noinline, noipa))
-#else
-#define FIBER_OPAQUE __attribute__((noinline))
-#endif
-
-/* Out of line so that every call reads the thread it is running on now. */
-FIBER_OPAQUE fiber_t *fiber_current(void) { return tls.current; }
 
 /* ---------------------------------------------------------------------------------------
  * Stack overflow reporting: a fault in the guard page of the running fiber (or of one of
@@ -369,7 +412,7 @@ int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_en
     size_t map_size = mapping_size_for(stack_size, user_size);
     if (!map_size)
         return FIBER_ENOMEM;
-    fiber_t *f = pool_take(map_size, ALIGN16(user_size));
+    fiber_t *f = pool_take(map_size, user_size);
     if (!f) {
         f = map_fiber(map_size, user_size);
         if (!f)

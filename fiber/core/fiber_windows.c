@@ -388,6 +388,8 @@ static void pool_put(fiber_t *f)
         delete_fiber(f);
 }
 
+size_t fiber_pool_size(void) { return fiber_pool_shared_size(); }
+
 void fiber_pool_trim(void)
 {
     struct fiber_pool_node *node = fiber_pool_drain();

@@ -83,7 +83,7 @@ struct fiber_pool_node *fiber_pool_drain(void)
     return list;
 }
 
-size_t fiber_pool_size(void)
+size_t fiber_pool_shared_size(void)
 {
     LOCK();
     size_t n = count;

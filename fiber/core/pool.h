@@ -26,6 +26,9 @@ int fiber_pool_has_room(size_t size);
 /* Keep `node` if the pool has room: returns 1 if kept, 0 if the caller must free it. */
 int fiber_pool_keep(struct fiber_pool_node *node);
 
+/* How many nodes the shared pool holds. */
+size_t fiber_pool_shared_size(void);
+
 /* Empty the pool; the caller frees the returned list (linked through `next`). */
 struct fiber_pool_node *fiber_pool_drain(void);
 
