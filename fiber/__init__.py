@@ -23,7 +23,7 @@ The native extension is loaded on first use of the API (PEP 562), so that the bu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __all__ = ["Fiber", "FiberError", "FiberExit", "current", "suspend"]
 __version__ = "0.1.0"
@@ -32,34 +32,41 @@ if TYPE_CHECKING:
     from fiber._glue import Fiber, FiberError, FiberExit, current, suspend
 
 
-def _load_native() -> None:
-    from fiber import _native
+def _install_glue() -> None:
+    import atexit
+    import importlib
+    import os
+    import sys
+
+    _native = importlib.import_module("fiber._native")
 
     if _native.lib.fiber_glue_install() != 0:  # pragma: no cover - interpreter failure
         raise ImportError("fiber: the native glue could not be initialised (see the error above)")
-    import atexit
-    import sys
-
-    # fiber_glue_install() registered the glue module; `from fiber import _glue` would come
-    # back through __getattr__ below.
-    _glue = sys.modules["fiber._glue"]
-
+    # fiber_glue_install() registered the CPython-API half of the extension as fiber._glue.
+    glue = sys.modules["fiber._glue"]
+    globals().update({name: getattr(glue, name) for name in __all__}, _glue=glue)
     # Suspended fibers are closed at exit (their finally blocks run) while the interpreter
     # is still whole: it deletes the thread states fibers run on soon after atexit.
-    atexit.register(_glue._shutdown)
+    atexit.register(glue._shutdown)
     # A fork() child keeps only the forking thread state: fibers suspended at the fork become
     # unusable there (FiberError), instead of touching freed interpreter state.
-    import os
-
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_glue._after_fork_child)
-    for name in __all__:
-        globals()[name] = getattr(_glue, name)
-    globals()["_glue"] = _glue
+        os.register_at_fork(after_in_child=glue._after_fork_child)
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__ or name == "_glue":
-        _load_native()
-        return globals()[name]
-    raise AttributeError(f"module 'fiber' has no attribute {name!r}")
+try:
+    _install_glue()
+except ImportError as _not_built:
+    # A checkout whose extension is not built yet: `fiber._build` (which builds it) must stay
+    # importable, so the API names fail only when used. No module __getattr__ otherwise: it
+    # would slow every `fiber.suspend` lookup (CPython cannot specialise attribute loads on
+    # modules that have one).
+    _why = _not_built
+
+    def __getattr__(name: str):  # type: ignore[no-redef]
+        if name in __all__:
+            raise ImportError(
+                f"fiber's native extension is not available ({_why}): build it with "
+                "`python -m fiber._build` in a checkout, or install with `pip install .`"
+            ) from _why
+        raise AttributeError(f"module 'fiber' has no attribute {name!r}")
