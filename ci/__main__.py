@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from ci.cli import dispatch
+
 
 def _targets(argv: list[str]) -> int:
     from ci.targets import TARGETS
@@ -23,28 +25,15 @@ def _targets(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(__doc__)
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd == "matrix":
-        from ci.matrix import main as run
-    elif cmd == "provision":
-        from ci.provision import main as run
-    elif cmd == "build":
-        from ci.build import main as run
-    elif cmd == "targets":
-        run = _targets
-    elif cmd == "workflow":
-        from ci.workflow import main as run
-    elif cmd == "readme":
-        from ci.readme import main as run
-    elif cmd == "summary":
-        from ci.reports import main as run
-    else:
-        print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
-        return 2
-    return run(rest)
+    return dispatch(argv, __doc__, {
+        "matrix": "ci.matrix",
+        "provision": "ci.provision",
+        "build": "ci.build",
+        "targets": _targets,
+        "workflow": "ci.workflow",
+        "readme": "ci.readme",
+        "summary": "ci.reports",
+    })
 
 
 if __name__ == "__main__":

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import sys
 
+from ci.cli import dispatch
+
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(__doc__)
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd == "sanitize":
-        from ci.reliability.sanitize import main as run
-    elif cmd == "valgrind":
-        from ci.reliability.valgrind import main as run
-    elif cmd == "soak":
-        from ci.reliability.soak import main as run
-    else:
-        print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
-        return 2
-    return run(rest)
+    return dispatch(argv, __doc__, {
+        "sanitize": "ci.reliability.sanitize",
+        "valgrind": "ci.reliability.valgrind",
+        "soak": "ci.reliability.soak",
+    })
 
 
 if __name__ == "__main__":
