@@ -224,6 +224,14 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
     if (!self->context)
         fiber_compat_share_context(self->ts, me, &self->shared_context);
     if (fiber_compat_sync_tracing(me, self->ts) < 0) {
+        /* (an audit hook refused sys.settrace) */
+        if (self->state == FIBER_NEW) {
+            /* Give the thread state back: the fiber stays new, and may be started again. */
+            live_remove(self);
+            fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
+            tstate_release(self->ts);
+            self->ts = NULL;
+        }
         Py_XDECREF(value);
         Py_XDECREF(exc);
         return NULL;
