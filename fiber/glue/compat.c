@@ -13,6 +13,7 @@
 #endif
 
 #include "internal/pycore_frame.h"
+#include "internal/pycore_runtime.h"
 
 int fiber_compat_sync_tracing(PyThreadState *from, PyThreadState *to)
 {
@@ -134,4 +135,9 @@ void fiber_compat_detach_frame_area(PyThreadState *ts, void *area)
             return;
         }
     }
+}
+
+void fiber_compat_allow_unbound_tstates(void)
+{
+    _PyRuntime.gilstate.check_enabled = 0;
 }

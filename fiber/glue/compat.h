@@ -49,4 +49,10 @@ void fiber_compat_attach_frame_area(PyThreadState *ts, void *area);
    of its own chunks). Frames still in the area, if any, are abandoned. */
 void fiber_compat_detach_frame_area(PyThreadState *ts, void *area);
 
+/* Turn off PyGILState_Check()'s thread-state comparison for the process: it compares the
+   current thread state with the one bound to the OS thread, which a fiber's never is, so the
+   debug allocator hooks (python -X dev, PYTHONMALLOC=debug) would abort on a fiber's first
+   allocation. CPython does the same when a second interpreter is created. */
+void fiber_compat_allow_unbound_tstates(void);
+
 #endif /* FIBER_GLUE_COMPAT_H */

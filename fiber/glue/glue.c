@@ -902,6 +902,7 @@ int fiber_glue_install(void)
     fiber_install_overflow_handler();
 #endif
     PyGILState_STATE g = PyGILState_Ensure();
+    fiber_compat_allow_unbound_tstates();
     int rc = -1;
     PyObject *modules = PyImport_GetModuleDict();
     PyObject *existing = PyDict_GetItemString(modules, "fiber._glue");
