@@ -15,12 +15,10 @@ Windows job uses it, with the mingw gcc of the Windows runner).
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 import shlex
 import subprocess
 import sys
-import threading
 import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,54 +72,15 @@ def build_extension(tc, ext_suffix: str, python_include: Path, *,
                 defines=defines, extra_flags=extra_flags, libs=libs)
 
 
-def _tests_builder():
-    """tests/test_c_conformance.py's build_conformance(tc, output), which knows the program's
-    flags (-std=c11 -Werror, -rdynamic and libm on Linux); None when it cannot be loaded."""
-    with _loader_lock:
-        return _load_tests_builder()
-
-
-_loader_lock = threading.Lock()
-
-
-def _load_tests_builder():
-    path = paths.TESTS / "test_c_conformance.py"
-    name = "_fiber_conformance_tests_for_ci"
-    if name in sys.modules:
-        return getattr(sys.modules[name], "build_conformance", None)
-    if not path.is_file():
-        return None
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    except Exception:  # a test module being edited must not break the build
-        sys.modules.pop(name, None)
-        return None
-    return getattr(mod, "build_conformance", None)
-
-
-def _fallback_builder(tc, output: Path) -> Path:
-    b = fiberbuild.module()
-    # -rdynamic: backtrace() names the core's functions. libm: fenv (rounding mode checks).
-    flags, libs = (("-rdynamic",), ("-lm",)) if tc.os == "linux" else ((), ())
-    return b.compile_native(tc, [paths.CONFORMANCE_C, *b.core_sources(tc)], output,
-                            include_dirs=(paths.CONFORMANCE_C.parent,), extra_flags=flags,
-                            libs=libs)
-
-
 def build_conformance(tc, out_dir: Path) -> Path | None:
     """The C conformance program, or None while tests/c/conformance.c does not exist.
 
-    Built by the conformance tests' own build_conformance() when it is there (one place for
-    the program's flags), else with compile_native and -rdynamic (+ libm) on Linux.
+    Built by fiber._build.build_conformance, the one place for the program's flags.
     """
     if not paths.CONFORMANCE_C.is_file():
         return None
     out = out_dir / f"conformance{tc.exe_suffix}"
-    builder = _tests_builder() or _fallback_builder
-    return _run("the C conformance program", builder, tc, out)
+    return _run("the C conformance program", fiberbuild.module().build_conformance, tc, out)
 
 
 def build_target(target: Target, sysroot=None) -> Built:

@@ -26,6 +26,7 @@ PACKAGE = ROOT / "fiber"
 CORE_DIR = PACKAGE / "core"
 GLUE_DIR = PACKAGE / "glue"
 ASM_DIR = ROOT / "asm"
+CONFORMANCE_C = ROOT / "tests" / "c" / "conformance.c"
 
 # Assembly file per CPU architecture (Boost.Context-style names: arch, ABI, format, assembler).
 ASM_FILES = {
@@ -116,6 +117,23 @@ def compile_native(
         cmd += ["-ldl"]
     subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return output
+
+
+def build_conformance(tc: Toolchain, output: Path) -> Path:
+    """Build the C conformance program (tests/c/conformance.c) for toolchain `tc`.
+
+    Warnings are errors here (compile_native leaves -Werror to the tests' builds); -rdynamic
+    puts the program's functions in the dynamic symbol table, so that backtrace_symbols() can
+    name them; libm holds fesetround() on glibc.
+    """
+    flags = ["-std=c11", "-Werror"]
+    libs: list[str] = []
+    if tc.os == "linux":
+        flags.append("-rdynamic")
+        libs.append("-lm")
+    return compile_native(
+        tc, [CONFORMANCE_C, *core_sources(tc)], output, extra_flags=tuple(flags), libs=tuple(libs)
+    )
 
 
 # ---------------------------------------------------------------------------------------

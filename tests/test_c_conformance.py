@@ -9,7 +9,7 @@ Which program runs:
 
 - ``FIBER_CONFORMANCE_EXE`` set (the harness, on any target): that prebuilt program, through
   the ``FIBER_RUNNER`` prefix (``qemu-aarch64 -L SYSROOT``, ``wine``, ...). The harness should
-  build it with :func:`build_conformance`, which knows the flags the program needs.
+  build it with :func:`fiber._build.build_conformance`, which knows the flags the program needs.
 - unset (a plain ``pytest``): the program is built here for the host.
 
 ``test_cross_target_case`` is the plain parametrisation that issue 2 asks for: on a host run
@@ -23,43 +23,25 @@ forked child on POSIX), ``conformance CASE_NAME`` (one case, in-process, for a d
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from fiber import _build
+
 pytestmark = pytest.mark.target_program
 
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent
-CONFORMANCE_C = TESTS_DIR / "c" / "conformance.c"
+CONFORMANCE_C = _build.CONFORMANCE_C
 
 
-def _load_build_module():
-    """fiber/_build.py of this checkout, loaded by path.
-
-    By path rather than ``import fiber._build``: importing the package would import the
-    compiled extension (which a C-only run may not have), and an installed copy of fiber
-    would point at its own, possibly different, sources.
-    """
-    name = "_fiber_build_for_conformance"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "fiber" / "_build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-_build = _load_build_module()
 
 # Every case of conformance.c, in the program's order. A test below checks this list against
 # the program's --list, so a case can neither vanish silently nor go unreported.
@@ -95,27 +77,6 @@ PREBUILT = os.environ.get("FIBER_CONFORMANCE_EXE", "")
 RUN_TIMEOUT = 900
 
 LINE_RE = re.compile(r"^CASE (\S+) (PASS|FAIL|SKIP)(?: (.*))?$")
-
-
-def build_conformance(tc, output: Path) -> Path:
-    """Build the conformance program for toolchain `tc` (a fiber._build.Toolchain).
-
-    Warnings are errors here (the build function leaves -Werror to the tests' builds);
-    -rdynamic puts the program's functions in the dynamic symbol table, so that
-    backtrace_symbols() can name them; libm holds fesetround() on glibc.
-    """
-    flags = ["-std=c11", "-Werror"]
-    libs: list[str] = []
-    if tc.os == "linux":
-        flags.append("-rdynamic")
-        libs.append("-lm")
-    return _build.compile_native(
-        tc,
-        [CONFORMANCE_C, *_build.core_sources(tc)],
-        output,
-        extra_flags=tuple(flags),
-        libs=tuple(libs),
-    )
 
 
 @dataclass
@@ -196,7 +157,7 @@ def conformance_command(tmp_path_factory) -> list[str]:
     tc = _build.host_toolchain()
     out = tmp_path_factory.mktemp("conformance") / f"conformance{tc.exe_suffix}"
     try:
-        build_conformance(tc, out)
+        _build.build_conformance(tc, out)
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"building the conformance program failed:\n{exc.stdout}", pytrace=False)
     return [*RUNNER, str(out)]
@@ -300,7 +261,7 @@ class _CrossRuns:
             return ("fail", f"core sources missing for {target.name}: {', '.join(absent)}")
         out = self.tmp.mktemp(f"conformance-{target.name}") / f"conformance{tc.exe_suffix}"
         try:
-            build_conformance(tc, out)
+            _build.build_conformance(tc, out)
         except subprocess.CalledProcessError as exc:
             return ("fail", f"building for {target.name} failed:\n{exc.stdout}")
         env = _wine_env() if target.os == "windows" else None

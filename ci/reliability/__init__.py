@@ -10,6 +10,6 @@ One module per session, each with a ``main(argv) -> int`` that noxfile.py reache
 - soak       a million create/run/finish cycles and a million suspend/resume round trips
              over 1,000 fibers; RSS and live-object figures in reports/soak.md and .json
 
-Every native build goes through fiber/_build.py's compile_native (via the conformance tests'
-own ``build_conformance``, with the tool's flags in the Toolchain's cflags).
+Every native build goes through fiber/_build.py (``build_conformance``, with the tool's flags
+in the Toolchain's cflags).
 """

@@ -12,7 +12,6 @@ does not have is itself a failure, so exclusions cannot go stale silently.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 import subprocess
@@ -22,27 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ci import fiberbuild, paths
+from ci import fiberbuild
 
 LINE_RE = re.compile(r"^CASE (\S+) (PASS|FAIL|SKIP)(?: (.*))?$")
 CASE_TIMEOUT = 900  # seconds; valgrind makes the 1,000-fiber cases slow, never this slow
-
-
-def _load_tests_builder():
-    """tests/test_c_conformance.py's build_conformance(tc, output): the program's own flags."""
-    name = "_fiber_conformance_tests_for_reliability"
-    if name in sys.modules:
-        return sys.modules[name].build_conformance
-    path = paths.TESTS / "test_c_conformance.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return mod.build_conformance
 
 
 def build(cc: str, cflags: tuple[str, ...], output: Path) -> Path:
@@ -53,7 +35,7 @@ def build(cc: str, cflags: tuple[str, ...], output: Path) -> Path:
     b = fiberbuild.module()
     tc = b.Toolchain(cc=tuple(shlex.split(cc)), arch=b.host_arch(), cflags=tuple(cflags))
     try:
-        return _load_tests_builder()(tc, output)
+        return b.build_conformance(tc, output)
     except subprocess.CalledProcessError as exc:
         cmd = exc.cmd if isinstance(exc.cmd, str) else shlex.join(map(str, exc.cmd))
         raise SystemExit(f"building the conformance program failed:\n{cmd}\n{exc.stdout}")
