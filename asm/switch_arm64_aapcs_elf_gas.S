@@ -110,9 +110,11 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * void fiber_asm_switch(void *top [x0])
+ * int fiber_asm_switch(void *top [x0], int status [w1])
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
- * returns on the other side. The CFI below stays true throughout: before the exchange it
+ * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
+ * callers can tail-call this routine). It returns by `ret`, not by an indirect `br`: under
+ * BTI, `br` may only land on a landing pad, and a return address is none (`ret` is exempt). The CFI below stays true throughout: before the exchange it
  * describes our frame, after it the other side's frame, which has the same layout.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
@@ -194,6 +196,7 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_restore d13
     .cfi_restore d14
     .cfi_restore d15
+    mov     w0, w1                              /* the other side's call returns `status` */
     ret
     .cfi_endproc
 FIBER_FUNC_END(fiber_asm_switch)

@@ -126,9 +126,10 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * void fiber_asm_switch(void *top [r0])
+ * int fiber_asm_switch(void *top [r0], int status [r1])
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
- * returns on the other side. The unwind info stays true throughout: before the exchange it
+ * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
+ * callers can tail-call this routine). The unwind info stays true throughout: before the exchange it
  * describes our frame, after it the other side's, which has the same layout.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
@@ -169,6 +170,7 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     pop     {r2, r4-r11, lr}                    /* r2 = the incoming side's FPSCR */
     cmp     r2, r3
     vmsrne  fpscr, r2                           /* only when it differs: see header */
+    mov     r0, r1                              /* the other side's call returns `status` */
     bx      lr
     .cfi_endproc
     .fnend

@@ -71,8 +71,8 @@
  *       top - 56  x87 control word of the caller of fiber_asm_init  (sp + 4)
  *       top - 60  MXCSR of the caller of fiber_asm_init (or 0)     (sp + 0)
  *
- *   The first fiber_asm_switch(top) loads sp = top - 60, pops that frame and its `ret`
- *   jumps to fiber_asm_start with esp = top - 32. The i386 SysV ABI as used on Linux wants
+ *   The first fiber_asm_switch(top) loads sp = top - 60, pops that frame and its return
+ *   jump lands in fiber_asm_start with esp = top - 32. The i386 SysV ABI as used on Linux wants
  *   esp 16-byte aligned at every call, and top is 16-byte aligned, so top - 32 is too:
  *   start stores arg into the slot at 0(%esp) and calls entry without moving esp. The
  *   return address of that call lands at top - 36, below the padding and the link area.
@@ -148,14 +148,16 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * void fiber_asm_switch(void *top)
- *   4(%esp) = top of the fiber stack whose link slot is exchanged. Used both to enter a
- *   fiber (from its resumer) and to leave it (from inside the fiber): the slot always holds
- *   the sp of the side that is not running.
+ * int fiber_asm_switch(void *top, int status)
+ *   4(%esp) = top of the fiber stack whose link slot is exchanged, 8(%esp) = status. Used
+ *   both to enter a fiber (from its resumer) and to leave it (from inside the fiber): the
+ *   slot always holds the sp of the side that is not running. The other side's pending
+ *   fiber_asm_switch call returns `status` (eax), so C callers can tail-call this routine.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_startproc
     movl    4(%esp), %edx               /* top, read before the pushes move it */
+    movl    8(%esp), %ecx               /* status, returned to the other side below */
     pushl   %ebp
     .cfi_adjust_cfa_offset 4
     .cfi_rel_offset %ebp, 0
@@ -200,12 +202,19 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     popl    %ebp
     .cfi_adjust_cfa_offset -4
     .cfi_restore %ebp
-    ret                                 /* into the other side's caller, or into start */
+    movl    %ecx, %eax                  /* the other side's pending call returns `status` */
+    /* Return into the other side's caller (or into start) by pop + indirect jump, not `ret`:
+     * the CPU's return-stack predictor holds *this* side's caller, so a `ret` mispredicts on
+     * every switch, and so do the returns after it. edx is caller-saved: free here. */
+    popl    %edx
+    .cfi_adjust_cfa_offset -4
+    .cfi_register %eip, %edx
+    jmp     *%edx
     .cfi_endproc
 FIBER_FUNC_END(fiber_asm_switch)
 
 /*
- * fiber_asm_start: the base frame of every fiber. Reached only by the `ret` of the first
+ * fiber_asm_start: the base frame of every fiber. Reached only by the return jump of the first
  * fiber_asm_switch into a fresh stack, with esp = top - 32, ebx = entry, esi = arg.
  * It must not move esp: its CFI reads the link slot at 16(%esp).
  */

@@ -108,13 +108,19 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * void fiber_asm_switch(void *top)
- *   rdi = top of the fiber stack whose link slot is exchanged. Used both to enter a fiber
- *   (from its resumer) and to leave it (from inside the fiber): the slot always holds the
- *   sp of the side that is not running.
+ * int fiber_asm_switch(void *top, int status)
+ *   rdi = top of the fiber stack whose link slot is exchanged, esi = status. Used both to
+ *   enter a fiber (from its resumer) and to leave it (from inside the fiber): the slot always
+ *   holds the sp of the side that is not running. The other side's pending fiber_asm_switch
+ *   call returns `status` (eax), so C callers can tail-call this routine.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_startproc
+    /* The FP control state goes first, into what becomes the frame's FP slot (sp + 0 once
+     * the pushes below are done; the ABI's red zone keeps it safe until then): stmxcsr and
+     * fnstcw are slow, and issued first they overlap with the pushes. */
+    stmxcsr -56(%rsp)
+    fnstcw  -52(%rsp)
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -133,29 +139,28 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     pushq   %r15
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r15, 0
-    subq    $8, %rsp                    /* FP control slot; realigns rsp to 16 */
+    subq    $8, %rsp                    /* FP control slot (written above); realigns rsp */
     .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
 
     /* Exchange rsp with the link slot. Two plain moves, not xchg: xchg with memory is an
      * implicitly locked instruction and costs a full barrier. The other side's frame has
      * the same shape as ours, so the CFI above stays true across the `movq ..., %rsp`. */
-    movq    -16(%rdi), %rax
+    movq    -16(%rdi), %r8
     movq    %rsp, -16(%rdi)
-    movl    (%rsp), %edx                /* this side's MXCSR and x87 CW, for the compare */
-    movzwl  4(%rsp), %ecx
-    movq    %rax, %rsp
+    movzwl  4(%rsp), %ecx               /* this side's x87 CW, for the compare below */
+    movq    %r8, %rsp
+    movl    %esi, %eax                  /* the other side's pending call returns `status` */
 
-    /* Load the other side's FP control state only when it differs: ldmxcsr and fldcw are
-     * slow (they order the FP pipeline), and fibers almost never change the modes. */
-    cmpl    (%rsp), %edx
-    je      1f
+    /* Load the other side's FP control state. fldcw is skipped when the control word is
+     * the same (fibers almost never change it, and fldcw stalls the x87 pipeline). ldmxcsr
+     * is not: the compare would have to read back the value stmxcsr just stored, and that
+     * load waits for the store to complete, which costs more than the ldmxcsr it saves
+     * (measured: about 3 ns per round trip; BENCHMARKS.md). */
     ldmxcsr (%rsp)
-1:  cmpw    4(%rsp), %cx
-    je      2f
+    cmpw    4(%rsp), %cx
+    je      1f
     fldcw   4(%rsp)
-2:  addq    $8, %rsp
+1:  addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq    %r15
     .cfi_adjust_cfa_offset -8

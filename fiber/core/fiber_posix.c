@@ -43,16 +43,23 @@
 #include <valgrind/valgrind.h>
 #endif
 
-enum fiber_state { STATE_NEW, STATE_RUNNING, STATE_SUSPENDED, STATE_DONE };
+/* Order matters: fiber_resume() tests `state > STATE_SUSPENDED` for "not resumable". */
+enum fiber_state { STATE_NEW, STATE_SUSPENDED, STATE_RUNNING, STATE_DONE };
 
 struct fiber {
     void *top;              /* 16-aligned stack top handed to the assembly */
     char *map_base;         /* the whole mapping: guard page + stack + this record */
     size_t map_size;
     size_t user_size;       /* bytes of user area between top and this record */
+    size_t asked_stack_size;   /* the sizes the last create of this record asked for: a */
+    size_t asked_user_size;    /* create asking the same takes it from the thread's cache */
     fiber_entry_fn entry;
     void *arg;
-    void *transfer;         /* the value crossing the current switch, in either direction */
+    /* Values cross a switch by a store the side that leaves makes into a variable of the
+       side that comes back, so nothing needs doing after the switch (see the protocol). */
+    void **in;              /* where the next resume's value goes (NULL: dropped) */
+    void **out;             /* where the next suspend's or the return's value goes */
+    void *first;            /* the entry's `first`: `in` points here until the entry runs */
     fiber_t *resumer;       /* while running: the fiber that resumed it (NULL: a thread) */
     enum fiber_state state;
     struct fiber_pool_node pool_node; /* its place in the reuse pool while freed */
@@ -97,6 +104,13 @@ size_t fiber_min_stack_size(void)
 
 #define ALIGN16(n) (((n) + 15) & ~(size_t)15)
 
+/* Page sizes are powers of two: a mask, not a division (this runs on every create). */
+static size_t round_to_pages(size_t n)
+{
+    size_t page = page_size();
+    return (n + page - 1) & ~(page - 1);
+}
+
 /* Round a requested usable size (plus user area) to the mapping size; 0 when it cannot be
    represented. */
 static size_t mapping_size_for(size_t stack_size, size_t user_size)
@@ -111,10 +125,10 @@ static size_t mapping_size_for(size_t stack_size, size_t user_size)
     /* The record and user area come out of the stack's top page when they leave it at
        least `page / 4` of stack; otherwise they get pages of their own. */
     size_t above_top = ALIGN16(sizeof(fiber_t)) + ALIGN16(user_size);
-    size_t extra = page /* guard */ + ((above_top + page / 4 + page - 1) / page) * page;
+    size_t extra = page /* guard */ + round_to_pages(above_top + page / 4);
     if (stack_size > SIZE_MAX - extra - page)
         return 0;
-    return ((stack_size + page - 1) / page) * page + extra;
+    return round_to_pages(stack_size) + extra;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -123,14 +137,15 @@ static size_t mapping_size_for(size_t stack_size, size_t user_size)
  * The initial-exec TLS model makes each access one thread-pointer-relative load even inside
  * a dlopen'ed extension (a few bytes of glibc's static TLS surplus), instead of a call to
  * __tls_get_addr. fiber_resume() may keep this thread's address across its switch: a resume
- * always comes back on the thread that made it. Code after the switch in fiber_suspend()
- * must not touch it: a suspended fiber may be resumed on another thread, and a compiler may
+ * always comes back on the thread that made it. Code on a fiber that may have been suspended
+ * since it last looked (fiber_main after the entry returns) must reach it through an
+ * out-of-line call: a suspended fiber may be resumed on another thread, and a compiler may
  * keep the thread pointer in a register (on aarch64 and arm32 it treats it as a constant).
  * ------------------------------------------------------------------------------------- */
 
 struct thread_state {
     fiber_t *current;
-    int altstack_ready;
+    int altstack_ready;     /* 1 once the thread has an alternate signal stack (or one was there) */
     fiber_t *cached;        /* the thread's one-fiber cache in front of the shared pool */
     int cache_registered;   /* the exit destructor is armed for this thread */
 };
@@ -200,7 +215,7 @@ static fiber_t *pool_take(size_t map_size, size_t user_size)
     return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
-static void pool_put(fiber_t *f)
+static __attribute__((noinline)) void pool_put_slow(fiber_t *f)
 {
     struct thread_state *t = &tls;
     if (!t->cache_registered) {
@@ -212,6 +227,15 @@ static void pool_put(fiber_t *f)
         return;
     }
     shared_pool_put(f);
+}
+
+static inline void pool_put(fiber_t *f)
+{
+    struct thread_state *t = &tls;
+    if (__builtin_expect(t->cache_registered && !t->cached, 1))
+        t->cached = f;
+    else
+        pool_put_slow(f);
 }
 
 void fiber_pool_trim(void)
@@ -300,6 +324,9 @@ static void write_overflow_message(const fiber_t *f, const void *addr)
     (void)ignored;
 }
 
+/* Known gap: fiber_suspend() hands `current` back to the resumer just before its switch, so
+   a fault while that switch pushes its frame (a fiber with under 100 bytes of stack left)
+   is not recognised and ends as a plain SIGSEGV. */
 static void overflow_handler(int sig, siginfo_t *info, void *context)
 {
     const char *addr = info->si_addr;
@@ -379,7 +406,21 @@ static void stack_range(const fiber_t *f, const void **low, size_t *size)
 
 /* ---------------------------------------------------------------------------------------
  * The switch protocol
+ *
+ * Every piece of bookkeeping is done by the side that leaves, before it switches: the side
+ * that arrives has nothing left to do and returns straight to its caller. So fiber_resume()
+ * and fiber_suspend() end in a tail call of fiber_asm_switch, which then saves *their*
+ * caller's return address, and a switch lands directly in the caller of the other side's
+ * resume or suspend. (The sanitizer build keeps a step after the switch and loses this.)
+ *
+ *   resume(f, v, out):  *f->in = v; f->out = out; f->resumer = current; current = f; switch
+ *   suspend(v, in):     *f->out = v; f->in = in; current = f->resumer; switch
+ *   entry returns r:    *f->out = r; state = DONE; current = f->resumer; switch (for good)
  * ------------------------------------------------------------------------------------- */
+
+/* Set this thread's current fiber. Out of line so that it reads the thread it runs on now:
+   code on a fiber may have moved to another thread since it last looked. */
+static FIBER_OPAQUE void set_current(fiber_t *f) { tls.current = f; }
 
 static void fiber_main(void *arg)
 {
@@ -387,14 +428,16 @@ static void fiber_main(void *arg)
 #ifdef FIBER_ASAN
     __sanitizer_finish_switch_fiber(NULL, &f->resumer_stack_low, &f->resumer_stack_size);
 #endif
-    void *result = f->entry(f->arg, f->transfer);
-    f->transfer = result;
+    void *result = f->entry(f->arg, f->first);
+    if (f->out)
+        *f->out = result;
     f->state = STATE_DONE;
+    set_current(f->resumer);
 #ifdef FIBER_ASAN
     /* NULL fake-stack save: this stack is finished for good. */
     __sanitizer_start_switch_fiber(NULL, f->resumer_stack_low, f->resumer_stack_size);
 #endif
-    fiber_asm_switch(f->top);
+    fiber_asm_switch(f->top, FIBER_OK);
     abort(); /* unreachable: a done fiber is never switched into again */
 }
 
@@ -403,64 +446,98 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
     return fiber_create_ex(out, stack_size, 0, entry, arg);
 }
 
-int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
-                    void *arg)
+/* Make a taken record a new fiber that will run entry(arg). */
+static inline int start_record(fiber_t **out, fiber_t *f, fiber_entry_fn entry, void *arg)
 {
-    if (!out || !entry)
-        return FIBER_EINVAL;
+    f->entry = entry;
+    f->arg = arg;
+    f->in = &f->first;
+    f->state = STATE_NEW;
+    *out = f;
+    fiber_asm_init(f->top, fiber_main, f);
+    return FIBER_OK;
+}
+
+/* A create that the thread's cache cannot serve at a glance: a record from the cache or the
+   shared pool by mapping size, else a new mapping. Out of line so that the common path of
+   fiber_create_ex() needs no stack frame. */
+static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size_t stack_size,
+                                                             size_t user_size,
+                                                             fiber_entry_fn entry, void *arg)
+{
     *out = NULL;
     size_t map_size = mapping_size_for(stack_size, user_size);
     if (!map_size)
         return FIBER_ENOMEM;
     fiber_t *f = pool_take(map_size, user_size);
-    if (!f) {
+    if (!f)
         f = map_fiber(map_size, user_size);
-        if (!f)
-            return FIBER_ENOMEM;
+    if (!f)
+        return FIBER_ENOMEM;
+    f->asked_stack_size = stack_size;
+    f->asked_user_size = user_size;
+    return start_record(out, f, entry, arg);
+}
+
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
+                    void *arg)
+{
+    if (!out || !entry)
+        return FIBER_EINVAL;
+    /* The common case, a thread creating fibers like the one it last destroyed, skips the
+       size arithmetic: the cached record remembers what its creator asked for. */
+    struct thread_state *t = &tls;
+    fiber_t *f = t->cached;
+    if (f && f->asked_stack_size == stack_size && f->asked_user_size == user_size) {
+        t->cached = NULL;
+        return start_record(out, f, entry, arg);
     }
-    f->entry = entry;
-    f->arg = arg;
-    f->transfer = NULL;
-    f->resumer = NULL;
-    f->state = STATE_NEW;
-    fiber_asm_init(f->top, fiber_main, f);
-    *out = f;
-    return FIBER_OK;
+    return create_from_pool_or_map(out, stack_size, user_size, entry, arg);
+}
+
+/* Why a resume cannot go ahead; kept out of fiber_resume's straight path. */
+static __attribute__((noinline, cold)) int resume_refused(const fiber_t *f)
+{
+    if (!f)
+        return FIBER_EINVAL;
+    return f->state == STATE_DONE ? FIBER_EDONE : FIBER_EBUSY;
+}
+
+/* The first resume on a thread after fiber_install_overflow_handler(): give the thread its
+   alternate signal stack, then resume. Out of line, so that fiber_resume() itself needs no
+   stack frame and stays a straight path into its tail call. */
+static __attribute__((noinline, cold)) int resume_with_altstack(fiber_t *f, void *value,
+                                                                void **out)
+{
+    ensure_altstack(&tls);
+    return fiber_resume(f, value, out);
 }
 
 int fiber_resume(fiber_t *f, void *value, void **out)
 {
-    if (!f)
-        return FIBER_EINVAL;
-    if (f->state == STATE_DONE)
-        return FIBER_EDONE;
-    if (f->state == STATE_RUNNING)
-        return FIBER_EBUSY;
+    /* NEW and SUSPENDED are the two resumable states: one compare for both. */
+    if (__builtin_expect(!f || f->state > STATE_SUSPENDED, 0))
+        return resume_refused(f);
     struct thread_state *t = &tls;
-    if (__builtin_expect(!t->altstack_ready, 0) && overflow_handler_installed)
-        ensure_altstack(t);
+    if (__builtin_expect(t->altstack_ready != overflow_handler_installed, 0))
+        return resume_with_altstack(f, value, out);
+    if (f->in)
+        *f->in = value;
+    f->out = out;
     f->resumer = t->current;
-    f->transfer = value;
     f->state = STATE_RUNNING;
     t->current = f;
 #ifdef FIBER_ASAN
-    {
-        const void *low;
-        size_t size;
-        stack_range(f, &low, &size);
-        __sanitizer_start_switch_fiber(&f->asan_fake_stack, low, size);
-    }
-#endif
-    fiber_asm_switch(f->top);
-#ifdef FIBER_ASAN
+    const void *low;
+    size_t size;
+    stack_range(f, &low, &size);
+    __sanitizer_start_switch_fiber(&f->asan_fake_stack, low, size);
+    int status = fiber_asm_switch(f->top, FIBER_OK);
     __sanitizer_finish_switch_fiber(f->asan_fake_stack, NULL, NULL);
+    return status;
+#else
+    return fiber_asm_switch(f->top, FIBER_OK); /* a tail call: see the protocol above */
 #endif
-    /* Back on the resumer's stack, on the resumer's thread: f has suspended or finished. */
-    t->current = f->resumer;
-    f->resumer = NULL;
-    if (out)
-        *out = f->transfer;
-    return FIBER_OK;
 }
 
 int fiber_suspend(void *value, void **in)
@@ -468,20 +545,21 @@ int fiber_suspend(void *value, void **in)
     fiber_t *f = tls.current;
     if (!f)
         return FIBER_ENOTFIBER;
-    f->transfer = value;
+    if (f->out)
+        *f->out = value;
+    f->in = in;
     f->state = STATE_SUSPENDED;
+    tls.current = f->resumer;
 #ifdef FIBER_ASAN
     void *fake_stack = NULL;
     __sanitizer_start_switch_fiber(&fake_stack, f->resumer_stack_low, f->resumer_stack_size);
-#endif
-    fiber_asm_switch(f->top);
+    int status = fiber_asm_switch(f->top, FIBER_OK);
     /* Resumed, possibly on another thread: touch no thread-local state below this line. */
-#ifdef FIBER_ASAN
     __sanitizer_finish_switch_fiber(fake_stack, &f->resumer_stack_low, &f->resumer_stack_size);
+    return status;
+#else
+    return fiber_asm_switch(f->top, FIBER_OK); /* a tail call: see the protocol above */
 #endif
-    if (in)
-        *in = f->transfer;
-    return FIBER_OK;
 }
 
 void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->top : NULL; }

@@ -29,24 +29,39 @@
 /* Offset of the link slot below `top`, in bytes. The assembly hard-codes the same value. */
 #define FIBER_LINK_SLOT_OFFSET 16
 
+/* The routines are hidden symbols of the object they are linked into (asm/macros.h). Saying
+   so here lets the compiler call them directly, without the PLT and, on i386, without
+   setting up the GOT register, which is also what allows the tail calls described below. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define FIBER_ASM_ROUTINE __attribute__((visibility("hidden")))
+#else
+#define FIBER_ASM_ROUTINE
+#endif
+
 /*
  * Lay out a fresh stack so that the first fiber_asm_switch(top) lands in fiber_asm_start,
  * which then calls entry(arg) on the fiber stack. Stores the fiber's initial stack pointer in
  * the link slot. The initial switch frame carries the FP control state (MXCSR/x87 control
  * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber starts with the FP modes
  * of the code that created it. `entry` must never return: it leaves the fiber for good by a
- * last fiber_asm_switch(top). If it returns anyway, fiber_asm_start traps.
+ * last fiber_asm_switch(top, status). If it returns anyway, fiber_asm_start traps.
  */
-void fiber_asm_init(void *top, void (*entry)(void *arg), void *arg);
+FIBER_ASM_ROUTINE void fiber_asm_init(void *top, void (*entry)(void *arg), void *arg);
 
 /*
  * Save every callee-saved register of the ABI (integer, FP/SIMD, and the FP control state)
  * on the current stack, swap the stack pointer with the link slot at top - 16, restore the
- * registers saved on the other stack, and return there.
+ * registers saved on the other stack, and return there: the other side's pending
+ * fiber_asm_switch call returns `status`. Passing the result across lets a C function end
+ * in `return fiber_asm_switch(top, status);`, a tail call: the switch then saves that
+ * function's caller as the place to come back to, and the other side resumes in its own
+ * caller directly, with no return through the C wrapper (whose `ret` the CPU's
+ * return-stack predictor would miss on every switch, since it expects the other stack's
+ * caller).
  */
-void fiber_asm_switch(void *top);
+FIBER_ASM_ROUTINE int fiber_asm_switch(void *top, int status);
 
 /* The base frame of every fiber; never called from C. Declared for address comparisons. */
-void fiber_asm_start(void);
+FIBER_ASM_ROUTINE void fiber_asm_start(void);
 
 #endif /* FIBER_CORE_SWITCH_H */
