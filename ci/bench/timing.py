@@ -33,44 +33,65 @@ class AsyncCase:
     n: int
 
 
-def _order(names: list[str], rep: int) -> list[str]:
-    return names if rep % 2 == 0 else names[::-1]
+class _Schedule:
+    """The interleaved batches of a row: iterate to get the next case to run, report each
+    batch's seconds with ``record``, read the figures with ``medians``. Shared by the
+    synchronous and the asynchronous runner, which differ only in how they call a case."""
+
+    def __init__(self, cases: dict, reps: int, warmup: int) -> None:
+        self.cases, self.reps, self.warmup = cases, reps, warmup
+        self.samples: dict[str, list[float]] = {name: [] for name in cases}
+        self._current: tuple[str, int] | None = None
+
+    def __iter__(self):
+        names = list(self.cases)
+        for rep in range(self.warmup + self.reps):
+            # The order alternates from one repetition to the next.
+            for name in names if rep % 2 == 0 else names[::-1]:
+                self._current = (name, rep)
+                yield self.cases[name]
+
+    def record(self, inner: float | None, elapsed: float) -> None:
+        """The batch just run took ``elapsed`` seconds, or ``inner`` by its own clock."""
+        name, rep = self._current
+        if rep >= self.warmup:
+            self.samples[name].append((inner if inner is not None else elapsed)
+                                      / self.cases[name].n)
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(values) for name, values in self.samples.items()}
+
+
+class _Batch:
+    """Times one batch with the garbage collector collected beforehand and off during it."""
+
+    def __enter__(self) -> "_Batch":
+        gc.collect()
+        gc.disable()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.perf_counter() - self.t0
+        gc.enable()
 
 
 def interleaved(cases: dict[str, Case], reps: int, warmup: int = 2) -> dict[str, float]:
     """Median seconds per operation of each case."""
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for rep in range(warmup + reps):
-        for name in _order(list(cases), rep):
-            case = cases[name]
-            gc.collect()
-            gc.disable()
-            try:
-                t0 = time.perf_counter()
-                inner = case.run(case.n)
-                elapsed = time.perf_counter() - t0
-            finally:
-                gc.enable()
-            if rep >= warmup:
-                samples[name].append((inner if inner is not None else elapsed) / case.n)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    schedule = _Schedule(cases, reps, warmup)
+    for case in schedule:
+        with _Batch() as batch:
+            inner = case.run(case.n)
+        schedule.record(inner, batch.elapsed)
+    return schedule.medians()
 
 
 async def interleaved_async(cases: dict[str, AsyncCase], reps: int,
                             warmup: int = 2) -> dict[str, float]:
     """interleaved() for coroutines: call and await it from inside the event loop."""
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for rep in range(warmup + reps):
-        for name in _order(list(cases), rep):
-            case = cases[name]
-            gc.collect()
-            gc.disable()
-            try:
-                t0 = time.perf_counter()
-                inner = await case.run(case.n)
-                elapsed = time.perf_counter() - t0
-            finally:
-                gc.enable()
-            if rep >= warmup:
-                samples[name].append((inner if inner is not None else elapsed) / case.n)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    schedule = _Schedule(cases, reps, warmup)
+    for case in schedule:
+        with _Batch() as batch:
+            inner = await case.run(case.n)
+        schedule.record(inner, batch.elapsed)
+    return schedule.medians()
