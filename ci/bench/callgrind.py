@@ -2,8 +2,8 @@
 separates "more work" from "slower work" on a machine whose timings are noisy.
 
 Each program runs twice, with N and 2N operations; the difference of the two totals divided by
-N is the cost of one operation, without start-up. C: our core against Boost.Context fcontext
-(the programs of c_bench). Python: fiber's resume+suspend against greenlet's switch pair.
+N is the cost of one operation, without start-up. C: our core against Boost.Context (fcontext
+and its fiber API; the programs of c_bench). Python: fiber's resume+suspend against greenlet's switch pair.
 """
 
 from __future__ import annotations
@@ -77,17 +77,27 @@ def per_op(make_cmd, n: int, cwd: Path | None = None) -> float:
 
 
 def c_round_trips(progs: dict[str, Path | str]) -> dict[str, dict[str, float]]:
-    """{benchmark: {program: instructions per op}} for our program and fcontext's.
+    """{benchmark: {contender: instructions per op}}: ours against Boost.Context's programs.
 
     The C programs run 3 untimed + 1 timed repetitions: 4 * iters round trips, and
     4 * (iters / 4) creates."""
+    from ci.bench.c_bench import BOOST_FIBER, FCONTEXT
+
+    # benchmark -> [(contender, program, the program's name for the benchmark)]
+    plan = {
+        "round_trip": [("ours", "ours", "round_trip"), (FCONTEXT, FCONTEXT, "round_trip")],
+        "create": [("ours", "ours", "create"), (BOOST_FIBER, FCONTEXT, "create_fiber"),
+                   (FCONTEXT + " (reused stack)", FCONTEXT, "create")],
+    }
     out: dict[str, dict[str, float]] = {}
-    for bench in ("round_trip", "create"):
-        for name, prog in progs.items():
-            if isinstance(prog, Path) and "ucontext" not in name:
-                ops_per_iter = 4 if bench == "round_trip" else 1
-                out.setdefault(bench, {})[name] = per_op(
-                    lambda n, p=prog, b=bench: [str(p), "1", str(n), b], 20_000) / ops_per_iter
+    for bench, contenders in plan.items():
+        ops_per_iter = 4 if bench == "round_trip" else 1
+        for contender, prog_key, prog_bench in contenders:
+            prog = progs.get(prog_key)
+            if isinstance(prog, Path):
+                out.setdefault(bench, {})[contender] = per_op(
+                    lambda n, p=prog, b=prog_bench: [str(p), "1", str(n), b], 20_000
+                ) / ops_per_iter
     return out
 
 

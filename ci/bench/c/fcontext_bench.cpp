@@ -1,10 +1,17 @@
-/* ci/bench: Boost.Context's fcontext (the low-level API under boost::context::fiber).
-   round_trip: jump_fcontext in and out; create: make_fcontext on a reused stack + jump in +
-   jump back out (the context is then abandoned: fcontext has nothing to destroy). */
+/* ci/bench: Boost.Context.
+   round_trip: jump_fcontext in and out (fcontext: the low-level API under
+   boost::context::fiber). create: make_fcontext on a reused stack + jump in + jump back out
+   (the context is then abandoned: fcontext has nothing to destroy; a floor, not a like-for-
+   like peer). create_fiber: Boost.Context's own fiber API doing what fiber_create +
+   fiber_resume + fiber_destroy do: boost::context::fiber on a pooled_fixedsize_stack (stacks
+   kept for reuse, like our pool), resumed once, returning at once, its stack released. */
 #include "bench.h"
 
 #include <boost/context/detail/fcontext.hpp>
+#include <boost/context/fiber.hpp>
+#include <boost/context/pooled_fixedsize_stack.hpp>
 #include <sys/mman.h>
+#include <utility>
 
 using boost::context::detail::fcontext_t;
 using boost::context::detail::jump_fcontext;
@@ -18,6 +25,15 @@ static void ping(transfer_t t)
 }
 
 static void empty(transfer_t t) { jump_fcontext(t.fctx, t.data); }
+
+/* A fiber whose function returns at once: resuming it runs it to the end, after which the
+   fiber is empty and its stack has gone back to the pool. */
+static void create_run_destroy(boost::context::pooled_fixedsize_stack &pool)
+{
+    boost::context::fiber f{std::allocator_arg, pool,
+                            [](boost::context::fiber &&caller) { return std::move(caller); }};
+    f = std::move(f).resume();
+}
 
 int main(int argc, char **argv)
 {
@@ -40,6 +56,10 @@ int main(int argc, char **argv)
         fcontext_t c = make_fcontext(top, size, empty);
         jump_fcontext(c, nullptr);
     });
+    /* The same stack size as ours; the pool keeps the stacks, so after the first fiber no
+       allocation reaches malloc (Boost's pooled stacks have no guard page; ours do). */
+    boost::context::pooled_fixedsize_stack pool(size);
+    BENCH_RUN("create_fiber", reps, iters / 4, create_run_destroy(pool));
     munmap(stack, size);
     return 0;
 }
