@@ -1,10 +1,10 @@
 """The record of one matrix run, and the history of them: reports/matrix-history.jsonl.
 
 Every run of ``python -m ci matrix`` produces one record (the same object is reports/matrix.json
-and one line of the history): when and at which commit it ran, the targets it ran, whether that
-was the full matrix, whether the cache was cold or warm at the start (ci/cache_state.py), its
-wall time from start to end (host tools, sysroots, Wine prefix, builds, tests), and the
-per-target results.
+and one line of the history): when it started (UTC) and at which commit, the targets it ran,
+whether that was the full matrix, whether the cache was cold or warm at the start
+(ci/cache_state.py), its wall time from start to end (host tools, sysroots, Wine prefix,
+builds, tests), and the per-target results.
 
 A run is *full* only when it ran every target of the table with the whole suite (no pytest
 arguments: ``-k registers`` runs a fraction of it). Anything else is partial and says why, so
@@ -67,7 +67,8 @@ def make_record(*, ran: list[str], all_targets: Iterable[str], pytest_args: tupl
                 cache: dict, wall_seconds: float, status: int, jobs: int, rows: list[dict],
                 date: str | None = None, revision: dict | None = None,
                 env: dict[str, str] | None = None) -> dict:
-    """One run's record. `cache` is a CacheState as a dict; `rows` the per-target results."""
+    """One run's record. `cache` is a CacheState as a dict; `rows` the per-target results;
+    `date` when the run started (default: now)."""
     env = os.environ if env is None else env
     reason = partial_reason(ran, all_targets, pytest_args)
     return {

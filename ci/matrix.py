@@ -208,7 +208,7 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
 
     `revision` (the commit, for the record) is looked up with git when not given.
     """
-    started = time.monotonic()
+    started, started_at = time.monotonic(), history.now()
     # Looked at before anything can fill it: the state the run started from is what its wall
     # time depends on.
     cache = look_at_cache(selected)
@@ -220,7 +220,7 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
         record = history.make_record(
             ran=[t.name for t in selected], all_targets=targets.NAMES, pytest_args=pytest_args,
             cache=asdict(cache), wall_seconds=time.monotonic() - started, status=status,
-            jobs=jobs, rows=[r.row() for r in results], revision=revision)
+            jobs=jobs, rows=[r.row() for r in results], date=started_at, revision=revision)
         reports.write_matrix(results, reports_dir, record)
         history.append(record, reports_dir)
         return record

@@ -82,7 +82,8 @@ def run_matrix(root: Path, cache: Path, logfile: Path) -> tuple[int, dict | None
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "w") as fh:
         rc = subprocess.run([sys.executable, "-m", "ci", "matrix"], cwd=root, env=env,
-                            stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT).returncode
+                            stdin=subprocess.DEVNULL, stdout=fh,
+                            stderr=subprocess.STDOUT).returncode
     records = [r for r in history.read(root / "reports") if r.get("cache_dir") == str(cache)]
     return rc, (records[-1] if records else None)
 
@@ -193,19 +194,18 @@ def markdown(walls: list[Wall]) -> str:
 
 
 def _per_target(walls: list[Wall]) -> str:
-    kinds = [w for w in walls if w.record is not None]
-    if not kinds:
+    """Target | runner | seconds in each run | the last run's test counts."""
+    by_kind = {w.kind: {t.get("target"): t for t in w.record.get("targets", [])}
+               for w in walls if w.record is not None}
+    if not by_kind:
         return ""
-    by_kind = {w.kind: {t.get("target"): t for t in w.record.get("targets", [])}  # type: ignore[union-attr]
-               for w in kinds}
     names: list[str] = []
     for table in by_kind.values():
         names += [n for n in table if n not in names]
     head = ["target", "runner"] + [f"{k}: seconds" for k in by_kind] + ["tests (last run)"]
     out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name in names:
-        cells = [t for t in (table.get(name) for table in by_kind.values()) if t]
-        last = cells[-1]
+        last = [table[name] for table in by_kind.values() if name in table][-1]
         secs = [str(table[name]["seconds"]) if name in table else "-"
                 for table in by_kind.values()]
         tests = (f"{last.get('passed')} passed, {last.get('failed')} failed, "
