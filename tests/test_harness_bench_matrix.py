@@ -43,7 +43,7 @@ def test_judge_names_a_mirror_outage():
     bad = rec(ok=False, errors={"i686-linux": "provision: mmdebstrap failed for i686-linux "
                                               "(exit 1):\nE: Failed to fetch"})
     reason = matrix_wall.judge("cold", bad)
-    assert reason.startswith("provisioning failed (i686-linux: provision: mmdebstrap failed")
+    assert reason.startswith("provisioning failed (i686-linux: mmdebstrap failed")
     assert "network or the mirror down" in reason
 
 

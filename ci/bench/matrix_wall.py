@@ -58,9 +58,9 @@ def judge(kind: str, record: dict | None) -> str:
     unprovisioned = [t for t in failed if str(t.get("error", "")).startswith("provision:")]
     if unprovisioned:
         first = unprovisioned[0]
-        return (f"provisioning failed ({first['target']}: "
-                f"{str(first['error']).splitlines()[0]}); a sysroot is downloaded from the "
-                "Debian mirror: is the network or the mirror down?")
+        why = str(first["error"]).removeprefix("provision:").strip().splitlines()[0]
+        return (f"provisioning failed ({first['target']}: {why}); a sysroot is downloaded "
+                "from the Debian mirror: is the network or the mirror down?")
     if record.get("cache") != kind:
         missing = record.get("cache_missing") or []
         return (f"the cache was {record.get('cache')} at the start, not {kind}"
@@ -112,8 +112,8 @@ def measure(root: Path, log: Callable[[str], None] = print,
         for kind in (COLD, WARM):
             if walls and walls[0].reason.startswith("provisioning failed"):
                 # The cache did not fill: a second run would be cold again and fail the same way.
-                walls.append(Wall(kind, None, MEASURED, "not run: the cold run could not fill "
-                                  f"the cache ({walls[0].reason})"))
+                walls.append(Wall(kind, None, MEASURED, "not run: the cold run could not "
+                                  "fill the cache (its row says why)"))
                 continue
             logfile = reports / f"bench-matrix-{kind}.log"
             log(f"matrix, {kind} cache ({cache}); output in {logfile.relative_to(root)} ...")
