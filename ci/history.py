@@ -137,10 +137,3 @@ def newest(records: list[dict], cache: str) -> dict | None:
             return rec
     return None
 
-
-def describe(rec: dict) -> str:
-    """One line for logs and notes: '139.2 s, cold cache, full, 2026-11-23T21:35:00Z, 9c3adf4'."""
-    scope = "full matrix" if rec.get("full") else f"partial: {rec.get('partial')}"
-    dirty = " + uncommitted changes" if rec.get("dirty") else ""
-    return (f"{rec.get('wall_seconds')} s, {rec.get('cache')} cache, {scope}, "
-            f"{rec.get('date')}, commit {rec.get('commit')}{dirty}")
