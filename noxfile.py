@@ -6,6 +6,7 @@
     nox -s matrix -- -k registers  arguments after -- go to pytest
     nox -s provision               host packages, sysroots and the Wine prefix only
     nox -s harness                 the harness's own tests, natively
+    nox -s bench                   benchmarks, ending with the matrix's cold and warm wall times
 """
 
 from __future__ import annotations
@@ -96,9 +97,13 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the peers (issue 6): reports/bench.{md,json} and BENCHMARKS.md."""
-    session.install("--disable-pip-version-check", "-q", "cffi", "greenlet", "greenback",
-                    "SQLAlchemy")
+    """Benchmarks against the peers (issue 6): reports/bench.{md,json} and BENCHMARKS.md.
+
+    Ends with two full matrix runs, cold cache then warm (the native target's pytest runs in
+    this session's Python, hence PYTHON_DEPS); `-- --matrix-from-history` quotes past runs.
+    """
+    _install(session)
+    session.install("--disable-pip-version-check", "-q", "greenlet", "greenback", "SQLAlchemy")
     session.run("python", "-m", "ci.bench.peers")  # Debian's Boost.Context, when missing
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
     session.run("python", "-m", "ci.bench", *session.posargs)

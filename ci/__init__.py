@@ -9,6 +9,9 @@ One job per module:
 - build      the extension and the C conformance program, through fiber/_build.py
 - runners    the pytest command line and environment per runner (native, QEMU, Wine)
 - reports    JUnit parsing, reports/matrix.json and matrix.md, the summary table
+- history    the record of a run (wall time, cold/warm cache, full or partial) and
+             reports/matrix-history.jsonl, one line per run
+- cache_state whether the cache held what the targets need when a run started (cold/warm)
 - matrix     the run over all targets; exit status
 - hangwatch  pytest plugin: a backstop that ends a worker whose test hangs in native code
 - workflow   the generated GitHub Actions workflow (ci/github-workflow.yml)

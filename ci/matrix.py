@@ -5,8 +5,10 @@ this). Host tools are checked first (installed as root, otherwise the run stops 
 command). Then, per target: its sysroot or Wine prefix, its build, its pytest run. A target that
 fails at any step is reported as failed with the reason and the others still run. At the end:
 reports/matrix.json, reports/matrix.md, a summary table, the failed tests with their targets,
-and a closing 'matrix: N passed, N failed, N skipped' line. Exit status 1 when any target failed
-or ran no test, 2 when the run could not start.
+the run's wall time with the cache state it started from (one more line in
+reports/matrix-history.jsonl: ci/history.py), and a closing 'matrix: N passed, N failed,
+N skipped' line. Exit status 1 when any target failed or ran no test, 2 when the run could not
+start.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ci import build, hangwatch, paths, provision, reports, runners, sysroots, targets, wine
+from ci import (build, cache_state, hangwatch, history, paths, provision, reports, runners,
+                sysroots, targets, wine)
 from ci.targets import Target
 
 Log = Callable[[str], None]
@@ -198,16 +201,37 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
                reports_dir: Path = paths.REPORTS, jobs: int = DEFAULT_JOBS,
                stages: Stages | None = None, log: Log = print,
                ensure_tools: Callable[[list[Target]], object] = provision.ensure_tools,
+               look_at_cache: Callable[[list[Target]], cache_state.CacheState] = cache_state.of,
+               revision: dict | None = None,
                ) -> tuple[int, list[reports.TargetResult]]:
-    """Run the targets (sequentially, or `jobs` at a time); write reports; return exit status."""
+    """Run the targets (sequentially, or `jobs` at a time); write reports; return exit status.
+
+    `revision` (the commit, for the record) is looked up with git when not given.
+    """
+    started, started_at = time.monotonic(), history.now()
+    # Looked at before anything can fill it: the state the run started from is what its wall
+    # time depends on.
+    cache = look_at_cache(selected)
+    log(f"matrix: cache {cache.cache}: {cache.kind} at start"
+        + (f" (missing: {', '.join(cache.missing)})" if cache.kind == cache_state.MIXED else ""))
     reports_dir.mkdir(parents=True, exist_ok=True)
+
+    def finish(status: int, results: list[reports.TargetResult]) -> dict:
+        record = history.make_record(
+            ran=[t.name for t in selected], all_targets=targets.NAMES, pytest_args=pytest_args,
+            cache=asdict(cache), wall_seconds=time.monotonic() - started, status=status,
+            jobs=jobs, rows=[r.row() for r in results], date=started_at, revision=revision)
+        reports.write_matrix(results, reports_dir, record)
+        history.append(record, reports_dir)
+        return record
+
     try:
         ensure_tools(selected)
     except provision.ProvisionError as e:
         log(f"matrix: error: {e}")
         results = [reports.TargetResult(t.name, t.runner, error=f"provision: {e}")
                    for t in selected]
-        reports.write_matrix(results, reports_dir)
+        finish(2, results)
         return 2, results
 
     def one(t: Target) -> reports.TargetResult:
@@ -224,7 +248,8 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, selected))
-    reports.write_matrix(results, reports_dir)
+    status = 0 if all(r.ok for r in results) else 1
+    record = finish(status, results)
     log("")
     log(reports.format_text(results))
     problems = reports.details(results)
@@ -235,9 +260,31 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
     log("")
     rel = reports_dir.relative_to(paths.ROOT) if reports_dir.is_relative_to(paths.ROOT) \
         else reports_dir
-    log(f"reports: {rel}/matrix.json, {rel}/matrix.md, {rel}/<target>.xml, {rel}/<target>.log")
+    log(f"reports: {rel}/matrix.json, {rel}/matrix.md, {rel}/<target>.xml, {rel}/<target>.log, "
+        f"{rel}/{history.FILE}")
+    for line in wall_time_lines(record, results):
+        log(line)
     log(reports.closing_line(reports.totals(results)))
-    return (0 if all(r.ok for r in results) else 1), results
+    return status, results
+
+
+def wall_time_lines(record: dict, results: list[reports.TargetResult]) -> list[str]:
+    """What the run's wall time stands for, and plainly when it stands for no matrix time."""
+    lines = [f"matrix: wall time {record['wall_seconds']:.1f} s, cache {record['cache']} at "
+             f"start, " + ("full matrix" if record["full"] else f"partial run: "
+                           f"{record['partial']}")]
+    unprovisioned = [r.target for r in results if r.error.startswith("provision:")]
+    if unprovisioned:
+        # Sysroots come from the Debian mirror: a network or mirror outage lands here, and
+        # such a run is short, not fast.
+        lines.append(f"matrix: provisioning failed for {', '.join(unprovisioned)} (the "
+                     "reason is above; a sysroot is downloaded from the Debian mirror, so a "
+                     "network or mirror outage shows here: check it, or set "
+                     "FIBER_DEBIAN_MIRROR); this run's wall time is not a matrix time")
+    elif not record["ok"]:
+        lines.append("matrix: some targets failed; this run's wall time is not quoted as a "
+                     "matrix time")
+    return lines
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,8 @@
 """Reports: JUnit XML per target, reports/matrix.json and matrix.md, the printed summary.
 
+reports/matrix.json is the last run's record (ci/history.py: date, commit, full or partial,
+cold or warm cache, wall time) with its per-target rows under "targets".
+
 Counts come from the JUnit XML's test cases: a case with a <failure> or <error> is failed, one
 with <skipped> is skipped, any other passed. A fault of the harness's own steps for a target (a
 build that fails, a run that crashes, times out or runs no test) is written into that target's
@@ -152,10 +155,12 @@ def format_text(results: list[TargetResult]) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(results: list[TargetResult]) -> str:
+def format_markdown(results: list[TargetResult], run: dict | None = None) -> str:
     head, rows = _table(results)
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    if run:
+        out += ["", run_line(run)]
     problems = details(results)
     if problems:
         out += ["", "## Failures", "", "```", problems, "```"]
@@ -185,14 +190,27 @@ def closing_line(counts: Counts, label: str = "matrix") -> str:
     return f"{label}: {counts.passed} passed, {counts.failed} failed, {counts.skipped} skipped"
 
 
-def write_matrix(results: list[TargetResult], reports: Path) -> None:
+def run_line(run: dict) -> str:
+    """The run's wall time and what it covered, for matrix.md."""
+    scope = "full matrix" if run.get("full") else f"partial run ({run.get('partial')})"
+    return (f"Wall time {run.get('wall_seconds')} s, cache {run.get('cache')} at start, "
+            f"{scope}; {run.get('date')}, commit {run.get('commit')}"
+            + (" with uncommitted changes" if run.get("dirty") else "") + ".")
+
+
+def write_matrix(results: list[TargetResult], reports: Path, run: dict | None = None) -> None:
+    """reports/matrix.json: the run's record (ci/history.py) with one row per target under
+    "targets"; reports/matrix.md: the table, the run line, the failures."""
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "matrix.json").write_text(json.dumps([r.row() for r in results], indent=2) + "\n")
-    (reports / "matrix.md").write_text(format_markdown(results))
+    data = {**(run or {}), "targets": [r.row() for r in results]}
+    (reports / "matrix.json").write_text(json.dumps(data, indent=2) + "\n")
+    (reports / "matrix.md").write_text(format_markdown(results, run))
 
 
 def read_matrix(reports: Path) -> list[dict]:
-    return json.loads((reports / "matrix.json").read_text())
+    """The per-target rows of reports/matrix.json (also from the older plain-list format)."""
+    data = json.loads((reports / "matrix.json").read_text())
+    return data["targets"] if isinstance(data, dict) else data
 
 
 def main(argv: list[str]) -> int:

@@ -193,6 +193,15 @@ def qemu_python(target: Target, root: Path) -> list[str]:
     return [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3")]
 
 
+def first_apt_error(output: str) -> str:
+    """apt's first "E: ..." line in mmdebstrap's output ("E: Failed to fetch URL  Could not
+    connect ..."), or "": it names a mirror or network outage where the exit code does not."""
+    for line in output.splitlines():
+        if line.startswith("E: "):
+            return line.strip()
+    return ""
+
+
 def mmdebstrap(target: Target, dest: Path, mirror: str, log: Callable[[str], None]) -> None:
     cmd = mmdebstrap_command(target, dest, mirror)
     for attempt in (1, 2):  # a mirror hiccup ("File has unexpected size") deserves a retry
@@ -203,8 +212,10 @@ def mmdebstrap(target: Target, dest: Path, mirror: str, log: Callable[[str], Non
             return
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         if attempt == 2:
+            # The first line is what summaries show: put apt's own error there.
             raise SysrootError(f"mmdebstrap failed for {target.name} "
-                               f"(exit {proc.returncode}):\n{tail}")
+                               f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
+                               f"\n{tail}")
         log(f"sysroot: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
         shutil.rmtree(dest, ignore_errors=True)
 

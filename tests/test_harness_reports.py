@@ -109,7 +109,7 @@ def test_matrix_files(tmp_path):
           result("armhf-linux", passed=0, failed=1, error="build: x.c:1: error: boom",
                  failures=[("harness.armhf-linux::build", "x.c:1: error: boom")])]
     reports.write_matrix(rs, tmp_path)
-    rows = json.loads((tmp_path / "matrix.json").read_text())
+    rows = json.loads((tmp_path / "matrix.json").read_text())["targets"]
     assert [r["target"] for r in rows] == ["x86_64-linux", "armhf-linux"]
     for r in rows:
         assert list(r)[:7] == list(reports.MATRIX_KEYS)
@@ -119,6 +119,23 @@ def test_matrix_files(tmp_path):
     assert md.startswith("| target | runner | python | passed | failed | skipped | seconds |")
     assert "| armhf-linux | qemu-arm | 3.11.2 | 0 | 1 | 0 | 0.0 | FAILED |" in md
     assert "armhf-linux: harness.armhf-linux::build: x.c:1: error: boom" in md
+
+
+def test_matrix_json_carries_the_run_and_md_says_its_wall_time(tmp_path):
+    run = {"date": "2026-11-24T10:00:00Z", "commit": "abc1234", "dirty": False, "full": False,
+           "partial": "1 of 5 targets (not run: ...)", "cache": "warm", "wall_seconds": 61.2}
+    reports.write_matrix([result("x86_64-linux", runner="native", passed=1)], tmp_path, run)
+    data = json.loads((tmp_path / "matrix.json").read_text())
+    assert data["wall_seconds"] == 61.2 and data["full"] is False and data["cache"] == "warm"
+    assert [r["target"] for r in data["targets"]] == ["x86_64-linux"]
+    assert [r["target"] for r in reports.read_matrix(tmp_path)] == ["x86_64-linux"]
+    md = (tmp_path / "matrix.md").read_text()
+    assert "Wall time 61.2 s, cache warm at start, partial run (1 of 5 targets" in md
+
+
+def test_older_plain_list_matrix_json_is_still_read(tmp_path):
+    (tmp_path / "matrix.json").write_text(json.dumps([{"target": "i686-linux"}]))
+    assert reports.read_matrix(tmp_path) == [{"target": "i686-linux"}]
 
 
 def test_text_table_and_closing_line():

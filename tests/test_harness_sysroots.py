@@ -134,6 +134,16 @@ def test_targets_without_sysroot_are_refused(tmp_path):
         sysroots.ensure(targets.get("x86_64-windows"), cache=tmp_path, builder=FakeBuilder())
 
 
+def test_first_apt_error_names_the_outage():
+    out = ("I: running apt-get update...\nErr:1 http://m/debian bookworm InRelease\n"
+           "E: Failed to fetch http://m/debian/dists/bookworm/InRelease  Could not connect\n"
+           "E: Some index files failed to download.\nE: mmdebstrap failed to run\n")
+    assert sysroots.first_apt_error(out) == ("E: Failed to fetch "
+                                             "http://m/debian/dists/bookworm/InRelease  "
+                                             "Could not connect")
+    assert sysroots.first_apt_error("I: fine\n") == ""
+
+
 def test_mmdebstrap_command():
     cmd = sysroots.mmdebstrap_command(ARM64, Path("/c/s.partial"), "http://mirror.example/debian")
     assert cmd[:2] == ["mmdebstrap", "--variant=extract"]

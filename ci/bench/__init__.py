@@ -7,7 +7,7 @@ repetitions, and writes the table of medians and ratios (ours / peer):
 - ``reports/bench.md`` and ``reports/bench.json`` (one object per row and peer: benchmark,
   unit, ours, peer, peer_value, ratio, goal, plus goal_met);
 - ``BENCHMARKS.md`` at the repository root (date, machine, commit, the table, instruction
-  counts per architecture, soak and harness figures when their reports exist).
+  counts per architecture, the soak figures when their report exists, the matrix wall times).
 
 One module per job:
 
@@ -19,6 +19,8 @@ One module per job:
 - ``aio_bench``: fiber.aio against SQLAlchemy's greenlet bridge, greenback, plain await;
 - ``insns``: instructions per switch for every ABI, ours and Boost.Context's;
 - ``callgrind``: instructions executed per round trip (deterministic, valgrind);
+- ``matrix_wall``: the full harness matrix's wall time, cold cache and warm, measured in the
+  run (or quoted from reports/matrix-history.jsonl with ``--matrix-from-history``);
 - ``machine``: date, CPU, cores, commit, load;
 - ``report``: the printed table, reports/bench.{md,json}, BENCHMARKS.md;
 - ``runner``: runs everything in order (``python -m ci.bench --help``).

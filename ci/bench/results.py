@@ -60,7 +60,7 @@ class Row:
     def status(self) -> str:
         met = self.goal_met
         if met is None:
-            return "recorded"
+            return "recorded" if self.ours is not None else "not measured"
         if self.ours is None:
             return "MISSING"
         return "met" if met else "MISSED"

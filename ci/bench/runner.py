@@ -1,9 +1,12 @@
-"""Run every benchmark and write the reports: ``python -m ci.bench [--quick] [--no-callgrind]``.
+"""Run every benchmark and write the reports: ``python -m ci.bench [--quick] [--no-callgrind]
+[--matrix-from-history]``.
 
 Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
 greenback and SQLAlchemy (``nox -s bench`` installs them), g++ and libboost-context-dev for the
 fcontext peer, the cross compilers and binutils for the instruction counts, and valgrind for
-the callgrind counts. Whatever is missing is reported as missing in the table, never guessed.
+the callgrind counts; for the harness rows, what ``python -m ci matrix`` needs (pytest and the
+rest of ci.targets.PYTHON_DEPS, the cross compilers, QEMU, Wine, mmdebstrap and the Debian
+mirror). Whatever is missing is reported as missing in the table, never guessed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ci.bench import c_bench, callgrind, insns, report
+from ci.bench import c_bench, callgrind, insns, matrix_wall, report
 from ci.bench.machine import describe
 from ci.bench.results import Goal, Row
 
@@ -126,25 +129,15 @@ def aio_rows(quick: bool) -> list[Row]:
     ]
 
 
-def harness_row() -> Row:
-    path = REPORTS / "matrix.json"
-    total = None
-    try:
-        data = json.loads(path.read_text())
-        targets = data.get("targets", []) if isinstance(data, dict) else data
-        total = sum(float(t.get("seconds") or 0) for t in targets) or None
-    except (OSError, ValueError, AttributeError):
-        pass
-    return Row("harness: matrix time, sum over targets (last run)", "s", total, {},
-               Goal("record"), "" if total else "reports/matrix.json not there")
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m ci.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the valgrind counts")
     ap.add_argument("--no-benchmarks-md", action="store_true",
                     help="write reports/ only, leave BENCHMARKS.md alone")
+    ap.add_argument("--matrix-from-history", action="store_true",
+                    help="do not run the matrix twice (cold cache, then warm); quote the newest "
+                         "full runs of each from reports/matrix-history.jsonl")
     args = ap.parse_args(argv)
 
     machine = describe(ROOT)
@@ -158,7 +151,6 @@ def main(argv: list[str]) -> int:
     rows += python_rows(args.quick)
     print("aio benchmarks ...", flush=True)
     rows += aio_rows(args.quick)
-    rows.append(harness_row())
     print("instruction counts ...", flush=True)
     counts = insns.count_all()
     cg: dict[str, dict[str, float]] = {}
@@ -171,6 +163,14 @@ def main(argv: list[str]) -> int:
             cg["Python work() of the unfuelled row"] = callgrind.py_unfuelled(ROOT)
         except Exception as exc:  # noqa: BLE001
             print(f"callgrind counts failed: {exc}", file=sys.stderr)
+    # Last, so that the CPU figures above are not taken beside a matrix run's load.
+    if args.matrix_from_history:
+        walls = matrix_wall.from_history(REPORTS)
+    else:
+        print("harness matrix wall time, cold cache then warm ...", flush=True)
+        walls = matrix_wall.measure(ROOT, log=lambda s: print(s, flush=True))
+    rows += matrix_wall.rows(walls)
+    harness = matrix_wall.markdown(walls)
     machine["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     print()
@@ -178,11 +178,11 @@ def main(argv: list[str]) -> int:
     print()
     REPORTS.mkdir(parents=True, exist_ok=True)
     report.write_json(rows, REPORTS / "bench.json")
-    (REPORTS / "bench.md").write_text(report.bench_markdown(rows, machine, counts, cg))
+    (REPORTS / "bench.md").write_text(report.bench_markdown(rows, machine, counts, cg, harness))
     written = ["reports/bench.md", "reports/bench.json"]
     if not args.no_benchmarks_md:
         (ROOT / "BENCHMARKS.md").write_text(
-            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS))
+            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS, harness))
         written.append("BENCHMARKS.md")
     met = [r for r in rows if r.goal_met is True]
     missed = [r for r in rows if r.goal_met is False]

@@ -1,0 +1,69 @@
+"""Whether the cache was cold or warm when a matrix run started.
+
+A run's wall time means little without this: a cold cache (nothing the targets need is there
+yet) pays for three sysroots (Debian packages downloaded and extracted) and the Wine prefix;
+a warm one (all of it is there) pays for builds and tests only. What counts is exactly what
+the run would reuse: a complete sysroot under the current cache key (ci/sysroots.py) per
+QEMU target, a complete Wine prefix (ci/wine.py) for the Windows target. Anything else in the
+folder (sysroots under an older key, lock files) would not be reused, so it does not make the
+cache warm.
+
+- ``cold``: none of what the targets need was there;
+- ``warm``: all of it was there;
+- ``mixed``: some of it (an earlier partial run, or a package-list change that rebuilt one);
+- ``unused``: the targets need nothing from the cache (x86_64-linux alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ci import paths, sysroots, wine
+from ci.targets import Target
+
+COLD, WARM, MIXED, UNUSED = "cold", "warm", "mixed", "unused"
+
+
+@dataclass(frozen=True)
+class CacheState:
+    kind: str  # one of COLD, WARM, MIXED, UNUSED
+    cache: str  # the cache folder that was looked at
+    present: list[str] = field(default_factory=list)  # "sysroot i686-linux", "Wine prefix"
+    missing: list[str] = field(default_factory=list)
+
+
+def _needs(target: Target, cache: Path) -> tuple[str, bool] | None:
+    """What `target` takes from the cache, and whether it is there and complete."""
+    if target.needs_sysroot:
+        path = sysroots.sysroot_dir(target, cache)
+        return (f"sysroot {target.name}",
+                sysroots.is_complete(path, sysroots.cache_key(target.debian_arch)))
+    if target.runner_kind == "wine":
+        return "Wine prefix", wine.is_complete(wine.prefix_dir(cache))
+    return None
+
+
+def of(selected: Iterable[Target], cache: Path | None = None) -> CacheState:
+    """Look (read only) at what the cache holds for `selected`, before the run changes it."""
+    cache = cache or paths.cache_root()
+    present: list[str] = []
+    missing: list[str] = []
+    for t in selected:
+        need = _needs(t, cache)
+        if need is None:
+            continue
+        what, there = need
+        bucket = present if there else missing
+        if what not in bucket:  # the Wine prefix is shared, should a second Windows row come
+            bucket.append(what)
+    if not present and not missing:
+        kind = UNUSED
+    elif not present:
+        kind = COLD
+    elif not missing:
+        kind = WARM
+    else:
+        kind = MIXED
+    return CacheState(kind, str(cache), present, missing)
