@@ -4,7 +4,7 @@ Measured by default, in the bench run itself: ``python -m ci matrix`` over every
 FIBER_CACHE pointing at a new, empty temporary folder (cold: three sysroots downloaded from the
 Debian mirror and built, the Wine prefix created), then again with that same folder (warm:
 builds and tests only), then the folder (about 1.6 GB) is deleted. On this machine a cold run
-takes about 2.5 minutes, so both fit in a bench session.
+takes about 100 s and a warm one about 70 s, so both fit in a bench session.
 
 With ``--matrix-from-history`` nothing runs: the newest full, passing cold run and the newest
 warm one are quoted from reports/matrix-history.jsonl (ci/history.py) with their dates and
