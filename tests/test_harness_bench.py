@@ -58,6 +58,30 @@ def test_async_interleaving_gives_the_same_schedule():
     assert figures == {"x": pytest.approx(2.0), "y": pytest.approx(1.0)}
 
 
+def test_ratios_pair_the_batches_of_each_repetition():
+    log: list[str] = []
+    # Repetition 2 is slowed down for both (a burst of load): the paired ratio stays 0.5,
+    # while the ratio of the medians (2.0 / 3.0) does not.
+    ours = _recording_case(log, "ours", [1.0, 2.0, 20.0, 3.0], n=1)
+    peer = _recording_case(log, "peer", [2.0, 4.0, 40.0, 6.0], n=1)
+    figures = interleaved({"ours": ours, "peer": peer}, reps=4, warmup=0)
+    assert figures["ours"] / figures["peer"] == pytest.approx(0.5)
+    assert figures.ratio("ours", "peer") == pytest.approx(0.5)
+    skewed = _recording_case(log, "ours", [1.0, 2.0, 2.0, 3.0], n=1)
+    peer2 = _recording_case(log, "peer", [2.0, 4.0, 40.0, 6.0], n=1)
+    figures = interleaved({"ours": skewed, "peer": peer2}, reps=4, warmup=0)
+    # pairs: 0.5, 0.5, 0.05, 0.5 -> median 0.5; medians: 2.0 / 5.0 = 0.4
+    assert figures.ratio("ours", "peer") == pytest.approx(0.5)
+    assert figures.ratios_to_ours() == {"peer": pytest.approx(0.5)}
+
+
+def test_row_uses_the_paired_ratio_when_it_has_one():
+    row = Row("r", "us", 2.0, {"p": 5.0}, Goal("ratio", "p", 0.45), paired={"p": 0.5})
+    assert row.ratio("p") == pytest.approx(0.5)
+    assert row.goal_met is False  # 0.5 > 0.45, although 2.0 / 5.0 = 0.4 would pass
+    assert row.json_objects()[0]["ratio"] == pytest.approx(0.5)
+
+
 def test_case_without_own_clock_is_timed_from_outside():
     figures = interleaved({"plain": Case(lambda n: None, 1)}, reps=1, warmup=0)
     assert 0 <= figures["plain"] < 1.0

@@ -79,9 +79,11 @@ def _greenlet_create(n: int) -> None:
 
 
 def measure(quick: bool = False) -> dict[str, dict[str, float]]:
+    """{benchmark: {contender: median seconds per operation, "_ratios": {peer: paired
+    ratio ours/peer}}}."""
     reps = 5 if quick else 15
     scale = 10 if quick else 1
-    return {
+    figures = {
         "round_trip": interleaved({
             "ours": Case(_fiber_round_trip, 100_000 // scale),
             "greenlet": Case(_greenlet_round_trip, 50_000 // scale),
@@ -92,6 +94,7 @@ def measure(quick: bool = False) -> dict[str, dict[str, float]]:
             "greenlet": Case(_greenlet_create, 2_000 // scale),
         }, reps),
     }
+    return {bench: {**fig, "_ratios": fig.ratios_to_ours()} for bench, fig in figures.items()}
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def bench_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count]
         "# fiber benchmarks",
         _machine_lines(machine),
         "Medians over repetitions (warm-up first), contenders of a row interleaved; "
-        "ratio = ours / peer (lower is better for every row).",
+        "ratio = ours / peer (lower is better for every row; Python and aio rows: median of "
+        "paired ratios of adjacent batches).",
         format_markdown(rows),
     ]
     if _notes(rows):
@@ -155,7 +156,9 @@ def benchmarks_markdown(rows: list[Row], machine: dict[str, str], counts: list[C
         "## Results",
         "Medians over repetitions after warm-up; the contenders of a row are interleaved "
         "repetition by repetition, in the same run on the same machine. Ratio = ours / peer "
-        "(lower is better). The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
+        "(lower is better): for the Python and aio rows the median over repetitions of the "
+        "ratio of the two batches that ran next to each other (robust to a burst of load on "
+        "one side), for the C rows the ratio of the medians. The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
         "Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
         format_markdown(rows),
     ]

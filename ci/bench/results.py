@@ -35,8 +35,13 @@ class Row:
     peers: dict[str, float | None] = field(default_factory=dict)
     goal: Goal = field(default_factory=lambda: Goal("record"))
     note: str = ""
+    # Paired ratios ours/peer (ci/bench/timing.Figures.ratio) where the row has them; they
+    # take the place of ours / peer's median, which a burst of load on one side can skew.
+    paired: dict[str, float | None] = field(default_factory=dict)
 
     def ratio(self, peer: str) -> float | None:
+        if self.paired.get(peer) is not None:
+            return self.paired[peer]
         value = self.peers.get(peer)
         if self.ours is None or not value:
             return None
@@ -53,7 +58,7 @@ class Row:
         if self.ours is None or peer_value is None:
             return False
         if g.kind == "ratio":
-            return self.ours / peer_value <= g.limit
+            return self.ratio(g.peer) <= g.limit
         return self.ours - peer_value <= g.limit
 
     @property

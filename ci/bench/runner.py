@@ -61,6 +61,16 @@ def c_rows(quick: bool) -> tuple[list[Row], dict]:
                     Goal("ratio", c_bench.FCONTEXT, 1.0), note)], {}
 
 
+def _timed_row(title: str, unit: str, scale: float, figures: dict, peers: dict[str, str],
+               goal: Goal, note: str) -> Row:
+    """A row from one benchmark's figures (python_bench / aio_bench output): ``peers`` maps
+    each peer's label in the table to its contender name there."""
+    paired = figures.get("_ratios", {})
+    return Row(title, unit, _scaled(figures.get("ours"), scale),
+               {label: _scaled(figures.get(key), scale) for label, key in peers.items()},
+               goal, note, paired={label: paired.get(key) for label, key in peers.items()})
+
+
 def python_rows(quick: bool) -> list[Row]:
     note = ""
     try:
@@ -70,12 +80,11 @@ def python_rows(quick: bool) -> list[Row]:
     rt, cr = py.get("round_trip", {}), py.get("create", {})
     ns = 1e9
     rows = [
-        Row("Python: resume+suspend round trip", "ns", _scaled(rt.get("ours"), ns),
-            {GREENLET_RT: _scaled(rt.get("greenlet"), ns),
-             "generator send (floor)": _scaled(rt.get("generator"), ns)},
-            Goal("ratio", GREENLET_RT, 0.6), note),
-        Row("Python: create, run and finish a trivial fiber", "ns", _scaled(cr.get("ours"), ns),
-            {"greenlet": _scaled(cr.get("greenlet"), ns)}, Goal("ratio", "greenlet", 1.0), note),
+        _timed_row("Python: resume+suspend round trip", "ns", ns, rt,
+                   {GREENLET_RT: "greenlet", "generator send (floor)": "generator"},
+                   Goal("ratio", GREENLET_RT, 0.6), note),
+        _timed_row("Python: create, run and finish a trivial fiber", "ns", ns, cr,
+                   {"greenlet": "greenlet"}, Goal("ratio", "greenlet", 1.0), note),
     ]
     reps = 1 if quick else 3
     count = 2_000 if quick else 10_000
@@ -107,25 +116,22 @@ def aio_rows(quick: bool) -> list[Row]:
     note = "; ".join(filter(None, [note, others]))
     us = 1e6
 
-    def get(bench: str, who: str) -> float | None:
-        return _scaled(data.get(bench, {}).get(who), us)
+    def row(title: str, bench: str, peers: dict[str, str], goal: Goal) -> Row:
+        return _timed_row(title, "us", us, data.get(bench, {}), peers, goal, note)
 
     return [
-        Row("aio: await_ of an already finished coroutine", "us", get("await_done", "ours"),
-            {SA_AWAIT: get("await_done", "sqlalchemy"),
-             "greenback.await_": get("await_done", "greenback")},
-            Goal("ratio", SA_AWAIT, 0.75), note),
-        Row("aio: await_(asyncio.sleep(0))", "us", get("await_sleep0", "ours"),
-            {FLOOR: get("await_sleep0", "plain"), SA_AWAIT: get("await_sleep0", "sqlalchemy"),
-             "greenback.await_": get("await_sleep0", "greenback")},
-            Goal("floor_plus", FLOOR, 1.0, "us"), note),
-        Row("aio: run of a trivial function", "us", get("run_trivial", "ours"),
-            {GB_PORTAL: get("run_trivial", "greenback"),
-             "SQLAlchemy greenlet_spawn": get("run_trivial", "sqlalchemy")},
-            Goal("ratio", GB_PORTAL, 0.75), note),
-        Row("aio: unfuelled code on a bridge fiber", "us", get("unfuelled", "ours"),
-            {"same code on the plain stack": get("unfuelled", "plain")},
-            Goal("ratio", "same code on the plain stack", 1.02), note),
+        row("aio: await_ of an already finished coroutine", "await_done",
+            {SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
+            Goal("ratio", SA_AWAIT, 0.75)),
+        row("aio: await_(asyncio.sleep(0))", "await_sleep0",
+            {FLOOR: "plain", SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
+            Goal("floor_plus", FLOOR, 1.0, "us")),
+        row("aio: run of a trivial function", "run_trivial",
+            {GB_PORTAL: "greenback", "SQLAlchemy greenlet_spawn": "sqlalchemy"},
+            Goal("ratio", GB_PORTAL, 0.75)),
+        row("aio: unfuelled code on a bridge fiber", "unfuelled",
+            {"same code on the plain stack": "plain"},
+            Goal("ratio", "same code on the plain stack", 1.02)),
     ]
 
 

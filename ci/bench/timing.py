@@ -5,6 +5,11 @@ repetition to the next, so load from elsewhere on the machine falls on all of th
 batch of ``n`` operations is timed as a whole (the loop's own cost, the same for every
 contender, is included); the figure of a contender is the median over repetitions of the time
 per operation. The garbage collector is run before each batch and disabled during it.
+
+Ratios between two contenders are the median over repetitions of the ratio of their batches
+in that repetition (batches that ran next to each other), not the ratio of the two medians:
+a burst of load that slows one repetition then moves both sides of its ratio together, and a
+slow drift of the machine's speed cancels out (``Figures.ratio``).
 """
 
 from __future__ import annotations
@@ -33,9 +38,28 @@ class AsyncCase:
     n: int
 
 
+class Figures(dict):
+    """Median seconds per operation by contender, plus the paired ratios of contenders."""
+
+    def __init__(self, medians: dict[str, float], samples: dict[str, list[float]]) -> None:
+        super().__init__(medians)
+        self.samples = samples
+
+    def ratio(self, name: str, reference: str) -> float:
+        """Median over repetitions of name's time / reference's time in that repetition."""
+        pairs = zip(self.samples[name], self.samples[reference])
+        return statistics.median(a / b for a, b in pairs)
+
+    def ratios_to_ours(self) -> dict[str, float]:
+        """{peer: paired ratio ours / peer} when there is an "ours" contender (JSON-ready)."""
+        if "ours" not in self:
+            return {}
+        return {peer: self.ratio("ours", peer) for peer in self if peer != "ours"}
+
+
 class _Schedule:
     """The interleaved batches of a row: iterate to get the next case to run, report each
-    batch's seconds with ``record``, read the figures with ``medians``. Shared by the
+    batch's seconds with ``record``, read the figures with ``figures``. Shared by the
     synchronous and the asynchronous runner, which differ only in how they call a case."""
 
     def __init__(self, cases: dict, reps: int, warmup: int) -> None:
@@ -58,8 +82,9 @@ class _Schedule:
             self.samples[name].append((inner if inner is not None else elapsed)
                                       / self.cases[name].n)
 
-    def medians(self) -> dict[str, float]:
-        return {name: statistics.median(values) for name, values in self.samples.items()}
+    def figures(self) -> Figures:
+        medians = {name: statistics.median(values) for name, values in self.samples.items()}
+        return Figures(medians, self.samples)
 
 
 class _Batch:
@@ -76,22 +101,22 @@ class _Batch:
         gc.enable()
 
 
-def interleaved(cases: dict[str, Case], reps: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per operation of each case."""
+def interleaved(cases: dict[str, Case], reps: int, warmup: int = 2) -> Figures:
+    """Median seconds per operation of each case (and their paired ratios)."""
     schedule = _Schedule(cases, reps, warmup)
     for case in schedule:
         with _Batch() as batch:
             inner = case.run(case.n)
         schedule.record(inner, batch.elapsed)
-    return schedule.medians()
+    return schedule.figures()
 
 
 async def interleaved_async(cases: dict[str, AsyncCase], reps: int,
-                            warmup: int = 2) -> dict[str, float]:
+                            warmup: int = 2) -> Figures:
     """interleaved() for coroutines: call and await it from inside the event loop."""
     schedule = _Schedule(cases, reps, warmup)
     for case in schedule:
         with _Batch() as batch:
             inner = await case.run(case.n)
         schedule.record(inner, batch.elapsed)
-    return schedule.medians()
+    return schedule.figures()
