@@ -2,7 +2,8 @@
 
 Each program (ci/bench/c/) prints "NAME MEDIAN_NS" lines (median over its own repetitions,
 after warm-up). The programs are run ``rounds`` times, interleaved, and the figure of each is
-the median of its per-round medians. All of them are built by fiber._build.compile_native: our
+the median of its per-round medians; a ratio is the median over rounds of the two programs'
+figures in the same round. All of them are built by fiber._build.compile_native: our
 program with the core and the host's assembly, the fcontext one as C++ (g++) against
 -lboost_context.
 """
@@ -59,7 +60,7 @@ def _run(prog: Path, reps: int, iters: int) -> dict[str, float]:
     return {name: float(value) for name, value in (line.split() for line in out.splitlines())}
 
 
-def measure(out_dir: Path, rounds: int = 3, quick: bool = False) -> list[Row]:
+def measure(out_dir: Path, rounds: int = 9, quick: bool = False) -> list[Row]:
     progs = build(out_dir)
     plan = {"ours": (21, 1_000_000), FCONTEXT: (21, 1_000_000), UCONTEXT: (11, 100_000)}
     if quick:
@@ -77,13 +78,26 @@ def measure(out_dir: Path, rounds: int = 3, quick: bool = False) -> list[Row]:
         values = samples.get(name, {}).get(bench)
         return statistics.median(values) if values else None
 
+    def paired(bench: str, peer: str, peer_bench: str) -> float | None:
+        """Median over rounds of ours / peer in the same round (see ci/bench/timing.py)."""
+        pairs = zip(samples.get("ours", {}).get(bench, []),
+                    samples.get(peer, {}).get(peer_bench, []))
+        ratios = [a / b for a, b in pairs]
+        return statistics.median(ratios) if ratios else None
+
+    def row(title: str, bench: str, peers: dict[str, tuple[str, str]], goal_peer: str) -> Row:
+        """peers: {label: (program, the program's name for the benchmark)}."""
+        return Row(title, "ns", fig("ours", bench),
+                   {label: fig(prog, b) for label, (prog, b) in peers.items()},
+                   Goal("ratio", goal_peer, 1.0), notes,
+                   paired={label: paired(bench, prog, b) for label, (prog, b) in peers.items()})
+
     notes = "; ".join(f"{k}: {v}" for k, v in progs.items() if isinstance(v, str))
     return [
-        Row("C: resume+suspend round trip", "ns", fig("ours", "round_trip"),
-            {FCONTEXT: fig(FCONTEXT, "round_trip"), UCONTEXT: fig(UCONTEXT, "round_trip")},
-            Goal("ratio", FCONTEXT, 1.0), notes),
-        Row("C: create + run + destroy, empty fiber (pooled stack)", "ns", fig("ours", "create"),
-            {BOOST_FIBER: fig(FCONTEXT, "create_fiber"),
-             FCONTEXT + " (reused stack, nothing to destroy: a floor)": fig(FCONTEXT, "create")},
-            Goal("ratio", BOOST_FIBER, 1.0), notes),
+        row("C: resume+suspend round trip", "round_trip",
+            {FCONTEXT: (FCONTEXT, "round_trip"), UCONTEXT: (UCONTEXT, "round_trip")}, FCONTEXT),
+        row("C: create + run + destroy, empty fiber (pooled stack)", "create",
+            {BOOST_FIBER: (FCONTEXT, "create_fiber"),
+             FCONTEXT + " (reused stack, nothing to destroy: a floor)": (FCONTEXT, "create")},
+            BOOST_FIBER),
     ]

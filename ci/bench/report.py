@@ -121,8 +121,8 @@ def bench_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count]
         "# fiber benchmarks",
         _machine_lines(machine),
         "Medians over repetitions (warm-up first), contenders of a row interleaved; "
-        "ratio = ours / peer (lower is better for every row; Python and aio rows: median of "
-        "paired ratios of adjacent batches).",
+        "ratio = ours / peer (lower is better for every row; the median of paired ratios of "
+        "adjacent batches or rounds).",
         format_markdown(rows),
     ]
     if _notes(rows):
@@ -157,8 +157,9 @@ def benchmarks_markdown(rows: list[Row], machine: dict[str, str], counts: list[C
         "Medians over repetitions after warm-up; the contenders of a row are interleaved "
         "repetition by repetition, in the same run on the same machine. Ratio = ours / peer "
         "(lower is better): for the Python and aio rows the median over repetitions of the "
-        "ratio of the two batches that ran next to each other (robust to a burst of load on "
-        "one side), for the C rows the ratio of the medians. The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
+        "ratio of the two batches that ran next to each other, for the C rows the median over "
+        "rounds of the ratio of the two programs' figures in the same round (robust to a "
+        "burst of load on one side). The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
         "Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
         format_markdown(rows),
     ]

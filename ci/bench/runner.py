@@ -53,7 +53,7 @@ def _scaled(value: float | None, factor: float) -> float | None:
 
 def c_rows(quick: bool) -> tuple[list[Row], dict]:
     try:
-        rows = c_bench.measure(BUILD, rounds=1 if quick else 3, quick=quick)
+        rows = c_bench.measure(BUILD, rounds=1 if quick else 9, quick=quick)
         return rows, c_bench.build(BUILD)
     except Exception as exc:  # noqa: BLE001 - report, do not hide the other rows
         note = f"C benchmarks failed: {exc}"
