@@ -104,6 +104,7 @@ def bench(session: nox.Session) -> None:
     """
     _install(session)
     session.install("--disable-pip-version-check", "-q", "greenlet", "greenback", "SQLAlchemy")
-    session.run("python", "-m", "ci.bench.peers")  # Debian's Boost.Context, when missing
+    # Debian's Boost.Context, valgrind and the cross toolchains, when missing
+    session.run("python", "-m", "ci.bench.peers")
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
     session.run("python", "-m", "ci.bench", *session.posargs)

@@ -1,8 +1,11 @@
-"""The C peer of the benchmarks: Debian's Boost.Context (libboost-context-dev).
+"""What the benchmarks need from Debian: the C peer, Boost.Context (libboost-context-dev, with
+g++), valgrind for the instruction counts, and the cross toolchains whose objdump counts each
+ABI's switch (the harness's own host tools, ci/provision.py).
 
-``python -m ci.bench.peers`` installs it with apt-get when it is missing and we are root (after
-waiting for any other apt-get to finish), and otherwise prints the command to run. The Python
-peers (greenlet, greenback, SQLAlchemy) are installed by the nox session with pip.
+``python -m ci.bench.peers`` installs what is missing with apt-get when we are root (after
+waiting for any other apt-get to finish), and otherwise prints the command to run; the rows
+that need a missing tool then say so. The Python peers (greenlet, greenback, SQLAlchemy) are
+installed by the nox session with pip.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import time
 from pathlib import Path
 
 HEADER = Path("/usr/include/boost/context/detail/fcontext.hpp")
-PACKAGES = ("libboost-context-dev", "g++")
+PACKAGES = ("libboost-context-dev", "g++", "valgrind")
 COMMAND = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
 
 
 def missing() -> bool:
-    return not HEADER.exists() or shutil.which("g++") is None
+    return not HEADER.exists() or not shutil.which("g++") or not shutil.which("valgrind")
 
 
 def _apt_busy() -> bool:
@@ -31,7 +34,7 @@ def ensure() -> int:
     if not missing():
         return 0
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("fiber bench: Boost.Context is missing; install it with:\n  sudo "
+        print("fiber bench: Boost.Context or valgrind is missing; install them with:\n  sudo "
               + " ".join(COMMAND), file=sys.stderr)
         return 0  # the fcontext rows then say "missing"
     for _ in range(120):
@@ -45,5 +48,17 @@ def ensure() -> int:
     return 0
 
 
+def ensure_cross_tools() -> int:
+    """The cross compilers and binutils of every target (the instruction counts use them)."""
+    from ci import provision, targets
+
+    try:
+        provision.ensure_tools(targets.TARGETS)
+    except provision.ProvisionError as exc:
+        print(f"fiber bench: {exc} (the instruction counts of those ABIs will say missing)",
+              file=sys.stderr)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(ensure())
+    sys.exit(ensure() or ensure_cross_tools())
