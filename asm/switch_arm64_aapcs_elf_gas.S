@@ -114,8 +114,9 @@ FIBER_FUNC_END(fiber_asm_init)
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
  * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
  * callers can tail-call this routine). It returns by `ret`, not by an indirect `br`: under
- * BTI, `br` may only land on a landing pad, and a return address is none (`ret` is exempt). The CFI below stays true throughout: before the exchange it
- * describes our frame, after it the other side's frame, which has the same layout.
+ * BTI, `br` may only land on a landing pad, and a return address is none (`ret` is exempt).
+ * The CFI below stays true throughout: before the exchange it describes our frame, after it
+ * the other side's frame, which has the same layout.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_startproc

@@ -129,8 +129,8 @@ FIBER_FUNC_END(fiber_asm_init)
  * int fiber_asm_switch(void *top [r0], int status [r1])
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
  * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
- * callers can tail-call this routine). The unwind info stays true throughout: before the exchange it
- * describes our frame, after it the other side's, which has the same layout.
+ * callers can tail-call this routine). The unwind info stays true throughout: before the
+ * exchange it describes our frame, after it the other side's, which has the same layout.
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
     .fnstart

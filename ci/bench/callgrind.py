@@ -3,7 +3,8 @@ separates "more work" from "slower work" on a machine whose timings are noisy.
 
 Each program runs twice, with N and 2N operations; the difference of the two totals divided by
 N is the cost of one operation, without start-up. C: our core against Boost.Context (fcontext
-and its fiber API; the programs of c_bench). Python: fiber's resume+suspend against greenlet's switch pair.
+and its fiber API; the programs of c_bench). Python: fiber's resume+suspend against greenlet's
+switch pair.
 """
 
 from __future__ import annotations
