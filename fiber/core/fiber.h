@@ -35,7 +35,12 @@ extern "C" {
 typedef struct fiber fiber_t;
 
 /* Entry function: `arg` is fiber_create's argument, `first` the value of the first resume.
-   Its return value is what the resume that saw it finish receives. */
+   Its return value is what the resume that saw it finish receives.
+   It must leave only by returning: no C++ exception and no longjmp may cross it. The unwind
+   info links a fiber's stack to its resumer's (so that debuggers and backtrace() see both),
+   so an uncaught exception would go on unwinding into the resumer's frames without any
+   switch, leaving the fiber marked running on a stack nobody owns. Catch everything in the
+   entry and pass errors back as its return value. */
 typedef void *(*fiber_entry_fn)(void *arg, void *first);
 
 typedef enum fiber_status {
