@@ -18,8 +18,9 @@
  * x87 control word besides the six integer registers. (The MXCSR status flags travel too,
  * as a side effect of saving the whole register; the x87 status word does not.)
  *
- * Switch frame (built by fiber_asm_switch, 64 bytes; `sp` = the saved stack pointer that
- * goes into the link slot):
+ * Switch frame (built by fiber_asm_switch, 64 bytes; `sp` = the frame's base, the value
+ * that goes into the link slot; the routine itself runs with rsp = sp + 8 after its pushes,
+ * the FP slot lying in the red zone just below):
  *
  *       sp + 64  caller's stack pointer after the switch returns (= CFA of the switch)
  *       sp + 56  return address          pushed by the `call fiber_asm_switch`
@@ -33,14 +34,15 @@
  *       sp +  0  MXCSR (4 bytes)
  *
  *   The caller's sp is 16-byte aligned at the call, so it is 8 mod 16 after the return
- *   address and after the six pushes; the 8-byte FP slot brings it back to 16-byte alignment.
- *   So the saved sp is always 16-byte aligned and the frame size is a constant 64: that
- *   constant is what fiber_asm_start's CFI adds to the link slot to find its "caller".
+ *   address and after the six pushes; the 8-byte FP slot below brings it back to 16-byte
+ *   alignment. So the saved base is always 16-byte aligned and the frame size is a constant
+ *   64: that constant is what fiber_asm_start's CFI adds to the link slot to find its
+ *   "caller".
  *
  * Initial frame (built by fiber_asm_init):
  *
  *       top -  8  reserved (zero)                              link area, see switch.h
- *       top - 16  link slot = top - 80 (the initial sp)        <- fiber_asm_start's rsp
+ *       top - 16  link slot = top - 80 (the initial base)      <- fiber_asm_start's rsp
  *       top - 24  return address = fiber_asm_start             (sp + 56)
  *       top - 32  rbp = 0      ends frame-pointer chains here  (sp + 48)
  *       top - 40  rbx = entry                                  (sp + 40)
@@ -50,7 +52,7 @@
  *       top - 72  r15 = 0                                      (sp +  8)
  *       top - 80  MXCSR, x87 CW of the caller of fiber_asm_init  (sp + 0)
  *
- *   The first fiber_asm_switch(top) loads sp = top - 80, pops that frame, and its return jump
+ *   The first fiber_asm_switch(top) takes the base top - 80, pops that frame, and its return jump
  *   jumps to fiber_asm_start with rsp = top - 16. That is 16-byte aligned, as the ABI wants
  *   at a call, so fiber_asm_start calls entry without adjusting rsp; the return address of
  *   that call lands at top - 24, below the link area, which therefore stays intact.
@@ -116,9 +118,9 @@ FIBER_FUNC_END(fiber_asm_init)
  */
 FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_startproc
-    /* The FP control state goes first, into what becomes the frame's FP slot (sp + 0 once
-     * the pushes below are done; the ABI's red zone keeps it safe until then): stmxcsr and
-     * fnstcw are slow, and issued first they overlap with the pushes. */
+    /* The FP control state goes first, into the frame's FP slot just below where the pushes
+     * end (the ABI's red zone keeps it safe below rsp): stmxcsr and fnstcw are slow, and
+     * issued first they overlap with the pushes. */
     stmxcsr -56(%rsp)
     fnstcw  -52(%rsp)
     pushq   %rbp
@@ -139,29 +141,31 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     pushq   %r15
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r15, 0
-    subq    $8, %rsp                    /* FP control slot (written above); realigns rsp */
-    .cfi_adjust_cfa_offset 8
 
-    /* Exchange rsp with the link slot. Two plain moves, not xchg: xchg with memory is an
-     * implicitly locked instruction and costs a full barrier. The other side's frame has
-     * the same shape as ours, so the CFI above stays true across the `movq ..., %rsp`. */
-    movq    -16(%rdi), %r8
-    movq    %rsp, -16(%rdi)
-    movzwl  4(%rsp), %ecx               /* this side's x87 CW, for the compare below */
-    movq    %r8, %rsp
+    /* Exchange stack pointers through the link slot. The slot holds a frame's base (its FP
+     * slot, `sp` in the diagram), which is 8 below the rsp this routine runs with after the
+     * pushes: no `sub`/`add` of rsp for the FP slot, and the FP state is read through r8
+     * (one instruction less each way, measurably faster: BENCHMARKS.md). Two plain moves,
+     * not xchg: xchg with memory is an implicitly locked instruction and costs a full
+     * barrier. The other side's frame has the same shape as ours, so the CFI above
+     * (CFA = rsp + 56) stays true across the `leaq ..., %rsp`. */
+    movq    -16(%rdi), %r8              /* the other side's frame base */
+    leaq    -8(%rsp), %r9
+    movq    %r9, -16(%rdi)              /* ours */
+    movzwl  -4(%rsp), %ecx              /* this side's x87 CW, for the compare below */
+    leaq    8(%r8), %rsp
     movl    %esi, %eax                  /* the other side's pending call returns `status` */
 
-    /* Load the other side's FP control state. fldcw is skipped when the control word is
-     * the same (fibers almost never change it, and fldcw stalls the x87 pipeline). ldmxcsr
-     * is not: the compare would have to read back the value stmxcsr just stored, and that
-     * load waits for the store to complete, which costs more than the ldmxcsr it saves
-     * (measured: about 3 ns per round trip; BENCHMARKS.md). */
-    ldmxcsr (%rsp)
-    cmpw    4(%rsp), %cx
+    /* Load the other side's FP control state (in the red zone now: still safe). fldcw is
+     * skipped when the control word is the same (fibers almost never change it, and fldcw
+     * stalls the x87 pipeline). ldmxcsr is not: the compare would have to read back the
+     * value stmxcsr just stored, and that load waits for the store to complete, which costs
+     * more than the ldmxcsr it saves (measured: about 3 ns per round trip; BENCHMARKS.md). */
+    ldmxcsr (%r8)
+    cmpw    4(%r8), %cx
     je      1f
-    fldcw   4(%rsp)
-1:  addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
+    fldcw   4(%r8)
+1:
     popq    %r15
     .cfi_adjust_cfa_offset -8
     .cfi_restore %r15
