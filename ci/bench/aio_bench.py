@@ -147,6 +147,10 @@ def _cases(pairs: list[tuple[str, Any, Any, int]]) -> tuple[dict[str, AsyncCase]
 async def _measure(quick: bool) -> dict[str, Any]:
     reps = 5 if quick else 15
     s = 10 if quick else 1
+    # The unfuelled row's goal (1.02x) is finer than one batch's noise here (a few percent):
+    # three times the repetitions, so that the median of its paired ratios is good to well
+    # under 1% (15 repetitions of 10 ms batches gave 1.00x to 1.03x from run to run).
+    reps_of = {"unfuelled": reps * 3}
     plan = {
         "await_done": [
             ("ours", aio, aio and _ours(_loop_done), 20_000 // s),
@@ -174,11 +178,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for bench, pairs in plan.items():
         cases, absent = _cases(pairs)
-        # The unfuelled row's goal (1.02x) is finer than one batch's noise here (a few
-        # percent): more repetitions, so that the median of its paired ratios is good to
-        # well under 1% (15 repetitions of 10 ms batches gave 1.00x to 1.03x from run to run).
-        bench_reps = reps * 3 if bench == "unfuelled" else reps
-        figures = await interleaved_async(cases, bench_reps)
+        figures = await interleaved_async(cases, reps_of.get(bench, reps))
         out[bench] = {**figures, **{name: None for name in absent},
                       "_ratios": figures.ratios_to_ours()}
     out["_notes"] = notes

@@ -175,26 +175,28 @@ struct fiber {
    pages keep [low, high) safely usable. */
 #define STACK_RESERVED_BELOW ((size_t)16 << 10)
 
+/* The system's page size and allocation granularity, read once. */
+static const SYSTEM_INFO *system_info(void)
+{
+    static SYSTEM_INFO info;
+    static volatile LONG ready;
+    if (!ready) {
+        GetSystemInfo(&info);
+        ready = 1;
+    }
+    return &info;
+}
+
 static size_t page_size(void)
 {
-    static volatile size_t cached;
-    if (!cached) {
-        SYSTEM_INFO si;
-        GetSystemInfo(&si);
-        cached = si.dwPageSize ? si.dwPageSize : 4096;
-    }
-    return cached;
+    DWORD page = system_info()->dwPageSize;
+    return page ? page : 4096;
 }
 
 static size_t allocation_granularity(void)
 {
-    static volatile size_t cached;
-    if (!cached) {
-        SYSTEM_INFO si;
-        GetSystemInfo(&si);
-        cached = si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
-    }
-    return cached;
+    DWORD gran = system_info()->dwAllocationGranularity;
+    return gran ? gran : 65536;
 }
 
 size_t fiber_default_stack_size(void)
