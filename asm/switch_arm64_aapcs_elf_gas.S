@@ -15,21 +15,23 @@
  * of fiber_asm_switch already assumes it is clobbered, so we neither save nor zero it.
  * x18 is the platform register; Linux leaves it to the program, nothing to do.
  *
- * FP control state travels with the fiber
- * ---------------------------------------
- * FPCR (rounding mode, flush-to-zero, default-NaN, trap enables) is saved in every switch
- * frame and restored from the other side's. A fiber is a logical thread: code that calls
- * fesetround() inside a fiber and then suspends must find its mode again when resumed, and
- * must not leak that mode into whoever resumed it (the event loop, another fiber). A new
- * fiber inherits the FPCR its creator had at fiber_asm_init time, like a new thread
- * inherits it from pthread_create's caller. FPSR (the sticky exception flags) is status,
- * not control: it stays with the OS thread.
+ * FP control state: the thread's, unless the fiber owns its own
+ * -------------------------------------------------------------
+ * A fiber created with FIBER_OWN_FP_CONTROL (fiber.h) is switched by fiber_asm_switch_fp,
+ * which saves FPCR (rounding mode, flush-to-zero, default-NaN, trap enables) in the switch
+ * frame and restores the other side's: code that calls fesetround() inside such a fiber and
+ * then suspends finds its mode again when resumed, and does not leak that mode into whoever
+ * resumed it. Other fibers are switched by fiber_asm_switch, which leaves FPCR alone: they
+ * run in the thread's modes (why that is the default: the x86_64 file). A new fiber inherits
+ * the FPCR its creator had at fiber_asm_init time, like a new thread inherits it from
+ * pthread_create's caller. FPSR (the sticky exception flags) is status, not control: it
+ * stays with the OS thread.
  * Writing FPCR can be context-synchronizing (slow) on some cores, so the switch writes it
  * only when the incoming value differs from the current one (glibc's aarch64 fenv code
  * skips redundant writes the same way); in the common case both sides share one mode and
  * the cost is an mrs + cmp + b.eq.
  *
- * Switch frame: what fiber_asm_switch pushes (FRAME_SIZE = 176, keeps sp 16-aligned)
+ * Switch frame: what both switch routines push (FRAME_SIZE = 176, keeps sp 16-aligned)
  * --------------------------------------------------------------------------------------
  *   offset from the saved sp (the value stored in the link slot)
  *     +168  padding (never read): 16-byte alignment of sp (AAPCS64 5.2.2.1)
@@ -110,15 +112,19 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * int fiber_asm_switch(void *top [x0], int status [w1])
+ * int fiber_asm_switch(void *top [x0], int status [w1])      registers only
+ * int fiber_asm_switch_fp(void *top [x0], int status [w1])   and FPCR
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
- * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
- * callers can tail-call this routine). It returns by `ret`, not by an indirect `br`: under
+ * returns on the other side, whose pending switch call returns `status` (so C callers can
+ * tail-call these routines). Both build the same frame; the plain one leaves its FPCR slot
+ * unwritten and does not read the other side's. A fiber is entered and left by the same one
+ * of the two (fiber_posix.c picks it by the fiber's FIBER_OWN_FP_CONTROL flag), so an FPCR
+ * slot is read only after it was written. It returns by `ret`, not by an indirect `br`: under
  * BTI, `br` may only land on a landing pad, and a return address is none (`ret` is exempt).
  * The CFI below stays true throughout: before the exchange it describes our frame, after it
  * the other side's frame, which has the same layout.
  */
-FIBER_FUNC_BEGIN(fiber_asm_switch)
+.macro SWITCH_BODY with_fp
     .cfi_startproc
     FIBER_BTI_C
     stp     x29, x30, [sp, #-FRAME_SIZE]!
@@ -152,8 +158,10 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_offset d13, -40
     .cfi_offset d14, -32
     .cfi_offset d15, -24
+.if \with_fp
     mrs     x9, fpcr
     str     x9, [sp, #160]                      /* +168 is padding: never written */
+.endif
 
     /* The exchange: the slot gets our sp, sp gets the other side's. */
     mov     x10, sp
@@ -161,11 +169,13 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     str     x10, [x0, #-LINK_SLOT]
     mov     sp, x11
 
+.if \with_fp
     ldr     x10, [sp, #160]                     /* x9 still holds the current FPCR */
     cmp     x9, x10
     b.eq    1f
     msr     fpcr, x10                           /* only when the modes differ: see header */
 1:
+.endif
     ldp     x19, x20, [sp, #16]
     ldp     x21, x22, [sp, #32]
     ldp     x23, x24, [sp, #48]
@@ -200,7 +210,15 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     mov     w0, w1                              /* the other side's call returns `status` */
     ret
     .cfi_endproc
+.endm
+
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    SWITCH_BODY with_fp=0
 FIBER_FUNC_END(fiber_asm_switch)
+
+FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
+    SWITCH_BODY with_fp=1
+FIBER_FUNC_END(fiber_asm_switch_fp)
 
 /*
  * fiber_asm_start: the base frame of every fiber. Entered at .Lstart_body (start + 4) by the

@@ -27,21 +27,23 @@
  * go to the OTHER side's caller. r0-r3, r12 and d0-d7 (d16-d31 where present) are
  * caller-saved: the C caller of fiber_asm_switch already assumes they are clobbered.
  *
- * FP control state travels with the fiber
- * ---------------------------------------
- * FPSCR (rounding mode, flush-to-zero, default-NaN, trap enables, vector length/stride) is
- * saved in every switch frame and restored from the other side's. A fiber is a logical
- * thread: code that calls fesetround() inside a fiber and suspends must find its mode again
- * when resumed, and must not leak it into whoever resumed it (the event loop, another
- * fiber). A new fiber inherits the FPSCR its creator had at fiber_asm_init time. On arm32
+ * FP control state: the thread's, unless the fiber owns its own
+ * -------------------------------------------------------------
+ * A fiber created with FIBER_OWN_FP_CONTROL (fiber.h) is switched by fiber_asm_switch_fp,
+ * which saves FPSCR (rounding mode, flush-to-zero, default-NaN, trap enables, vector
+ * length/stride) in the switch frame and restores the other side's: code that calls
+ * fesetround() inside such a fiber and suspends finds its mode again when resumed, and does
+ * not leak it into whoever resumed it. Other fibers are switched by fiber_asm_switch, which
+ * leaves FPSCR alone: they run in the thread's modes (why that is the default: the x86_64
+ * file). A new fiber inherits the FPSCR its creator had at fiber_asm_init time. On arm32
  * one register holds both the control bits and the status bits (cumulative exception
- * flags, the NZCV of the last vcmp), so the flags travel too, as a side effect; the x86_64
- * file does the same with MXCSR. (On aarch64 the flags live in FPSR, which stays put.)
- * vmsr to FPSCR can serialise the pipeline, so the switch writes it only when
- * the incoming value differs from the current one: in the common case it costs a vmrs and
- * a cmp.
+ * flags, the NZCV of the last vcmp), so for an FPSCR-owning fiber the flags travel too, as
+ * a side effect; the x86_64 file does the same with MXCSR. (On aarch64 the flags live in
+ * FPSR, which stays put.) vmsr to FPSCR can serialise the pipeline, so the switch writes it
+ * only when the incoming value differs from the current one: in the common case it costs a
+ * vmrs and a cmp.
  *
- * Switch frame: what fiber_asm_switch pushes (FRAME_SIZE = 104 = 13 * 8, keeps sp
+ * Switch frame: what both switch routines push (FRAME_SIZE = 104 = 13 * 8, keeps sp
  * 8-aligned as AAPCS 5.2.1.2 demands at every public interface)
  * ----------------------------------------------------------------------------------------
  *   offset from the saved sp F (the value stored in the link slot)
@@ -126,16 +128,22 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * int fiber_asm_switch(void *top [r0], int status [r1])
+ * int fiber_asm_switch(void *top [r0], int status [r1])      registers only
+ * int fiber_asm_switch_fp(void *top [r0], int status [r1])   and FPSCR
  * Saves our frame, exchanges sp with the link slot, restores the other side's frame and
- * returns on the other side, whose pending fiber_asm_switch call returns `status` (so C
- * callers can tail-call this routine). The unwind info stays true throughout: before the
+ * returns on the other side, whose pending switch call returns `status` (so C callers can
+ * tail-call these routines). Both build the same frame: the plain one pushes whatever r3
+ * holds into the FPSCR slot and ignores the other side's. A fiber is entered and left by
+ * the same one of the two (fiber_posix.c picks it by the fiber's FIBER_OWN_FP_CONTROL flag),
+ * so an FPSCR slot is read only after it was written. The unwind info stays true throughout: before the
  * exchange it describes our frame, after it the other side's, which has the same layout.
  */
-FIBER_FUNC_BEGIN(fiber_asm_switch)
+.macro SWITCH_BODY with_fp
     .fnstart
     .cfi_startproc
+.if \with_fp
     vmrs    r3, fpscr                           /* r3 keeps OUR FPSCR across the exchange */
+.endif
     push    {r3-r11, lr}
     .save   {r4-r11, lr}                        /* r3's word is the FPSCR slot, not a */
     .pad    #4                                  /* saved register: unwinders skip it */
@@ -168,13 +176,23 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
 
     vpop    {d8-d15}
     pop     {r2, r4-r11, lr}                    /* r2 = the incoming side's FPSCR */
+.if \with_fp
     cmp     r2, r3
     vmsrne  fpscr, r2                           /* only when it differs: see header */
+.endif
     mov     r0, r1                              /* the other side's call returns `status` */
     bx      lr
     .cfi_endproc
     .fnend
+.endm
+
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    SWITCH_BODY with_fp=0
 FIBER_FUNC_END(fiber_asm_switch)
+
+FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
+    SWITCH_BODY with_fp=1
+FIBER_FUNC_END(fiber_asm_switch_fp)
 
 /*
  * fiber_asm_start: the base frame of every fiber. Entered at .Lstart_body (start + 4) by

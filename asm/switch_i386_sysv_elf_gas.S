@@ -14,10 +14,12 @@
  * Which registers are saved and why
  * ---------------------------------
  * The i386 SysV ABI makes ebx, esi, edi and ebp callee-saved, and the x87 control word
- * (rounding, precision, exception masks). The project's decision is that the FP control
- * state travels with the fiber, so the x87 control word is always in the switch frame.
+ * (rounding, precision, exception masks). The FP control state is the thread's unless the
+ * fiber owns its own (FIBER_OWN_FP_CONTROL, fiber.h; the reasons are in the x86_64 file):
+ * fibers that do are switched by fiber_asm_switch_fp, which keeps the x87 control word (and
+ * MXCSR, see below) in the switch frame; the others by fiber_asm_switch, which leaves them.
  *
- * MXCSR is saved only when the file is built for a CPU with SSE (__SSE__ defined, e.g.
+ * fiber_asm_switch_fp saves MXCSR only when the file is built for a CPU with SSE (__SSE__ defined, e.g.
  * -march=pentium4 or -msse), or when FIBER_I386_SAVE_MXCSR=1 is defined. Reasoning:
  *   - Debian i386's baseline is i686 (Pentium Pro), which has no SSE: stmxcsr/ldmxcsr raise
  *     #UD (SIGILL) there. The default i686-linux-gnu-gcc has -march=i686 -mfpmath=387 and
@@ -37,7 +39,7 @@
 #define FIBER_I386_SAVE_MXCSR 1
 #endif
 /*
- * Switch frame (built by fiber_asm_switch, 28 bytes; `sp` = the saved stack pointer that
+ * Switch frame (built by both switch routines, 28 bytes; `sp` = the saved stack pointer that
  * goes into the link slot):
  *
  *       sp + 28  the caller's argument `top` (= CFA of the switch: caller's esp after ret)
@@ -148,13 +150,18 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * int fiber_asm_switch(void *top, int status)
+ * int fiber_asm_switch(void *top, int status)      integer registers only
+ * int fiber_asm_switch_fp(void *top, int status)   and the FP control state (x87 CW, MXCSR)
  *   4(%esp) = top of the fiber stack whose link slot is exchanged, 8(%esp) = status. Used
  *   both to enter a fiber (from its resumer) and to leave it (from inside the fiber): the
  *   slot always holds the sp of the side that is not running. The other side's pending
- *   fiber_asm_switch call returns `status` (eax), so C callers can tail-call this routine.
+ *   switch call returns `status` (eax), so C callers can tail-call these routines. Both
+ *   build the same frame; the plain one leaves its FP slot unwritten and does not read the
+ *   other side's. A fiber is entered and left by the same one of the two (fiber_posix.c
+ *   picks it by the fiber's FIBER_OWN_FP_CONTROL flag), so an FP slot is read only after it
+ *   was written.
  */
-FIBER_FUNC_BEGIN(fiber_asm_switch)
+.macro SWITCH_BODY with_fp
     .cfi_startproc
     movl    4(%esp), %edx               /* top, read before the pushes move it */
     movl    8(%esp), %ecx               /* status, returned to the other side below */
@@ -172,10 +179,12 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_rel_offset %edi, 0
     subl    $8, %esp                    /* FP control slot */
     .cfi_adjust_cfa_offset 8
+.if \with_fp
 #if FIBER_I386_SAVE_MXCSR
     stmxcsr (%esp)
 #endif
     fnstcw  4(%esp)
+.endif
 
     /* Exchange esp with the link slot. Two plain moves, not xchg: xchg with memory is an
      * implicitly locked instruction and costs a full barrier. The other side's frame has
@@ -184,10 +193,12 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     movl    %esp, -16(%edx)
     movl    %eax, %esp
 
+.if \with_fp
 #if FIBER_I386_SAVE_MXCSR
     ldmxcsr (%esp)
 #endif
     fldcw   4(%esp)
+.endif
     addl    $8, %esp
     .cfi_adjust_cfa_offset -8
     popl    %edi
@@ -211,7 +222,15 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_register %eip, %edx
     jmp     *%edx
     .cfi_endproc
+.endm
+
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    SWITCH_BODY with_fp=0
 FIBER_FUNC_END(fiber_asm_switch)
+
+FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
+    SWITCH_BODY with_fp=1
+FIBER_FUNC_END(fiber_asm_switch_fp)
 
 /*
  * fiber_asm_start: the base frame of every fiber. Reached only by the return jump of the first

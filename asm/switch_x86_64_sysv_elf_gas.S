@@ -12,13 +12,20 @@
  * ---------------------------------
  * The SysV x86_64 ABI makes rbx, rbp, r12-r15 callee-saved, and also the control bits of
  * MXCSR and the x87 control word (rounding mode, exception masks, precision). All xmm
- * registers are caller-saved, so no vector register is saved. The project's decision is that
- * the FP control state travels with the fiber: a fiber that sets a rounding mode keeps it
- * across suspends, and its resumer never sees it. So the switch frame holds MXCSR and the
- * x87 control word besides the six integer registers. (The MXCSR status flags travel too,
- * as a side effect of saving the whole register; the x87 status word does not.)
+ * registers are caller-saved, so no vector register is saved.
  *
- * Switch frame (built by fiber_asm_switch, 64 bytes; `sp` = the frame's base, the value
+ * The FP control state is the thread's unless the fiber owns its own (fiber.h): a fiber
+ * created with FIBER_OWN_FP_CONTROL is switched by fiber_asm_switch_fp, which also saves
+ * MXCSR and the x87 control word in the frame and loads the other side's, so that fiber keeps
+ * a rounding mode it sets across suspends and its resumer never sees it. (The MXCSR status
+ * flags travel too, as a side effect of saving the whole register; the x87 status word does
+ * not.) Other fibers are switched by fiber_asm_switch, which leaves both registers alone.
+ * Why not always: reading MXCSR (stmxcsr) is slow on some CPUs. On the AMD EPYC this
+ * project measures on, one stmxcsr takes about 3.5 ns (12 cycles) while a whole round trip
+ * without it takes under 6 ns; and almost no code changes these modes across a suspend.
+ * Windows makes the same choice (FIBER_FLAG_FLOAT_SWITCH is opt-in).
+ *
+ * Switch frame (built by both switch routines, 64 bytes; `sp` = the frame's base, the value
  * that goes into the link slot; the routine itself runs with rsp = sp + 8 after its pushes,
  * the FP slot lying in the red zone just below):
  *
@@ -110,19 +117,25 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * int fiber_asm_switch(void *top, int status)
+ * int fiber_asm_switch(void *top, int status)      integer registers only
+ * int fiber_asm_switch_fp(void *top, int status)   and the FP control state (MXCSR, x87 CW)
  *   rdi = top of the fiber stack whose link slot is exchanged, esi = status. Used both to
  *   enter a fiber (from its resumer) and to leave it (from inside the fiber): the slot always
- *   holds the sp of the side that is not running. The other side's pending fiber_asm_switch
- *   call returns `status` (eax), so C callers can tail-call this routine.
+ *   holds the sp of the side that is not running. The other side's pending switch call
+ *   returns `status` (eax), so C callers can tail-call these routines. Both build the same
+ *   frame; the plain one leaves its FP slot unwritten and does not read the other side's.
+ *   A fiber is entered and left by the same one of the two (fiber_posix.c picks it by the
+ *   fiber's FIBER_OWN_FP_CONTROL flag), so an FP slot is read only after it was written.
  */
-FIBER_FUNC_BEGIN(fiber_asm_switch)
+.macro SWITCH_BODY with_fp
     .cfi_startproc
+.if \with_fp
     /* The FP control state goes first, into the frame's FP slot just below where the pushes
      * end (the ABI's red zone keeps it safe below rsp): stmxcsr and fnstcw are slow, and
      * issued first they overlap with the pushes. */
     stmxcsr -56(%rsp)
     fnstcw  -52(%rsp)
+.endif
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -152,10 +165,12 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     movq    -16(%rdi), %r8              /* the other side's frame base */
     leaq    -8(%rsp), %r9
     movq    %r9, -16(%rdi)              /* ours */
+.if \with_fp
     movzwl  -4(%rsp), %ecx              /* this side's x87 CW, for the compare below */
+.endif
     leaq    8(%r8), %rsp
     movl    %esi, %eax                  /* the other side's pending call returns `status` */
-
+.if \with_fp
     /* Load the other side's FP control state (in the red zone now: still safe). fldcw is
      * skipped when the control word is the same (fibers almost never change it, and fldcw
      * stalls the x87 pipeline). ldmxcsr is not: the compare would have to read back the
@@ -166,6 +181,7 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     je      1f
     fldcw   4(%r8)
 1:
+.endif
     popq    %r15
     .cfi_adjust_cfa_offset -8
     .cfi_restore %r15
@@ -192,7 +208,15 @@ FIBER_FUNC_BEGIN(fiber_asm_switch)
     .cfi_register %rip, %rcx
     jmpq    *%rcx
     .cfi_endproc
+.endm
+
+FIBER_FUNC_BEGIN(fiber_asm_switch)
+    SWITCH_BODY with_fp=0
 FIBER_FUNC_END(fiber_asm_switch)
+
+FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
+    SWITCH_BODY with_fp=1
+FIBER_FUNC_END(fiber_asm_switch_fp)
 
 /*
  * fiber_asm_start: the base frame of every fiber. Reached only by the return jump of the first

@@ -150,7 +150,9 @@ const char *fiber_strerror(int status);
 size_t fiber_default_stack_size(void);
 size_t fiber_min_stack_size(void);
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg);
-int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry, void *arg);
+enum fiber_flags { FIBER_OWN_FP_CONTROL = 1 };
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
+                    fiber_entry_fn entry, void *arg);
 void *fiber_user_area(const fiber_t *f);
 int fiber_resume(fiber_t *f, void *value, void **out);
 int fiber_suspend(void *value, void **in);

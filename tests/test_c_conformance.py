@@ -52,6 +52,7 @@ CASES = [
     "nested_fibers",
     "callee_saved_registers",
     "fp_control_travels_with_fiber",
+    "fp_control_is_the_threads_by_default",
     "stack_aligned_per_abi",
     "stack_sizes",
     "unmappable_stack_size_is_an_error",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import ctypes.util
 import sys
 import threading
 
@@ -300,6 +301,59 @@ def test_threading_local_is_shared_by_the_fibers_of_a_thread():
     f = Fiber(lambda: (getattr(local, "value", None), setattr(local, "value", "fiber's")))
     assert f.resume()[0] == "thread's"
     assert local.value == "fiber's"
+
+
+# --- FP control state (rounding mode) ---------------------------------------------------
+
+# fesetround's FE_UPWARD: x86 (x87 CW / MXCSR bits) and Arm (FPCR / FPSCR bits) differ. The
+# one this CPU accepts and that really rounds upward is found at run time.
+FE_UPWARD_CANDIDATES = (0x800, 0x400000)
+
+
+def _third() -> float:
+    one, three = 1.0, float(len("abc"))  # no constant folding: divided at run time
+    return one / three
+
+
+@pytest.fixture
+def rounding():
+    """(fesetround, fegetround, FE_UPWARD) from the C library; the mode is restored after."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
+        fesetround, fegetround = libm.fesetround, libm.fegetround
+    except (OSError, AttributeError) as exc:
+        pytest.skip(f"no fesetround/fegetround reachable through ctypes: {exc}")
+    original, nearest = fegetround(), _third()
+    upward = None
+    for mode in FE_UPWARD_CANDIDATES:
+        if fesetround(mode) == 0 and _third() > nearest:
+            upward = mode
+        fesetround(original)
+        if upward is not None:
+            break
+    if upward is None:
+        pytest.skip("none of the known FE_UPWARD values rounds upward on this CPU")
+    yield fesetround, fegetround, upward
+    fesetround(original)
+
+
+def test_a_rounding_mode_set_on_a_fiber_stays_with_it(rounding):
+    # Python fibers own their FP control state (FIBER_OWN_FP_CONTROL, README), as greenlets do.
+    fesetround, fegetround, upward = rounding
+    original, nearest = fegetround(), _third()
+
+    def fn():
+        fesetround(upward)
+        fiber.suspend(_third())
+        return _third(), fegetround()
+
+    f = Fiber(fn)
+    inside = f.resume()
+    assert inside > nearest
+    assert (fegetround(), _third()) == (original, nearest)  # not leaked to the resumer
+    later, mode = f.resume()
+    assert (later, mode) == (inside, upward)  # kept across the suspend
+    assert fegetround() == original
 
 
 def test_blocking_call_releasing_the_gil_inside_a_fiber():

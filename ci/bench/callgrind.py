@@ -86,7 +86,9 @@ def c_round_trips(progs: dict[str, Path | str]) -> dict[str, dict[str, float]]:
 
     # benchmark -> [(contender, program, the program's name for the benchmark)]
     plan = {
-        "round_trip": [("ours", "ours", "round_trip"), (FCONTEXT, FCONTEXT, "round_trip")],
+        "round_trip": [("ours", "ours", "round_trip"),
+                       ("ours, FIBER_OWN_FP_CONTROL", "ours", "round_trip_own_fp"),
+                       (FCONTEXT, FCONTEXT, "round_trip")],
         "create": [("ours", "ours", "create"), (BOOST_FIBER, FCONTEXT, "create_fiber"),
                    (FCONTEXT + " (reused stack)", FCONTEXT, "create")],
     }

@@ -1,9 +1,11 @@
 """Instructions per stack switch on every ABI: ours against Boost.Context's jump_fcontext.
 
 Ours: each target's assembly file is assembled with that target's cross compiler (through
-fiber._build.compile_native, ``-c``) and fiber_asm_switch is disassembled with objdump. The
-routine is straight-line except where it skips writing an unchanged FP control register, so
-the count is reported as "executed" (common case) and "static" (all of it).
+fiber._build.compile_native, ``-c``) and both switch routines are disassembled with objdump:
+fiber_asm_switch (the default: registers only) and fiber_asm_switch_fp (a fiber created with
+FIBER_OWN_FP_CONTROL: also the FP control state, as jump_fcontext does on x86). They are
+straight-line except where the second skips writing an unchanged FP control register, so a
+count is reported as "executed" (common case) and "static" (all of it).
 
 Boost.Context: on the host, jump_fcontext is disassembled from the installed
 libboost_context.so. For foreign ABIs the Debian packages of those architectures are not
@@ -49,8 +51,10 @@ _COND_BRANCH = re.compile(r"^(b\.\w+|b(eq|ne|cs|cc|hi|ls|ge|lt|gt|le|mi|pl)\b|j(
 @dataclass
 class Count:
     arch: str
-    ours_executed: int | None
+    ours_executed: int | None      # fiber_asm_switch
     ours_static: int | None
+    ours_fp_executed: int | None   # fiber_asm_switch_fp
+    ours_fp_static: int | None
     boost: int | None
     boost_source: str
     note: str = ""
@@ -88,13 +92,15 @@ def count(arch: str, work: Path) -> Count:
     if arch == host_arch():
         cc, objdump = "gcc", "objdump"
     note = ""
-    ours_exec = ours_static = None
+    ours: dict[str, tuple[int, int] | tuple[None, None]] = {
+        "fiber_asm_switch": (None, None), "fiber_asm_switch_fp": (None, None)}
     if shutil.which(cc) and shutil.which(objdump):
         obj = work / f"switch_{arch}.o"
         compile_native(Toolchain(cc=(cc,), arch=arch), [ASM_DIR / ASM_FILES[arch]], obj,
                        extra_flags=("-c",))
-        insns = _disassemble(objdump, obj, "fiber_asm_switch")
-        ours_static, ours_exec = len(insns), _executed(insns)
+        for routine in ours:
+            insns = _disassemble(objdump, obj, routine)
+            ours[routine] = (_executed(insns), len(insns))
     else:
         note = f"{cc} or {objdump} missing"
     boost, source = BOOST_FROM_SOURCE[arch][0], "Boost.Context source (not measured)"
@@ -102,7 +108,7 @@ def count(arch: str, work: Path) -> Count:
         insns = _disassemble("objdump", BOOST_LIB, "jump_fcontext")
         if insns:
             boost, source = len(insns), f"objdump of {BOOST_LIB.name}"
-    return Count(arch, ours_exec, ours_static, boost,
+    return Count(arch, *ours["fiber_asm_switch"], *ours["fiber_asm_switch_fp"], boost,
                  f"{source}: {BOOST_FROM_SOURCE[arch][1]}", note)
 
 

@@ -68,14 +68,20 @@ def format_markdown(rows: list[Row]) -> str:
 
 
 def insns_markdown(counts: list[Count]) -> str:
-    head = ["ABI", "ours: fiber_asm_switch executed (static)", "Boost.Context jump_fcontext",
-            "ours/Boost", "Boost figure from"]
+    head = ["ABI", "ours: fiber_asm_switch executed (static)",
+            "ours: fiber_asm_switch_fp executed (static)", "Boost.Context jump_fcontext",
+            "ours/Boost", "ours _fp/Boost", "Boost figure from"]
     body = []
     for c in counts:
-        ours = (f"{c.ours_executed} ({c.ours_static})" if c.ours_executed is not None
-                else f"missing: {c.note}")
-        ratio = (f"{c.ours_executed / c.boost:.2f}x" if c.ours_executed and c.boost else "-")
-        body.append([c.arch, ours, str(c.boost), ratio, c.boost_source])
+        def pair(executed: int | None, static: int | None) -> str:
+            return f"{executed} ({static})" if executed is not None else f"missing: {c.note}"
+
+        def ratio(executed: int | None) -> str:
+            return f"{executed / c.boost:.2f}x" if executed and c.boost else "-"
+
+        body.append([c.arch, pair(c.ours_executed, c.ours_static),
+                     pair(c.ours_fp_executed, c.ours_fp_static), str(c.boost),
+                     ratio(c.ours_executed), ratio(c.ours_fp_executed), c.boost_source])
     return _md(head, body)
 
 

@@ -61,16 +61,32 @@ size_t fiber_default_stack_size(void);
 size_t fiber_min_stack_size(void);
 
 /* Create a fiber that will run entry(arg, first) on a new stack of (at least) stack_size
-   bytes. The entry does not run until the first fiber_resume(). */
+   bytes. The entry does not run until the first fiber_resume(). It runs in the thread's FP
+   modes (see FIBER_OWN_FP_CONTROL below for the alternative). */
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg);
 
-/* fiber_create with a *user area*: `user_size` bytes (16-byte aligned; contents unspecified
-   on creation, as a pooled fiber's are whatever it last held) that belong to the caller for
-   the fiber's lifetime, placed next to the top of the stack so
-   that data used with the first stack frames shares their pages (the Python glue keeps the
-   first interpreter frames there). fiber_user_area() returns it. */
-int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
-                    void *arg);
+/* Flags for fiber_create_ex(). */
+enum fiber_flags {
+    /* The fiber owns its FP control state: MXCSR and the x87 control word on x86, FPCR on
+       aarch64, FPSCR on arm32 (rounding mode, flush-to-zero, exception masks). It starts
+       with its creator's modes, keeps a mode it sets across its suspends, and its resumer
+       never sees that mode. Without the flag a fiber runs in the thread's modes, like any
+       function its resumer calls: code on it that changes a mode must restore it before it
+       suspends or returns, or the resumer continues in the changed mode. The flag costs
+       about 3.5 ns per switch on the x86_64 machine BENCHMARKS.md is measured on (reading
+       MXCSR is slow there), which is why it is not the default; Windows fibers make the
+       same choice (FIBER_FLAG_FLOAT_SWITCH). Python fibers always set it. */
+    FIBER_OWN_FP_CONTROL = 1u << 0,
+};
+
+/* fiber_create with flags (enum fiber_flags, 0 for none) and a *user area*: `user_size`
+   bytes (16-byte aligned; contents unspecified on creation, as a pooled fiber's are whatever
+   it last held) that belong to the caller for the fiber's lifetime, placed next to the top
+   of the stack so that data used with the first stack frames shares their pages (the Python
+   glue keeps the first interpreter frames there). fiber_user_area() returns it. Unknown
+   flags are refused with FIBER_EINVAL. */
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
+                    fiber_entry_fn entry, void *arg);
 void *fiber_user_area(const fiber_t *f);
 
 /* Switch into `f`, passing `value` (the first resume passes it as the entry's `first`; later

@@ -15,7 +15,7 @@
  * -----------------
  * Only a fiber can switch to a fiber, so fiber_resume() (and fiber_create(), which switches
  * into a new fiber once, see "Parking") converts the calling thread with
- * ConvertThreadToFiberEx(NULL, FIBER_FLAG_FLOAT_SWITCH) when IsThreadAFiber() says it is not
+ * ConvertThreadToFiberEx(NULL, 0) (see "FP state") when IsThreadAFiber() says it is not
  * one yet. Callers never see it. A thread that the host converted itself is used as it is:
  * the resumer is always whatever GetCurrentFiber() is at the time of the resume, so code on a
  * host's own fiber may resume our fibers too.
@@ -75,13 +75,15 @@
  * FP state
  * --------
  * As on POSIX, the FP control state (MXCSR and the x87 control word: rounding, exception
- * masks, precision) belongs to the fiber: a new fiber's entry starts with the FP control state
- * its creator had at fiber_create(), and a change a fiber makes stays with it across
- * switches. Fibers are created with FIBER_FLAG_FLOAT_SWITCH (and threads converted with it),
- * which asks Windows to do this, but Wine ignores the flag, so resume and suspend also save
- * their side's control state before SwitchToFiber and load it back after: a few instructions
- * that make the behaviour the same everywhere. Callee-saved XMM registers are the system's
- * job (SwitchToFiber saves the whole non-volatile context).
+ * masks, precision) is the thread's, unless the fiber was created with FIBER_OWN_FP_CONTROL
+ * (fiber.h). Such a fiber's entry starts with the FP control state its creator had at
+ * fiber_create_ex(), and a change it makes stays with it across switches. Windows could do
+ * that itself (FIBER_FLAG_FLOAT_SWITCH), but Wine ignores the flag and a pooled Windows fiber
+ * is reused by creates with and without ours, so no Windows fiber is created (and no thread
+ * converted) with it; instead resume and suspend of an owning fiber save their side's control
+ * state before SwitchToFiber and load it back after, the same behaviour everywhere.
+ * Callee-saved XMM registers are the system's job (SwitchToFiber saves the whole
+ * non-volatile context).
  *
  * Stacks
  * ------
@@ -152,6 +154,7 @@ struct fiber {
     void *arg;
     void *transfer;         /* the value crossing the current switch, in either direction */
     volatile LONG state;    /* enum fiber_state; claimed with a compare-exchange on resume */
+    int owns_fp_control;    /* FIBER_OWN_FP_CONTROL: resume and suspend switch fp_control */
     struct fp_control fp_initial;   /* the creator's FP control state, for the entry */
     volatile int abandon;   /* set by fiber_destroy(): a suspended fiber goes back to its park */
     void *park[5];          /* __builtin_setjmp buffer of the park */
@@ -303,7 +306,7 @@ static void set_current(fiber_t *f) { TlsSetValue(tls_slot, f); }
 static void *this_windows_fiber(void)
 {
     if (!IsThreadAFiber()) {
-        if (!ConvertThreadToFiberEx(NULL, FIBER_FLAG_FLOAT_SWITCH))
+        if (!ConvertThreadToFiberEx(NULL, 0)) /* no FLOAT_SWITCH: see "FP state" */
             return NULL;
     }
     return GetCurrentFiber();
@@ -351,7 +354,8 @@ static VOID CALLBACK fiber_proc(LPVOID param)
            back here when a new job's first resume switches in, on whatever thread that
            resume runs. */
         SwitchToFiber(f->resumer_handle);
-        fp_load(&f->fp_initial);
+        if (f->owns_fp_control)
+            fp_load(&f->fp_initial);
         f->transfer = f->entry(f->arg, f->transfer);
         f->state = STATE_DONE;
     }
@@ -444,7 +448,7 @@ static fiber_t *new_fiber(size_t reserve_size)
         return NULL;
     f->reserve_size = reserve_size;
     /* Commit one page up front; the rest is committed on demand through the guard page. */
-    f->handle = CreateFiberEx(page_size(), reserve_size, FIBER_FLAG_FLOAT_SWITCH, fiber_proc, f);
+    f->handle = CreateFiberEx(page_size(), reserve_size, 0, fiber_proc, f); /* see "FP state" */
     if (!f->handle) {
         free(f);
         return NULL;
@@ -455,26 +459,19 @@ static fiber_t *new_fiber(size_t reserve_size)
     return f;
 }
 
-int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, fiber_entry_fn entry,
-                    void *arg)
+/* Give a fiber a user area of at least user_size bytes (a pooled record keeps its buffer). */
+static int ensure_user_area(fiber_t *f, size_t user_size)
 {
-    int rc = fiber_create(out, stack_size, entry, arg);
-    if (rc != FIBER_OK || user_size == 0)
-        return rc;
-    fiber_t *f = *out;
     user_size = (user_size + 15) & ~(size_t)15;
-    if (f->user_size < user_size) {
-        /* malloc is 16-byte aligned on 64-bit Windows; a pooled record keeps its buffer. */
-        void *area = malloc(user_size);
-        if (!area) {
-            fiber_destroy(f);
-            *out = NULL;
-            return FIBER_ENOMEM;
-        }
-        free(f->user_area);
-        f->user_area = area;
-        f->user_size = user_size;
-    }
+    if (f->user_size >= user_size)
+        return FIBER_OK;
+    /* malloc is 16-byte aligned on 64-bit Windows. */
+    void *area = malloc(user_size);
+    if (!area)
+        return FIBER_ENOMEM;
+    free(f->user_area);
+    f->user_area = area;
+    f->user_size = user_size;
     return FIBER_OK;
 }
 
@@ -482,7 +479,13 @@ void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->user_area : N
 
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
 {
-    if (!out || !entry)
+    return fiber_create_ex(out, stack_size, 0, 0, entry, arg);
+}
+
+int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
+                    fiber_entry_fn entry, void *arg)
+{
+    if (!out || !entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
         return FIBER_EINVAL;
     *out = NULL;
     if (!tls_ready())
@@ -502,7 +505,13 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
     f->resumer = NULL;
     f->resumer_handle = NULL;
     f->state = STATE_NEW;
-    fp_save(&f->fp_initial);
+    f->owns_fp_control = (flags & FIBER_OWN_FP_CONTROL) != 0;
+    if (f->owns_fp_control)
+        fp_save(&f->fp_initial);
+    if (user_size && ensure_user_area(f, user_size) != FIBER_OK) {
+        fiber_destroy(f);
+        return FIBER_ENOMEM;
+    }
     *out = f;
     return FIBER_OK;
 }
@@ -526,11 +535,13 @@ int fiber_resume(fiber_t *f, void *value, void **out)
     f->resumer_handle = self;
     f->transfer = value;
     struct fp_control fp;
-    fp_save(&fp);
+    if (f->owns_fp_control)
+        fp_save(&fp);
     set_current(f);
     SwitchToFiber(f->handle);
     /* Back on the resumer's fiber, on the resumer's thread: f has suspended or finished. */
-    fp_load(&fp);
+    if (f->owns_fp_control)
+        fp_load(&fp);
     set_current(f->resumer);
     f->resumer = NULL;
     if (out)
@@ -546,12 +557,14 @@ int fiber_suspend(void *value, void **in)
     f->transfer = value;
     f->state = STATE_SUSPENDED;
     struct fp_control fp;
-    fp_save(&fp);
+    if (f->owns_fp_control)
+        fp_save(&fp);
     SwitchToFiber(f->resumer_handle);
     if (f->abandon)
         jump_to_park(f); /* fiber_destroy(): this job never continues */
     /* Resumed, possibly on another thread: the resumer has set this thread's current. */
-    fp_load(&fp);
+    if (f->owns_fp_control)
+        fp_load(&fp);
     if (in)
         *in = f->transfer;
     return FIBER_OK;

@@ -42,24 +42,29 @@
  * Lay out a fresh stack so that the first fiber_asm_switch(top) lands in fiber_asm_start,
  * which then calls entry(arg) on the fiber stack. Stores the fiber's initial stack pointer in
  * the link slot. The initial switch frame carries the FP control state (MXCSR/x87 control
- * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber starts with the FP modes
- * of the code that created it. `entry` must never return: it leaves the fiber for good by a
+ * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber that owns its FP
+ * control state starts with the FP modes of the code that created it. `entry` must never return: it leaves the fiber for good by a
  * last fiber_asm_switch(top, status). If it returns anyway, fiber_asm_start traps.
  */
 FIBER_ASM_ROUTINE void fiber_asm_init(void *top, void (*entry)(void *arg), void *arg);
 
 /*
- * Save every callee-saved register of the ABI (integer, FP/SIMD, and the FP control state)
- * on the current stack, swap the stack pointer with the link slot at top - 16, restore the
- * registers saved on the other stack, and return there: the other side's pending
- * fiber_asm_switch call returns `status`. Passing the result across lets a C function end
- * in `return fiber_asm_switch(top, status);`, a tail call: the switch then saves that
- * function's caller as the place to come back to, and the other side resumes in its own
- * caller directly, with no return through the C wrapper (whose `ret` the CPU's
- * return-stack predictor would miss on every switch, since it expects the other stack's
- * caller).
+ * Save every callee-saved register of the ABI (integer and FP/SIMD) on the current stack,
+ * swap the stack pointer with the link slot at top - 16, restore the registers saved on the
+ * other stack, and return there: the other side's pending switch call returns `status`.
+ * Passing the result across lets a C function end in `return fiber_asm_switch(top, status);`,
+ * a tail call: the switch then saves that function's caller as the place to come back to,
+ * and the other side resumes in its own caller directly, with no return through the C
+ * wrapper (whose `ret` the CPU's return-stack predictor would miss on every switch, since it
+ * expects the other stack's caller).
+ *
+ * fiber_asm_switch leaves the FP control state (MXCSR and x87 control word, FPCR, FPSCR) as
+ * it is: the fiber runs in the thread's modes. fiber_asm_switch_fp also saves it in the
+ * frame and loads the other side's, for fibers that own theirs (FIBER_OWN_FP_CONTROL). Both
+ * build the same frame; a fiber must be entered and left by the same one of the two.
  */
 FIBER_ASM_ROUTINE int fiber_asm_switch(void *top, int status);
+FIBER_ASM_ROUTINE int fiber_asm_switch_fp(void *top, int status);
 
 /* The base frame of every fiber; never called from C. Declared for address comparisons. */
 FIBER_ASM_ROUTINE void fiber_asm_start(void);

@@ -883,11 +883,13 @@ static result_t case_callee_saved_registers(void)
 }
 
 /* ---------------------------------------------------------------------------------------
- * fp_control_travels_with_fiber
+ * fp_control_travels_with_fiber, fp_control_is_the_threads_by_default
  *
- * The project's decision: the FP control state (rounding mode, ...) belongs to the fiber. A
- * mode set inside a fiber stays with it across suspends and never leaks to its resumer; a
- * new fiber starts with the mode of the code that created it.
+ * The project's decision (fiber.h, FIBER_OWN_FP_CONTROL): the FP control state (rounding
+ * mode, ...) belongs to a fiber created with that flag: a mode set inside it stays with it
+ * across suspends and never leaks to its resumer, and it starts with the mode of the code
+ * that created it. Any other fiber runs in the thread's modes, like a function its resumer
+ * calls: it sees the resumer's mode of the moment, and its resumer sees a mode it set.
  * ------------------------------------------------------------------------------------- */
 
 #if defined(FE_TONEAREST) && defined(FE_UPWARD) && defined(FE_DOWNWARD) && defined(FE_TOWARDZERO)
@@ -955,7 +957,7 @@ static result_t case_fp_control_travels_with_fiber(void)
 
     fiber_t *f, *g;
     REQUIRE_RC(0, fesetround(FE_DOWNWARD));
-    REQUIRE_OK(fiber_create(&f, 0, fp_entry, P(FE_DOWNWARD)));
+    REQUIRE_OK(fiber_create_ex(&f, 0, 0, FIBER_OWN_FP_CONTROL, fp_entry, P(FE_DOWNWARD)));
     REQUIRE_RC(0, fesetround(FE_TONEAREST));
 
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
@@ -975,7 +977,7 @@ static result_t case_fp_control_travels_with_fiber(void)
 
     /* A second fiber, created while the resumer is in FE_TOWARDZERO, starts in it. */
     void *out = NULL;
-    REQUIRE_OK(fiber_create(&g, 0, fp_entry_report, NULL));
+    REQUIRE_OK(fiber_create_ex(&g, 0, 0, FIBER_OWN_FP_CONTROL, fp_entry_report, NULL));
     REQUIRE_RC(0, fesetround(FE_TOWARDZERO));
     REQUIRE_OK(fiber_resume(g, NULL, &out));
     EXPECT((int)U(out) == FE_TOWARDZERO, "a fiber created in FE_TOWARDZERO started in %s",
@@ -988,6 +990,85 @@ static result_t case_fp_control_travels_with_fiber(void)
     m = fegetround();
     EXPECT(m == FE_DOWNWARD, "after the fiber finished in FE_UPWARD the resumer's mode was %s, "
            "expected FE_DOWNWARD", mode_name(m));
+    REQUIRE_OK(fiber_destroy(f));
+    fesetround(orig);
+    return verdict();
+#endif
+}
+
+#if HAVE_ROUNDING_MODES
+/* A fiber without FIBER_OWN_FP_CONTROL: reports the mode it runs in, sets FE_UPWARD, and
+   reports the mode it finds after each resume. */
+static void *shared_fp_entry(void *arg, void *first)
+{
+    void *in = NULL;
+    EXPECT_RC(FIBER_OK, fiber_suspend(P(fegetround()), &in));
+    EXPECT_RC(0, fesetround(FE_UPWARD));
+    EXPECT_RC(FIBER_OK, fiber_suspend(P(fegetround()), &in));
+    return P(fegetround());
+}
+
+/* An owning fiber that resumes a plain one inside it: the plain one shares the owner's modes,
+   and the owner's suspend still gives its resumer back its own. */
+static void *owner_of_plain_entry(void *arg, void *first)
+{
+    fiber_t *plain;
+    void *out = NULL;
+    EXPECT_RC(0, fesetround(FE_TOWARDZERO));
+    EXPECT_RC(FIBER_OK, fiber_create(&plain, 0, shared_fp_entry, NULL));
+    EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, &out));
+    EXPECT((int)U(out) == FE_TOWARDZERO, "a plain fiber inside an owning one ran in %s, "
+           "expected the owner's FE_TOWARDZERO", mode_name((int)U(out)));
+    EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, &out)); /* it sets FE_UPWARD */
+    int m = fegetround();
+    EXPECT(m == FE_UPWARD, "the owning fiber's mode was %s after the plain fiber it resumed "
+           "set FE_UPWARD, expected FE_UPWARD (shared)", mode_name(m));
+    while (!fiber_done(plain) && !g_failed)
+        EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, NULL));
+    EXPECT_RC(FIBER_OK, fiber_destroy(plain));
+    return NULL;
+}
+#endif
+
+static result_t case_fp_control_is_the_threads_by_default(void)
+{
+#if !HAVE_ROUNDING_MODES
+    return skip("<fenv.h> does not define all four rounding modes on this target");
+#else
+    int orig = fegetround();
+    fiber_t *f;
+    void *out = NULL;
+
+    /* Created in FE_DOWNWARD, first resumed in FE_TONEAREST: it runs in the latter. */
+    REQUIRE_RC(0, fesetround(FE_DOWNWARD));
+    REQUIRE_OK(fiber_create(&f, 0, shared_fp_entry, NULL));
+    REQUIRE_RC(0, fesetround(FE_TONEAREST));
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT((int)U(out) == FE_TONEAREST, "a fiber without FIBER_OWN_FP_CONTROL ran in %s, "
+           "expected its resumer's FE_TONEAREST", mode_name((int)U(out)));
+
+    /* It sets FE_UPWARD and suspends: the resumer now runs in FE_UPWARD. */
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    int m = fegetround();
+    EXPECT(m == FE_UPWARD, "the fiber set FE_UPWARD and suspended, but its resumer runs in "
+           "%s: the plain switch must leave the FP control state alone", mode_name(m));
+
+    /* The resumer changes it back: the fiber sees the change. */
+    REQUIRE_RC(0, fesetround(FE_DOWNWARD));
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT(fiber_done(f), "the fiber did not finish");
+    EXPECT((int)U(out) == FE_DOWNWARD, "after the resumer set FE_DOWNWARD the fiber found %s",
+           mode_name((int)U(out)));
+    REQUIRE_OK(fiber_destroy(f));
+
+    /* Mixed: an owning fiber resumes a plain one; the thread keeps its own mode throughout. */
+    REQUIRE_RC(0, fesetround(FE_DOWNWARD));
+    REQUIRE_OK(fiber_create_ex(&f, 0, 0, FIBER_OWN_FP_CONTROL, owner_of_plain_entry, NULL));
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    EXPECT(fiber_done(f), "the owning fiber did not finish");
+    m = fegetround();
+    EXPECT(m == FE_DOWNWARD, "after an owning fiber (and a plain one inside it) changed modes "
+           "the thread's mode was %s, expected FE_DOWNWARD", mode_name(m));
     REQUIRE_OK(fiber_destroy(f));
     fesetround(orig);
     return verdict();
@@ -1801,6 +1882,7 @@ static result_t case_null_arguments_are_einval(void)
     fiber_t *f = NULL;
     EXPECT_RC(FIBER_EINVAL, fiber_create(&f, 0, NULL, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_create(NULL, 0, return_arg_entry, NULL));
+    EXPECT_RC(FIBER_EINVAL, fiber_create_ex(&f, 0, 0, 1u << 7, return_arg_entry, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_resume(NULL, NULL, NULL));
     EXPECT(!fiber_done(NULL) && !fiber_running(NULL), "fiber_done/fiber_running(NULL) non-zero");
     return verdict();
@@ -1894,6 +1976,7 @@ static const struct test_case cases[] = {
     CASE(nested_fibers),
     CASE(callee_saved_registers),
     CASE(fp_control_travels_with_fiber),
+    CASE(fp_control_is_the_threads_by_default),
     CASE(stack_aligned_per_abi),
     CASE(stack_sizes),
     CASE(unmappable_stack_size_is_an_error),
