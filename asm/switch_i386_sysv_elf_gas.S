@@ -19,17 +19,18 @@
  * fibers that do are switched by fiber_asm_switch_fp, which keeps the x87 control word (and
  * MXCSR, see below) in the switch frame; the others by fiber_asm_switch, which leaves them.
  *
- * fiber_asm_switch_fp saves MXCSR only when the file is built for a CPU with SSE (__SSE__ defined, e.g.
- * -march=pentium4 or -msse), or when FIBER_I386_SAVE_MXCSR=1 is defined. Reasoning:
+ * fiber_asm_switch_fp saves MXCSR only when the file is built for a CPU with SSE (__SSE__
+ * defined, e.g. -march=pentium4 or -msse), or when FIBER_I386_SAVE_MXCSR=1 is defined.
+ * Reasoning:
  *   - Debian i386's baseline is i686 (Pentium Pro), which has no SSE: stmxcsr/ldmxcsr raise
  *     #UD (SIGILL) there. The default i686-linux-gnu-gcc has -march=i686 -mfpmath=387 and
  *     does not define __SSE__, so a default build never executes an SSE instruction.
  *   - Code built for that baseline does all its floating point on the x87, whose rounding
- *     and precision come from the x87 control word, which does travel with the fiber.
+ *     and precision come from the x87 control word, which fiber_asm_switch_fp does keep.
  *   - What is not covered in a default build: SSE code chosen at run time (ifunc variants in
  *     libm, hand-written SIMD), whose rounding comes from MXCSR. glibc's fesetround() sets
- *     both registers on an SSE CPU, so after fesetround() in a fiber, the resumer's SSE code
- *     (not its x87 code) would see the fiber's mode. A run-time CPUID test would close that
+ *     both registers on an SSE CPU, so after fesetround() in an owning fiber, the resumer's
+ *     SSE code (not its x87 code) would see the fiber's mode. A run-time CPUID test would close that
  *     gap but puts a PC-relative flag load and a branch into every switch (i386 PIC has no
  *     RIP-relative addressing); a build that wants it turns it on with the macros above.
  * The frame layout is the same either way (the MXCSR slot is just not written or read), so
