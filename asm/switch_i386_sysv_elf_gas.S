@@ -30,9 +30,10 @@
  *   - What is not covered in a default build: SSE code chosen at run time (ifunc variants in
  *     libm, hand-written SIMD), whose rounding comes from MXCSR. glibc's fesetround() sets
  *     both registers on an SSE CPU, so after fesetround() in an owning fiber, the resumer's
- *     SSE code (not its x87 code) would see the fiber's mode. A run-time CPUID test would close that
- *     gap but puts a PC-relative flag load and a branch into every switch (i386 PIC has no
- *     RIP-relative addressing); a build that wants it turns it on with the macros above.
+ *     SSE code (not its x87 code) would see the fiber's mode. A run-time CPUID test would
+ *     close that gap but puts a PC-relative flag load and a branch into every switch (i386
+ *     PIC has no RIP-relative addressing); a build that wants it turns it on with the macros
+ *     above.
  * The frame layout is the same either way (the MXCSR slot is just not written or read), so
  * the CFI and the offsets below do not depend on the choice.
  */

@@ -43,8 +43,9 @@
  * which then calls entry(arg) on the fiber stack. Stores the fiber's initial stack pointer in
  * the link slot. The initial switch frame carries the FP control state (MXCSR/x87 control
  * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber that owns its FP
- * control state starts with the FP modes of the code that created it. `entry` must never return: it leaves the fiber for good by a
- * last fiber_asm_switch(top, status). If it returns anyway, fiber_asm_start traps.
+ * control state starts with the FP modes of the code that created it. `entry` must never
+ * return: it leaves the fiber for good by a last switch(top, status). If it returns anyway,
+ * fiber_asm_start traps.
  */
 FIBER_ASM_ROUTINE void fiber_asm_init(void *top, void (*entry)(void *arg), void *arg);
 
