@@ -67,21 +67,22 @@ def format_markdown(rows: list[Row]) -> str:
     return _md(*table(rows))
 
 
+def _executed_and_static(c: Count, executed: int | None, static: int | None) -> str:
+    return f"{executed} ({static})" if executed is not None else f"missing: {c.note}"
+
+
+def _to_boost(c: Count, executed: int | None) -> str:
+    return f"{executed / c.boost:.2f}x" if executed and c.boost else "-"
+
+
 def insns_markdown(counts: list[Count]) -> str:
     head = ["ABI", "ours: fiber_asm_switch executed (static)",
             "ours: fiber_asm_switch_fp executed (static)", "Boost.Context jump_fcontext",
             "ours/Boost", "ours _fp/Boost", "Boost figure from"]
-    body = []
-    for c in counts:
-        def pair(executed: int | None, static: int | None) -> str:
-            return f"{executed} ({static})" if executed is not None else f"missing: {c.note}"
-
-        def ratio(executed: int | None) -> str:
-            return f"{executed / c.boost:.2f}x" if executed and c.boost else "-"
-
-        body.append([c.arch, pair(c.ours_executed, c.ours_static),
-                     pair(c.ours_fp_executed, c.ours_fp_static), str(c.boost),
-                     ratio(c.ours_executed), ratio(c.ours_fp_executed), c.boost_source])
+    body = [[c.arch, _executed_and_static(c, c.ours_executed, c.ours_static),
+             _executed_and_static(c, c.ours_fp_executed, c.ours_fp_static), str(c.boost),
+             _to_boost(c, c.ours_executed), _to_boost(c, c.ours_fp_executed), c.boost_source]
+            for c in counts]
     return _md(head, body)
 
 
