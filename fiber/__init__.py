@@ -32,10 +32,25 @@ if TYPE_CHECKING:
     from fiber._glue import Fiber, FiberError, FiberExit, current, suspend
 
 
+def _in_subinterpreter() -> bool:
+    """True when this is not the main interpreter (the glue keeps one set of globals)."""
+    import importlib
+
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            interpreters = importlib.import_module(name)
+        except ImportError:
+            continue
+        current, main = interpreters.get_current(), interpreters.get_main()
+        # 3.13+ return (id, whence) pairs; 3.11 returns ids
+        current, main = (x[0] if isinstance(x, tuple) else x for x in (current, main))
+        return bool(current != main)
+    return False
+
+
 def _install_glue() -> None:
     import atexit
     import importlib
-    import os
     import sys
 
     _native = importlib.import_module("fiber._native")
@@ -46,13 +61,15 @@ def _install_glue() -> None:
     glue = sys.modules["fiber._glue"]
     globals().update({name: getattr(glue, name) for name in __all__}, _glue=glue)
     # Suspended fibers are closed at exit (their finally blocks run) while the interpreter
-    # is still whole: it deletes the thread states fibers run on soon after atexit.
+    # is still whole.
     atexit.register(glue._shutdown)
-    # A fork() child keeps only the forking thread state: fibers suspended at the fork become
-    # unusable there (FiberError), instead of touching freed interpreter state.
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=glue._after_fork_child)
 
+
+if _in_subinterpreter():
+    raise ImportError(
+        "fiber does not support subinterpreters: import it in the main interpreter only "
+        "(its native glue keeps one set of per-process state)"
+    )
 
 try:
     _install_glue()

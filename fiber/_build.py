@@ -169,7 +169,8 @@ int fiber_glue_install(void);
 
 
 def glue_sources() -> list[Path]:
-    return sorted(GLUE_DIR.glob("*.c"))
+    # compat.c includes the one compat_3XX.c for the Python being built against.
+    return [GLUE_DIR / "glue.c", GLUE_DIR / "compat.c"]
 
 
 def make_ffibuilder():

@@ -1,58 +1,80 @@
 /*
  * The interpreter-version-specific part of the Python glue, behind a small interface.
  *
- * Everything the glue needs to know about CPython's thread-state internals goes through
- * these functions, implemented in compat.c for the versions the suite has passed on. A new
- * Python version means reading compat.c, not the whole glue.
+ * One thread state per OS thread
+ * ------------------------------
+ * Every fiber of a thread runs Python on that thread's own PyThreadState. What CPython keeps
+ * per *stack of frames* (the frame chain, the data stack its frames live in, the exception
+ * being handled, the recursion depth, the current contextvars Context, the tracing and
+ * trash-can nesting) is saved into a `fiber_pystate` when a stack is switched out and loaded
+ * back when it is switched in. Everything else stays the thread's, as CPython and C extensions
+ * expect: the thread state's identity (its id, which asyncio and contextvars key caches on;
+ * the PyGILState binding, so PyGILState_Ensure on a fiber finds the current thread state;
+ * lookups by thread id such as PyThreadState_SetAsyncExc and sys._current_frames), the trace
+ * and profile functions, the async-generator hooks, the per-thread dict (threading.local).
+ *
+ * A new CPython version is a new compat_3XX.c implementing these functions (and a
+ * FIBER_PYSTATE_WORDS big enough for its saved state); glue.c does not change.
  */
 #ifndef FIBER_GLUE_COMPAT_H
 #define FIBER_GLUE_COMPAT_H
 
 #include <Python.h>
 
-/* Make `to` trace and profile like `from` (sys.settrace / sys.setprofile are per thread;
-   a fiber is part of its thread, so the settings follow every switch). Cheap when equal. */
-int fiber_compat_sync_tracing(PyThreadState *from, PyThreadState *to);
+#if defined(Py_GIL_DISABLED)
+#error "fiber: free-threaded CPython builds are not supported (the glue relies on the GIL)"
+#endif
 
-/* Prepare a fresh (or recycled) thread state for a fiber that runs on the current OS thread,
-   sharing the thread's per-thread dict (so threading.local is per thread, not per fiber). */
-void fiber_compat_adopt_tstate(PyThreadState *ts, PyThreadState *resumer);
+/* The per-stack interpreter state of one side of a switch: a fiber, or whoever resumed it.
+   Opaque to the glue; each compat_3XX.c checks that its layout fits. */
+#define FIBER_PYSTATE_WORDS 16
+typedef struct {
+    void *opaque[FIBER_PYSTATE_WORDS];
+} fiber_pystate;
 
-/* Non-zero when `ts` holds no Python frames (safe to clear and recycle). */
-int fiber_compat_tstate_is_idle(PyThreadState *ts);
+/* Make `st` the state of a fiber that has not started: no frames, no exception being handled,
+   no Context (the glue enters one, or shares its resumer's), its first frames in `frame_area`
+   (fiber_compat_frame_area_size() bytes next to the fiber's stack top, so a shallow suspended
+   fiber costs one page for C and Python frames together). */
+void fiber_compat_pystate_init(fiber_pystate *st, void *frame_area);
 
-/* Make `ts` run in the Context object `resumer` is running in now (no copy), unless code on
-   the fiber has entered a Context of its own (Context.run) since the last call: `*shared`
-   (an owned reference) remembers which Context the last call put there. */
-void fiber_compat_share_context(PyThreadState *ts, PyThreadState *resumer, PyObject **shared);
+/* The switch, in two halves. `save` moves the per-stack state of the code running now out of
+   `ts` into `st`; `load` moves `st` into `ts`. The pair is what a switch costs in Python
+   state, so both are cheap and allocation-free.
 
-/* Visit the references held by the Python frames of a suspended fiber's thread state, so
-   the cyclic GC can find cycles that pass through them. `stack_end` is the end of the
-   vectorcall arguments suspend() received (NULL if unknown): when it lies in the innermost
-   frame's value stack, that frame's stack is visited up to it. */
-int fiber_compat_traverse_frames(PyThreadState *ts, PyObject *const *stack_end, visitproc visit,
-                                 void *arg);
+   Recursion: a stack may have a lower recursion limit than the interpreter's (`max_depth`,
+   from its native stack size; INT_MAX for the thread's own stack). `load` applies
+   min(max_depth, the interpreter's limit now), so a sys.setrecursionlimit() made while a
+   fiber was suspended applies to it when it is resumed. `load` returns a token the glue
+   passes to the `save` of the same stack (it is how the cap is expressed in the counters;
+   0 for a stack with no cap). */
+void fiber_compat_save(PyThreadState *ts, fiber_pystate *st, int load_token);
+int fiber_compat_load(PyThreadState *ts, fiber_pystate *st, int max_depth);
 
-/* Cap the recursion depth of a fresh fiber thread state at `max_depth` (when lower than the
-   interpreter's limit), so that a small stack raises RecursionError before it overflows. */
-void fiber_compat_limit_recursion(PyThreadState *ts, int max_depth);
+/* Make a suspended or new fiber's saved state `st` run in the Context object the code on `ts`
+   is running in now (no copy), unless code on the fiber has entered a Context of its own
+   (Context.run) since the last call: `*shared` (an owned reference) remembers which Context
+   the last call put there. */
+void fiber_compat_share_context(PyThreadState *ts, fiber_pystate *st, PyObject **shared);
+
+/* Let go of what a saved state owns after its stack is gone for good: a finished fiber (no
+   frames left) or an abandoned one (frames that can never run again: what they refer to is
+   leaked, never freed under them). Data-stack chunks the interpreter allocated are freed;
+   `frame_area` (given to init) is not. */
+void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area);
+
+/* Visit the references held by the Python frames of a suspended fiber, so the cyclic GC can
+   find cycles that pass through them. `stack_end` is the end of the vectorcall arguments
+   suspend() received (NULL if unknown): when it lies in the innermost frame's value stack,
+   that frame's stack is visited up to it. */
+int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit,
+                          void *arg);
 
 /* Bytes of the fiber's user area (fiber_create_ex) the glue wants for Python frames. */
 size_t fiber_compat_frame_area_size(void);
 
-/* Let `ts` keep its first Python frames in `area` (fiber_compat_frame_area_size() bytes next
-   to the fiber's stack top), so a shallow suspended fiber costs one page for C and Python
-   frames together. Frames that do not fit go to the interpreter's own chunks as usual. */
-void fiber_compat_attach_frame_area(PyThreadState *ts, void *area);
-
-/* Undo attach before `ts` is recycled or deleted (the interpreter would free the area as one
-   of its own chunks). Frames still in the area, if any, are abandoned. */
-void fiber_compat_detach_frame_area(PyThreadState *ts, void *area);
-
-/* Turn off PyGILState_Check()'s thread-state comparison for the process: it compares the
-   current thread state with the one bound to the OS thread, which a fiber's never is, so the
-   debug allocator hooks (python -X dev, PYTHONMALLOC=debug) would abort on a fiber's first
-   allocation. CPython does the same when a second interpreter is created. */
-void fiber_compat_allow_unbound_tstates(void);
+/* Non-zero while the cyclic garbage collector is collecting (finalizers and weakref callbacks
+   it calls run then). A stack that suspends in there would leave the collection unfinished. */
+int fiber_compat_gc_collecting(void);
 
 #endif /* FIBER_GLUE_COMPAT_H */

@@ -3,39 +3,36 @@
  *
  * Interpreter state per fiber
  * ---------------------------
- * Each fiber runs Python on a PyThreadState of its own. A thread state is what CPython keeps
- * per stack of Python frames: the frames themselves (and their data-stack chunks), the
- * exception being handled, the recursion counter, the current contextvars Context. Giving a
- * fiber its own one means a switch never has to save or restore any of those fields: it
- * swaps which thread state is current (PyThreadState_Swap, with the GIL held throughout, so
- * no other thread can observe the half-way point) and switches the C stack.
- *
- * What a Python user expects to be per *thread* rather than per fiber is carried across each
- * switch explicitly: sys.settrace/sys.setprofile (compat.c copies them, cheap when unchanged)
- * and threading.local (the fiber's thread state shares the thread's per-thread dict).
+ * Every fiber of a thread runs Python on the thread's one PyThreadState. What CPython keeps
+ * per stack of frames (the frame chain and its data stack, the exception being handled, the
+ * recursion depth, the current contextvars Context) is saved and loaded at each switch by
+ * compat.h's fiber_compat_save / fiber_compat_load, with the GIL held throughout, so no other
+ * thread can observe the half-way point. Everything else stays the thread's, which is what
+ * CPython and C extensions expect: the thread state's identity (the PyGILState binding, its
+ * unique id, lookups by thread id), sys.settrace/sys.setprofile, the async-generator hooks
+ * and threading.local all behave on a fiber as on the thread's own stack.
  *
  * A switch into a fiber:       resumer                         fiber
- *   Fiber.resume(v)            transfer = v; swap to fiber ts
+ *   Fiber.resume(v)            transfer = v
+ *                              save resumer, load fiber state
  *                              fiber_resume() ------------->   (returns from fiber_suspend)
  *                                                              result = transfer
- *   fiber.suspend(w)                                           transfer = w; swap to resumer ts
+ *   fiber.suspend(w)                                           transfer = w
+ *                                                              save fiber, load resumer state
  *                              (returns from fiber_resume) <-- fiber_suspend()
  *                              result = transfer
  *
- * Thread states are recycled through a small pool: a fresh one costs an allocation and, on
- * its first frame, an mmap'd data-stack chunk.
- *
  * Threads: every thread runs its own fibers. A fiber belongs to the thread that created it;
  * resuming it from another thread raises FiberError (its C frames may hold that thread's
- * locks or thread-local caches, so moving it is not safe in general).
- *
- * Callbacks entered from C code that released the GIL (ctypes, cffi callbacks) re-acquire it
- * through PyGILState_Ensure, which attaches the thread's own original thread state: such a
- * callback runs and returns normally, but fiber.suspend() inside it raises FiberError.
+ * locks or thread-local caches, so moving it is not safe in general). Threads are told apart
+ * by a token of the glue's own, never reused, because thread idents are reused.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "compat.h"
 #include "fiber.h"
@@ -49,49 +46,56 @@ typedef struct FiberObject {
     PyObject *fn, *args, *kwargs; /* what to run; dropped when the fiber finishes */
     PyObject *context;            /* Context to run in; NULL: share the resumer's */
     PyObject *shared_context;     /* with context NULL: the resumer's Context last put in */
-    PyThreadState *ts;            /* the fiber's own thread state while started */
-    PyThreadState *resumer_ts;    /* where the current run goes back to */
+    fiber_pystate pystate;        /* the fiber's Python state while it is not running */
+    fiber_pystate resumer_pystate; /* its resumer's, while the fiber runs */
+    int max_depth;                /* recursion levels its native stack allows */
+    int load_token;               /* from the last fiber_compat_load of this fiber's stack */
     struct FiberObject *parent;   /* the running fiber that resumed this one, if any */
     PyObject *transfer;           /* value crossing the current switch (owned) */
     PyObject *throw_exc;          /* exception to raise at the suspension point (owned) */
     PyObject *const *suspend_args_end; /* end of suspend()'s vectorcall args, for the GC */
     PyObject *exc_type, *exc_value, *exc_tb; /* exception escaping fn (owned) */
-    unsigned long owner;          /* thread ident of the owning thread */
+    uint64_t owner;               /* the owning thread's token (thread_token()) */
+    unsigned long owner_ident;    /* its thread ident, for messages */
     enum fiber_py_state state;
+    int resumed_in_gc;            /* resumed by code the garbage collector called */
     PyObject *weakreflist;
-    struct FiberObject *live_prev, *live_next; /* in live_fibers while it has a thread state */
-    int orphaned;                 /* suspended across a fork: its thread state did not survive */
+    struct FiberObject *live_prev, *live_next; /* in live_fibers while started, not done */
 } FiberObject;
 
-/* Module-wide state. The glue supports one interpreter; its objects are created once. */
+/* Module-wide state. The glue supports the main interpreter only; its objects are created
+   once. */
 static PyTypeObject *Fiber_Type;
 static PyObject *FiberError;
 static PyObject *FiberExit;
 static PyObject *RESUMER_CONTEXT; /* sentinel: run in the resumer's Context, no copy */
 
-/* The fiber running now on this thread (its Python object), or NULL. Only touched on the
-   owner thread of the fibers concerned, so a fiber never sees another thread's value. */
+/* Per OS thread: the fiber running now (NULL on the thread's own stack), and the thread's
+   token. Only touched on their own thread. */
 static _Thread_local FiberObject *running_fiber;
+static _Thread_local uint64_t this_thread_token;
+static uint64_t thread_tokens_issued; /* protected by the GIL */
+
+static uint64_t thread_token(void)
+{
+    if (this_thread_token == 0)
+        this_thread_token = ++thread_tokens_issued;
+    return this_thread_token;
+}
 
 /* ---------------------------------------------------------------------------------------
- * Started fibers (protected by the GIL). The interpreter deletes every thread state but the
- * main one when it finalises, so at exit (atexit runs before that) the glue closes the
- * suspended fibers it can and lets go of the thread states of the rest.
+ * Started fibers (protected by the GIL). At exit (atexit runs while the interpreter is still
+ * whole) the glue closes the main thread's suspended fibers so their finally blocks run.
  * ------------------------------------------------------------------------------------- */
 
 static FiberObject *live_fibers;
-static int finalizing;
-static int forked_inside_fiber; /* this process is a fork() child of code running on a fiber */
+static int finalizing; /* the exit-time close has run */
 
-/* A fork() child cannot leave the fiber it forked on: the thread states of its resumers
-   were freed by the interpreter in the child. Exiting (os._exit) or exec is what is left. */
-static void check_not_forked_inside(void)
-{
-    if (forked_inside_fiber)
-        Py_FatalError("fiber: this process was forked on a fiber and is leaving it; the "
-                      "thread states it would return to did not survive the fork. Call "
-                      "os._exit() or os.exec*() in a child forked on a fiber");
-}
+/* Suspended fibers that could not be closed when they became unreachable: kept alive for the
+   rest of the process, with everything their frames use, because a frame borrows some of
+   its references (its globals, builtins) and the collector would otherwise free them under
+   a fiber that can still be found (gc.get_objects()) and resumed. */
+static PyObject *kept_fibers;
 
 static void live_add(FiberObject *self)
 {
@@ -113,60 +117,41 @@ static void live_remove(FiberObject *self)
     self->live_prev = self->live_next = NULL;
 }
 
-/* ---------------------------------------------------------------------------------------
- * Thread-state pool (protected by the GIL)
- * ------------------------------------------------------------------------------------- */
-
-#define TSTATE_POOL_MAX 64
-static PyThreadState *tstate_pool[TSTATE_POOL_MAX];
-static int tstate_pool_count;
-
 /* C stack a level of Python recursion may take, at worst, on this fiber's ABI: measured with
    recursion through C (sorted(key=...) calling itself takes about 3 KiB a level on x86_64).
    A fiber's recursion limit is at most its stack size divided by this. */
 #define STACK_BYTES_PER_RECURSION_LEVEL (sizeof(void *) >= 8 ? 4096 : 3072)
 
-static PyThreadState *tstate_acquire(PyThreadState *resumer)
-{
-    PyThreadState *ts;
-    if (tstate_pool_count > 0)
-        ts = tstate_pool[--tstate_pool_count];
-    else
-        ts = PyThreadState_New(resumer->interp);
-    if (ts)
-        fiber_compat_adopt_tstate(ts, resumer);
-    return ts;
-}
-
-/* Called on the resumer's thread state, with `ts` not current, and its frame area already
-   detached. */
-static void tstate_release(PyThreadState *ts)
-{
-    PyThreadState_Clear(ts);
-    if (fiber_compat_tstate_is_idle(ts) && tstate_pool_count < TSTATE_POOL_MAX) {
-        tstate_pool[tstate_pool_count++] = ts;
-        return;
-    }
-    /* Frames left on it (a fiber that could not be closed): never reuse, and the objects
-       those frames refer to are leaked rather than freed under running code. */
-    PyThreadState_Delete(ts);
-}
-
 /* ---------------------------------------------------------------------------------------
  * Switching
  * ------------------------------------------------------------------------------------- */
 
+/* The recursion cap of the stack a fiber returns to: its parent's, or none (the thread's). */
+static int resumer_max_depth(FiberObject *self)
+{
+    return self->parent ? self->parent->max_depth : INT_MAX;
+}
+
+/* Leave the running fiber `self` for its resumer: save its Python state, load the resumer's.
+   The resumer's stack becomes the parent's again, whose load token is refreshed. */
+static void swap_out(FiberObject *self, PyThreadState *ts)
+{
+    fiber_compat_save(ts, &self->pystate, self->load_token);
+    int token = fiber_compat_load(ts, &self->resumer_pystate, resumer_max_depth(self));
+    if (self->parent)
+        self->parent->load_token = token;
+}
+
 static void fiber_finish(FiberObject *self)
 {
-    /* Drop what only a running fiber needs. The thread state is released by the resumer. */
+    /* Drop what only a running fiber needs. Its Python state is discarded by the resumer. */
     self->state = FIBER_DONE;
     Py_CLEAR(self->fn);
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwargs);
-    Py_CLEAR(self->shared_context);
 }
 
-/* Runs on the fiber's own stack, with the fiber's thread state current. */
+/* Runs on the fiber's own stack, with the fiber's Python state loaded. */
 static void *fiber_entry(void *arg, void *first)
 {
     FiberObject *self = arg;
@@ -187,11 +172,9 @@ out:
         if (self->exc_tb)
             PyException_SetTraceback(self->exc_value, self->exc_tb);
     }
-    self->transfer = result;
     fiber_finish(self);
-    check_not_forked_inside();
-    fiber_compat_sync_tracing(self->ts, self->resumer_ts);
-    PyThreadState_Swap(self->resumer_ts);
+    self->transfer = result;
+    swap_out(self, PyThreadState_Get());
     return NULL;
 }
 
@@ -200,66 +183,40 @@ out:
    or NULL with the fiber's exception set. */
 static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
 {
-    PyThreadState *me = PyThreadState_Get();
+    PyThreadState *ts = PyThreadState_Get();
     if (self->state == FIBER_NEW) {
-        if (finalizing) {
-            Py_XDECREF(value);
-            Py_XDECREF(exc);
-            PyErr_SetString(FiberError, "cannot start a fiber: the interpreter is shutting down");
-            return NULL;
-        }
-        self->ts = tstate_acquire(me);
-        if (!self->ts) {
-            Py_XDECREF(value);
-            Py_XDECREF(exc);
-            return PyErr_NoMemory();
-        }
-        fiber_compat_attach_frame_area(self->ts, fiber_user_area(self->cf));
+        fiber_compat_pystate_init(&self->pystate, fiber_user_area(self->cf));
         void *low, *high;
         fiber_stack_bounds(self->cf, &low, &high);
         size_t levels = (size_t)((char *)high - (char *)low) / STACK_BYTES_PER_RECURSION_LEVEL;
-        fiber_compat_limit_recursion(self->ts, levels > INT_MAX ? INT_MAX : (int)levels);
+        self->max_depth = levels > INT_MAX ? INT_MAX : (int)levels;
         live_add(self);
     }
     if (!self->context)
-        fiber_compat_share_context(self->ts, me, &self->shared_context);
-    if (fiber_compat_sync_tracing(me, self->ts) < 0) {
-        /* (an audit hook refused sys.settrace) */
-        if (self->state == FIBER_NEW) {
-            /* Give the thread state back: the fiber stays new, and may be started again. */
-            live_remove(self);
-            fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
-            tstate_release(self->ts);
-            self->ts = NULL;
-        }
-        Py_XDECREF(value);
-        Py_XDECREF(exc);
-        return NULL;
-    }
-    self->resumer_ts = me;
+        fiber_compat_share_context(ts, &self->pystate, &self->shared_context);
     self->transfer = value;
     self->throw_exc = exc;
     self->parent = running_fiber;
     running_fiber = self;
     self->state = FIBER_RUNNING;
+    self->resumed_in_gc = fiber_compat_gc_collecting();
 
     /* Keep the fiber alive across the switch even if the only reference is dropped by code
        running on it. */
     Py_INCREF(self);
-    PyThreadState_Swap(self->ts);
+    fiber_compat_save(ts, &self->resumer_pystate, self->parent ? self->parent->load_token : 0);
+    self->load_token = fiber_compat_load(ts, &self->pystate, self->max_depth);
     fiber_resume(self->cf, NULL, NULL);
-    /* The fiber has swapped back to `me` before switching. */
+    /* The fiber has loaded our Python state back before switching. */
     running_fiber = self->parent;
     self->parent = NULL;
-    self->resumer_ts = NULL;
 
     PyObject *result = self->transfer;
     self->transfer = NULL;
     if (self->state == FIBER_DONE) {
         live_remove(self);
-        fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
-        tstate_release(self->ts);
-        self->ts = NULL;
+        fiber_compat_pystate_discard(&self->pystate, fiber_user_area(self->cf));
+        Py_CLEAR(self->shared_context);
         if (!result)
             PyErr_Restore(self->exc_type, self->exc_value, self->exc_tb);
         self->exc_type = self->exc_value = self->exc_tb = NULL;
@@ -270,11 +227,14 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
 
 static int check_owner(FiberObject *self)
 {
-    if (self->owner != PyThread_get_thread_ident()) {
+    if (self->owner != thread_token()) {
         PyErr_Format(FiberError,
-                     "this fiber belongs to thread %lu; resume, throw into or close it from "
+                     "this fiber belongs to thread %lu%s; resume, throw into or close it from "
                      "that thread",
-                     self->owner);
+                     self->owner_ident,
+                     self->owner_ident == PyThread_get_thread_ident()
+                         ? " (an earlier thread with this ident, now gone)"
+                         : "");
         return -1;
     }
     return 0;
@@ -288,13 +248,6 @@ static int check_resumable(FiberObject *self, const char *what)
     }
     if (check_owner(self) < 0)
         return -1;
-    if (self->orphaned) {
-        PyErr_Format(FiberError,
-                     "cannot %s this fiber: it was suspended when the process forked, and "
-                     "its interpreter state did not survive in the child",
-                     what);
-        return -1;
-    }
     if (self->state == FIBER_DONE) {
         PyErr_Format(FiberError, "cannot %s a finished fiber", what);
         return -1;
@@ -422,13 +375,6 @@ static PyObject *Fiber_close(FiberObject *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     if (check_owner(self) < 0)
         return NULL;
-    if (self->orphaned) {
-        PyErr_SetString(FiberError,
-                        "cannot close this fiber: it was suspended when the process forked, "
-                        "and its interpreter state did not survive in the child (its finally "
-                        "blocks run in the parent only)");
-        return NULL;
-    }
     if (self->state == FIBER_RUNNING) {
         PyErr_SetString(FiberError,
                         "cannot close a running fiber (it is the current fiber, or it is "
@@ -564,7 +510,8 @@ static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
     self->args = PyTuple_GetSlice(args, 1, nargs);
     self->kwargs = fn_kwargs;
     self->context = ctx;
-    self->owner = PyThread_get_thread_ident();
+    self->owner = thread_token();
+    self->owner_ident = PyThread_get_thread_ident();
     self->state = FIBER_NEW;
     Py_XDECREF(stack_size_obj);
     Py_XDECREF(context);
@@ -576,25 +523,44 @@ fail:
     return -1;
 }
 
+/* Keep a suspended fiber that could not be closed alive for the rest of the process (see
+   kept_fibers). Called from its finaliser: the reference taken here resurrects it, and with
+   it everything its frames use, so the collector clears none of it. */
+static void keep_forever(FiberObject *self)
+{
+    if (!kept_fibers && !(kept_fibers = PyList_New(0)))
+        return; /* no memory: the fiber is abandoned by dealloc instead (never resumed) */
+    if (PyList_Append(kept_fibers, (PyObject *)self) < 0)
+        PyErr_Clear();
+}
+
 /* PEP 442 finaliser: an unreachable suspended fiber is closed so its finally blocks run. */
 static void Fiber_finalize(FiberObject *self)
 {
-    if (!self->cf || self->state != FIBER_SUSPENDED || self->orphaned)
+    if (!self->cf || self->state != FIBER_SUSPENDED)
         return;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
-    if (self->owner != PyThread_get_thread_ident()) {
+    if (finalizing) {
+        /* After the exit-time close: the interpreter is being torn down, so no more fiber
+           code runs. */
+        keep_forever(self);
+    } else if (self->owner != thread_token()) {
         PyErr_Format(FiberError,
                      "a suspended fiber of thread %lu became unreachable on another thread and "
-                     "could not be closed; its finally blocks did not run",
-                     self->owner);
+                     "could not be closed; its finally blocks did not run, and it is kept "
+                     "alive (with what its frames use) for the rest of the process",
+                     self->owner_ident);
         PyErr_WriteUnraisable((PyObject *)self);
+        keep_forever(self);
     } else {
         PyObject *r = close_suspended(self);
         if (r)
             Py_DECREF(r);
         else
             PyErr_WriteUnraisable((PyObject *)self);
+        if (self->state == FIBER_SUSPENDED)
+            keep_forever(self); /* it caught FiberExit and suspended again */
     }
     PyErr_Restore(type, value, tb);
 }
@@ -611,15 +577,15 @@ static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
     Py_VISIT(self->throw_exc);
     Py_VISIT(self->exc_value);
     Py_VISIT(self->exc_tb);
-    if (self->ts && self->state == FIBER_SUSPENDED)
-        return fiber_compat_traverse_frames(self->ts, self->suspend_args_end, visit, arg);
+    if (self->state == FIBER_SUSPENDED)
+        return fiber_compat_traverse(&self->pystate, self->suspend_args_end, visit, arg);
     return 0;
 }
 
 static int Fiber_clear(FiberObject *self)
 {
-    /* The frames of a suspended fiber are not cleared here: tp_finalize has closed it, or
-       it could not be closed and dealloc leaks them rather than run code on a torn state. */
+    /* The frames of a suspended fiber are not cleared here: its finaliser has closed it, or
+       kept it alive for good, or dealloc abandons them rather than run code on them. */
     Py_CLEAR(self->fn);
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwargs);
@@ -640,12 +606,13 @@ static void Fiber_dealloc(FiberObject *self)
     PyObject_GC_UnTrack(self);
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
-    if (self->ts) {
-        /* Still suspended: it could not be closed. Its stack is discarded below. */
+    if (self->state == FIBER_SUSPENDED) {
+        /* Not closed and not kept (its finaliser had already run in an earlier life): its
+           frames can never run again. They are abandoned with the native stack they live on
+           (frame objects elsewhere may still point into it), and what they refer to is
+           leaked rather than freed under them. */
         live_remove(self);
-        fiber_compat_detach_frame_area(self->ts, fiber_user_area(self->cf));
-        tstate_release(self->ts);
-        self->ts = NULL;
+        self->cf = NULL;
     }
     if (self->cf) {
         fiber_destroy(self->cf);
@@ -731,22 +698,26 @@ static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_
                         "(started with Fiber.resume()) can suspend");
         return NULL;
     }
-    PyThreadState *ts = PyThreadState_Get();
-    if (ts != self->ts) {
-        PyErr_SetString(FiberError,
-                        "suspend() called from a Python callback entered from C code (ctypes, "
-                        "cffi) that released the GIL; suspend after the callback returns");
+    if (self->state != FIBER_RUNNING) {
+        PyErr_SetString(FiberError, "suspend() called while the fiber is finishing (from a "
+                                    "finaliser run as its function's objects were released)");
         return NULL;
     }
-    check_not_forked_inside();
-    if (fiber_compat_sync_tracing(ts, self->resumer_ts) < 0)
+    if (!self->resumed_in_gc && fiber_compat_gc_collecting()) {
+        /* The collection runs on this fiber's stack: suspending would leave it unfinished
+           (and every other collection of the process waiting for it). */
+        PyErr_SetString(FiberError,
+                        "suspend() called inside a garbage collection (from a __del__ method "
+                        "or weakref callback the collector ran on this fiber); suspend after "
+                        "the collection, or do not suspend in finalisers");
         return NULL;
+    }
     self->transfer = Py_NewRef(nargs ? args[0] : Py_None);
     self->suspend_args_end = args ? args + nargs : NULL;
     self->state = FIBER_SUSPENDED;
-    PyThreadState_Swap(self->resumer_ts);
+    swap_out(self, PyThreadState_Get());
     fiber_suspend(NULL, NULL);
-    /* Resumed: switch_into() made this fiber's thread state current again. */
+    /* Resumed: switch_into() loaded this fiber's Python state again. */
     self->suspend_args_end = NULL;
     if (self->throw_exc) {
         PyObject *exc = self->throw_exc;
@@ -769,14 +740,14 @@ static PyObject *glue_current(PyObject *module, PyObject *Py_UNUSED(ignored))
     return Py_NewRef(running_fiber ? (PyObject *)running_fiber : Py_None);
 }
 
-/* Registered with atexit by fiber/__init__.py; runs before the interpreter deletes the
-   thread states of other threads (and so those of fibers). */
+/* Registered with atexit by fiber/__init__.py: runs while the interpreter is still whole. */
 static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     finalizing = 1;
-    unsigned long me = PyThread_get_thread_ident();
+    uint64_t me = thread_token();
     /* Close this thread's suspended fibers, so their finally blocks run, as they would if
-       each had been dropped. Closing may start or drop other fibers: rescan each time. */
+       each had been dropped. Closing may start or drop other fibers: rescan each time.
+       Fibers of other threads are left alone: a daemon thread may still be running them. */
     for (int progress = 1; progress;) {
         progress = 0;
         for (FiberObject *f = live_fibers; f; f = f->live_next) {
@@ -787,59 +758,18 @@ static PyObject *glue_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
                     Py_DECREF(r);
                 else
                     PyErr_WriteUnraisable((PyObject *)f);
-                int closed = f->state == FIBER_DONE;
-                if (!closed) {
-                    /* Could not be closed: let the interpreter have its thread state. */
-                    live_remove(f);
-                    fiber_compat_detach_frame_area(f->ts, fiber_user_area(f->cf));
-                    f->ts = NULL;
-                }
+                if (f->state != FIBER_DONE)
+                    live_remove(f); /* it refused to finish: stays suspended, not retried */
                 Py_DECREF(f);
                 progress = 1;
                 break;
             }
         }
     }
-    /* Fibers of other (daemon) threads: their thread states go with the interpreter. */
-    while (live_fibers) {
-        FiberObject *f = live_fibers;
-        live_remove(f);
-        fiber_compat_detach_frame_area(f->ts, fiber_user_area(f->cf));
-        f->ts = NULL;
-    }
-    while (tstate_pool_count > 0) {
-        PyThreadState *ts = tstate_pool[--tstate_pool_count];
-        PyThreadState_Clear(ts);
-        PyThreadState_Delete(ts);
-    }
-    Py_RETURN_NONE;
-}
-
-/* Registered with os.register_at_fork(after_in_child=...). In the child the interpreter has
-   freed every thread state but the forking one, and with them the frames of every
-   suspended fiber (and the glue's pooled thread states). */
-static PyObject *glue_after_fork_child(PyObject *module, PyObject *Py_UNUSED(ignored))
-{
-    PyThreadState *survivor = PyThreadState_Get();
-    FiberObject *f = live_fibers;
-    while (f) {
-        FiberObject *next = f->live_next;
-        if (f->ts != survivor) {
-            live_remove(f);
-            f->ts = NULL;
-            f->orphaned = 1;
-        }
-        f = next;
-    }
-    tstate_pool_count = 0;
-    if (running_fiber)
-        forked_inside_fiber = 1;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef glue_functions[] = {
-    {"_after_fork_child", glue_after_fork_child, METH_NOARGS,
-     "Forget the thread states a fork() child lost (registered with os.register_at_fork)."},
     {"_shutdown", glue_shutdown, METH_NOARGS,
      "Close suspended fibers before the interpreter finalises (registered with atexit)."},
     {"suspend", (PyCFunction)(void (*)(void))glue_suspend, METH_FASTCALL, suspend_doc},
@@ -904,7 +834,6 @@ int fiber_glue_install(void)
     fiber_install_overflow_handler();
 #endif
     PyGILState_STATE g = PyGILState_Ensure();
-    fiber_compat_allow_unbound_tstates();
     int rc = -1;
     PyObject *modules = PyImport_GetModuleDict();
     PyObject *existing = PyDict_GetItemString(modules, "fiber._glue");
