@@ -95,6 +95,12 @@ def soak(session: nox.Session) -> None:
     session.run("python", "-m", "ci.reliability", "soak", *session.posargs)
 
 
+@nox.session(python=False, default=False)
+def debug(session: nox.Session) -> None:
+    """The Python suite on CPython's debug build (python3.11-dbg, installed as root)."""
+    session.run(sys.executable, "-m", "ci.reliability", "debug", *session.posargs)
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the peers (issue 6): reports/bench.{md,json} and BENCHMARKS.md.

@@ -551,3 +551,35 @@ def test_importing_fiber_in_a_subinterpreter_is_a_clear_import_error():
     assert r.returncode == 0, r.stderr
     assert "ImportError: fiber does not support subinterpreters" in r.stdout, r.stdout
     assert "main: 7" in r.stdout
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="vm.max_map_count is Linux's")
+def test_running_out_of_memory_mappings_is_a_memory_error_that_names_the_limit():
+    r = run_python(
+        """
+        import fiber
+        fibers = []
+        try:
+            while True:
+                fibers.append(fiber.Fiber(lambda: None, stack_size=16384))
+        except MemoryError as exc:
+            message = str(exc)
+        with open("/proc/self/maps") as f:
+            maps = sum(1 for _ in f)
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+        del fibers
+        print(maps >= limit - 16, flush=True)  # ran out of mappings, or of address space
+        print(message, flush=True)
+        print(fiber.Fiber(lambda: "still works").resume(), flush=True)
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    hit_map_limit, message, after = r.stdout.splitlines()
+    assert message.startswith("cannot create a fiber with stack_size=16384")
+    if hit_map_limit == "True":
+        assert "vm.max_map_count" in message and "each fiber takes two" in message
+    assert after == "still works"

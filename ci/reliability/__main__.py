@@ -4,6 +4,7 @@
   valgrind [CASE...]                     the C conformance suite under valgrind memcheck
   soak [--cycles N] [--round-trips N] [--fibers N] [--out DIR]
                                          the soak run; reports/soak.md and reports/soak.json
+  debug [PYTEST ARGS...]                 the Python suite on CPython's debug build (python3.11-dbg)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def main(argv: list[str]) -> int:
         "sanitize": "ci.reliability.sanitize",
         "valgrind": "ci.reliability.valgrind",
         "soak": "ci.reliability.soak",
+        "debug": "ci.reliability.debug_python",
     })
 
 

@@ -420,6 +420,39 @@ static PyObject *Fiber_repr(FiberObject *self)
  * Construction and destruction
  * ------------------------------------------------------------------------------------- */
 
+/* Why mapping a stack failed, when the reason is the process's count of memory mappings
+   (Linux's vm.max_map_count, 65530 by default): each fiber takes two (its stack and its
+   guard region), so about 32,700 fibers can live at once. "" otherwise. */
+static const char *map_limit_hint(int err)
+{
+#ifdef __linux__
+    if (err != ENOMEM)
+        return "";
+    long limit = 0, maps = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (!f)
+        return "";
+    int got = fscanf(f, "%ld", &limit);
+    fclose(f);
+    if (got != 1 || !(f = fopen("/proc/self/maps", "r")))
+        return "";
+    for (int c; (c = getc(f)) != EOF;)
+        maps += c == '\n';
+    fclose(f);
+    if (maps + 16 < limit)
+        return "";
+    static char hint[200];
+    snprintf(hint, sizeof hint,
+             " (the process has %ld memory mappings, the limit vm.max_map_count is %ld, and "
+             "each fiber takes two: free fibers, or raise it with sysctl vm.max_map_count=N)",
+             maps, limit);
+    return hint;
+#else
+    (void)err;
+    return "";
+#endif
+}
+
 /* stack_size argument -> bytes (0: default). -1 with an exception on bad input. */
 static int parse_stack_size(PyObject *obj, size_t *out)
 {
@@ -501,9 +534,14 @@ static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
     int rc = fiber_create_ex(&self->cf, stack_size, fiber_compat_frame_area_size(),
                              FIBER_OWN_FP_CONTROL, fiber_entry, self);
     if (rc != FIBER_OK) {
+        int err = errno;
         Py_XDECREF(ctx);
-        PyErr_Format(PyExc_MemoryError, "cannot create a fiber with stack_size=%zu: %s",
-                     stack_size, fiber_strerror(rc));
+        if (rc == FIBER_EINVAL)
+            PyErr_Format(PyExc_ValueError, "cannot create a fiber with stack_size=%zu: %s",
+                         stack_size, fiber_strerror(rc));
+        else
+            PyErr_Format(PyExc_MemoryError, "cannot create a fiber with stack_size=%zu: %s%s",
+                         stack_size, fiber_strerror(rc), map_limit_hint(err));
         goto fail;
     }
     self->fn = Py_NewRef(fn);
