@@ -351,10 +351,9 @@ async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs:
 class _Tank:
     """The fuel state of one fuelled fiber, and the tracer that burns it.
 
-    The glue carries sys.settrace's function from resumer to fiber and back at every switch
-    (tracing is per thread), so the tracer is installed on the fiber's thread state only while
-    it runs: set at start and after each suspension, and replaced by the resumer's own
-    (`outer`) before each suspension and at the end.
+    sys.settrace is per thread, and a fiber runs on its thread's thread state, so the tracer is
+    installed only while the fiber runs: set at start and after each suspension, and replaced
+    by the resumer's own (`outer`) before each suspension and at the end.
     """
 
     __slots__ = ("fiber", "outer", "call", "line", "refill", "broken", "refuels")

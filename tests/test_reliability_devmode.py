@@ -2,11 +2,11 @@
 allocator hooks, as PYTHONMALLOC=debug does).
 
 Those hooks check PyGILState_Check() on every allocation; on 3.11 that compares the current
-thread state with the one bound to the OS thread's gilstate TSS slot. A fiber runs on a
-thread state of its own that is never bound there, so the first allocation made on a fiber
-aborted the process with "Fatal Python error: _PyMem_DebugMalloc: Python memory allocator
-called without holding the GIL", until the glue turned that comparison off
-(fiber_compat_allow_unbound_tstates, as CPython does for subinterpreters).
+thread state with the one bound to the OS thread's gilstate TSS slot. Fibers run on their
+thread's own thread state, so the check holds on a fiber as on the thread's stack (an earlier
+design gave each fiber a thread state of its own, and the first allocation on a fiber aborted
+with "Fatal Python error: _PyMem_DebugMalloc: Python memory allocator called without holding
+the GIL").
 
 Runs the child through FIBER_RUNNER (under QEMU user mode sys.executable cannot be exec'd
 directly).

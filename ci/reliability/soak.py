@@ -6,8 +6,8 @@ Two workloads, each measured the same way:
 - round trips: F fibers alive and suspended at once, resumed round-robin until N resume/suspend
                round trips have been made in all, then closed
 
-Before measuring, both workloads run once at a smaller size (warm-up: the core's stack pool,
-the glue's thread-state pool and the allocator's arenas reach their steady state), then
+Before measuring, both workloads run once at a smaller size (warm-up: the core's stack pool
+and the allocator's arenas reach their steady state), then
 ``gc.collect()`` and the figures "before" are taken: resident set size (from
 /proc/self/statm) and the number of objects the GC tracks (``len(gc.get_objects())``). After
 the full run and another ``gc.collect()`` the same figures are taken again. The run passes
