@@ -80,6 +80,13 @@
 #include "macros.h"
 
 #define FRAME_SIZE   232    /* S to the CFA: 72 of our own + the 160-byte save area */
+
+/*
+ * DWARF register numbers of the FPRs are not 16 + n: the ABI numbers them in the order
+ * f0 f2 f4 f6 f1 f3 f5 f7 f8 f10 f12 f14 f9 f11 f13 f15 (16..31), which is also GCC's. GNU as
+ * maps `.cfi_offset %f9` to 25 (f10's number), so the CFI below names FPRs by number:
+ *     f8 24, f9 28, f10 25, f11 29, f12 26, f13 30, f14 27, f15 31.
+ */
 #define OWN_SIZE     72     /* f8-f15 and FPC, below the caller's save area */
 #define SAVE_AREA    160    /* the register save area every caller provides */
 #define LINK_SLOT    16     /* FIBER_LINK_SLOT_OFFSET in switch.h */
@@ -144,14 +151,14 @@ FIBER_FUNC_END(fiber_asm_init)
     std     %f13, 40(%r15)
     std     %f14, 48(%r15)
     std     %f15, 56(%r15)
-    .cfi_offset %f8, -232
-    .cfi_offset %f9, -224
-    .cfi_offset %f10, -216
-    .cfi_offset %f11, -208
-    .cfi_offset %f12, -200
-    .cfi_offset %f13, -192
-    .cfi_offset %f14, -184
-    .cfi_offset %f15, -176
+    .cfi_offset 24, -232   /* f8 */
+    .cfi_offset 28, -224   /* f9 */
+    .cfi_offset 25, -216   /* f10 */
+    .cfi_offset 29, -208   /* f11 */
+    .cfi_offset 26, -200   /* f12 */
+    .cfi_offset 30, -192   /* f13 */
+    .cfi_offset 27, -184   /* f14 */
+    .cfi_offset 31, -176   /* f15 */
 .if \with_fp
     efpc    %r0                                 /* kept in %r0 for the compare below */
     st      %r0, 64(%r15)
@@ -190,14 +197,14 @@ FIBER_FUNC_END(fiber_asm_init)
     .cfi_restore %r13
     .cfi_restore %r14
     .cfi_restore %r15
-    .cfi_restore %f8
-    .cfi_restore %f9
-    .cfi_restore %f10
-    .cfi_restore %f11
-    .cfi_restore %f12
-    .cfi_restore %f13
-    .cfi_restore %f14
-    .cfi_restore %f15
+    .cfi_restore 24   /* f8 */
+    .cfi_restore 28   /* f9 */
+    .cfi_restore 25   /* f10 */
+    .cfi_restore 29   /* f11 */
+    .cfi_restore 26   /* f12 */
+    .cfi_restore 30   /* f13 */
+    .cfi_restore 27   /* f14 */
+    .cfi_restore 31   /* f15 */
     br      %r14
     .cfi_endproc
 .endm
@@ -251,14 +258,14 @@ FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_offset %r13, -56
     .cfi_offset %r14, -48
     .cfi_offset %r15, -40
-    .cfi_offset %f8, -232
-    .cfi_offset %f9, -224
-    .cfi_offset %f10, -216
-    .cfi_offset %f11, -208
-    .cfi_offset %f12, -200
-    .cfi_offset %f13, -192
-    .cfi_offset %f14, -184
-    .cfi_offset %f15, -176
+    .cfi_offset 24, -232   /* f8 */
+    .cfi_offset 28, -224   /* f9 */
+    .cfi_offset 25, -216   /* f10 */
+    .cfi_offset 29, -208   /* f11 */
+    .cfi_offset 26, -200   /* f12 */
+    .cfi_offset 30, -192   /* f13 */
+    .cfi_offset 27, -184   /* f14 */
+    .cfi_offset 31, -176   /* f15 */
     /* Guard halfword, never executed (0x0000 is no instruction: SIGILL): the first switch
      * into a fiber "returns" to start + 2, and unwinders look up a return address minus one.
      * Without it that lookup would land in the end of fiber_asm_switch_fp whenever a stack is
