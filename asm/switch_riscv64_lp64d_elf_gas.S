@@ -114,9 +114,9 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
     sd      t1, 184(t0)
     sd      zero, 192(t0)                       /* s0 = 0 */
     /* ra = fiber_asm_start + 4, pc-relative (fine in a -fPIC object: the symbol is hidden).
-     * Not `lla t1, .Lstart_body`: the auipc/addi pair needs a relocation against its target,
-     * which would put .Lstart_body in the symbol table, and debuggers would then name the
-     * fiber's base frame after it. */
+     * Not `lla` of a local label at start + 4: the auipc/addi pair needs a relocation
+     * against its target, which would put that label in the symbol table, and debuggers
+     * would then name the fiber's base frame after it. */
     lla     t1, fiber_asm_start
     addi    t1, t1, 4
     sd      t1, 200(t0)
@@ -273,7 +273,7 @@ FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
 FIBER_FUNC_END(fiber_asm_switch_fp)
 
 /*
- * fiber_asm_start: the base frame of every fiber. Entered at .Lstart_body (start + 4) by the
+ * fiber_asm_start: the base frame of every fiber. Entered at start + 4 (past its guard) by the
  * `ret` of the first fiber_asm_switch into the fiber, with sp = top - 16 (the link slot is at
  * 0(sp)), s1 = entry, s2 = arg. sp never moves in this routine, which is what lets the CFI
  * name the link slot as sp + 0.
@@ -327,13 +327,13 @@ FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_offset fs9, -48
     .cfi_offset fs10, -40
     .cfi_offset fs11, -32
-    /* Guard word, never executed: the first switch into a fiber "returns" to .Lstart_body,
+    /* Guard word, never executed: the first switch into a fiber "returns" to start + 4,
      * and unwinders look up a return address minus one. Without this word that lookup would
      * land in whatever precedes the routine (the end of fiber_asm_switch_fp) whenever a stack
      * is walked while the fiber is parked at its very first instruction. It also traps
      * (SIGILL) a stray call to fiber_asm_start from C. 4 bytes: .option norvc above. */
     unimp
-    /* .Lstart_body, start + 4: where the first switch into the fiber lands. */
+    /* start + 4: where the first switch into the fiber lands. */
     mv      a0, s2
     jalr    s1                                  /* entry(arg); sp = top - 16, 16-aligned */
     /* entry must never return. If it does, trap here (SIGILL) rather than run off into
