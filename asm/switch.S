@@ -23,7 +23,7 @@
 
 #elif defined(_WIN32)
 
-#error "fiber: Windows switches with native fibers (fiber/core/fiber_windows.c); switch.S is not built there"
+#error "fiber: Windows switches with native fibers (fiber/core/fiber_windows.c), not switch.S"
 
 #elif defined(__x86_64__) && !defined(__ILP32__)
 #include "switch_x86_64_sysv_elf_gas.S"
@@ -51,7 +51,10 @@
 #include "switch_loongarch64_lp64d_elf_gas.S"
 
 #else
-/* Say what was recognised, so the message names the near miss (x32, armel, lp64 soft-float,
-   big-endian or ELFv1 ppc64, ...). */
-#error "fiber: no stack-switch assembly for this target. Supported: x86_64 SysV (not x32), i686 SysV, aarch64 LP64, arm32 hard-float (AAPCS-VFP), riscv64 LP64D, s390x, ppc64le ELFv2, loongarch64 LP64D on ELF; x86_64 and arm64 on macOS. A new ABI is a new asm/switch_<arch>_<abi>_<format>_gas.S and one #elif in asm/switch.S."
+/* Everything else, near misses included (x32, armel soft-float, riscv64 lp64/lp64f, big-endian
+   or ELFv1 ppc64, loongarch64 soft-float): say what is supported and how to add an ABI. */
+#error "fiber: no stack-switch assembly for this target. Supported on ELF: x86_64 SysV (not"
+#error "x32), i686 SysV, aarch64 LP64, arm32 hard-float (AAPCS-VFP), riscv64 LP64D, s390x,"
+#error "ppc64le ELFv2, loongarch64 LP64D; and macOS x86_64 and arm64. A new ABI is a new"
+#error "asm/switch_<arch>_<abi>_<format>_gas.S and one #elif in asm/switch.S."
 #endif

@@ -49,8 +49,9 @@
  * --------------------------------------------------------------------------
  *   S = the saved stack pointer (the value stored in the link slot); CFA = S + 528 = the
  *   caller's r1 at the call.
- *     CFA+16  LR     the return address into the side that called fiber_asm_switch  \ in the
- *     CFA+8   CR     (word) cr2-cr4 are the fields that matter                     / caller's header
+ *     CFA+16  LR     the return address into the side that called      \ in the caller's
+ *                    fiber_asm_switch                                   | frame header
+ *     CFA+8   CR     (word) cr2-cr4 are the fields that matter         /
  *     S+336 .. S+527  v20-v31 at S+336 + 16*(n-20)   (16-byte aligned: stvx/lvx)
  *     S+192 .. S+335  f14-f31 at S+192 + 8*(n-14)
  *     S+48  .. S+191  r14-r31 at S+48 + 8*(n-14)

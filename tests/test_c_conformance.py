@@ -335,7 +335,8 @@ def _cross_outcome(cross_runs, target):
 
 
 # On a target run (FIBER_TARGET set) the cross items are not generated at all: each function
-# then shows up once, skipped for an empty parameter set, rather than as one skip per target and case.
+# then shows up once, skipped for an empty parameter set, rather than as one skip per target
+# and case.
 _CROSS = [] if TARGET else CROSS_TARGETS
 
 
