@@ -2,15 +2,30 @@
  * Shared assembler macros for the per-ABI switch files in asm/.
  *
  * Each switch file includes this header (it is preprocessed: the files end in .S) so that
- * the routine bodies read as plain assembly. The macros hide the ELF bookkeeping that every
- * routine needs and that is easy to get wrong by hand:
+ * the routine bodies read as plain assembly. The macros hide the object-format bookkeeping
+ * that every routine needs and that is easy to get wrong by hand, and they are what lets one
+ * routine body assemble both as ELF (Linux) and as Mach-O (macOS):
  *
  *   FIBER_FUNC_BEGIN(name)  global, hidden (not exported from the shared object), typed as a
  *                           function (on arm32 that is what makes the linker emit BLX from
  *                           Thumb-2 callers), aligned, and labelled.
  *   FIBER_FUNC_END(name)    records the symbol size, so debuggers and perf see its extent.
+ *   FIBER_SYM(name)         the assembler-level name of a C symbol, for references from
+ *                           inside a routine (`leaq FIBER_SYM(fiber_asm_start)(%rip)`).
+ *   FIBER_LOCAL(name)       an assembler-local label: not in the symbol table, so debuggers
+ *                           and backtrace_symbols() name the routine it lies in, not the label.
  *   FIBER_NO_EXEC_STACK     the .note.GNU-stack section: without it the linker would mark the
  *                           whole shared object as needing an executable stack.
+ *
+ * ELF vs Mach-O:
+ *   - Mach-O C symbols carry a leading underscore; ELF ones do not.
+ *   - ELF hides a symbol with .hidden, Mach-O with .private_extern (same meaning: global in
+ *     the object, not exported from the linked image). Mach-O has no .type or .size, and no
+ *     .note.GNU-stack (macOS stacks are never executable).
+ *   - Local labels are `.L...` on ELF and `L...` on Mach-O.
+ *   - The one-line macros below hold several statements; the separator is `;` everywhere
+ *     except in Apple's arm64 assembler dialect, where `;` starts a comment and `%%`
+ *     separates statements.
  *
  * `%function` rather than `@function` because `@` starts a comment in ARM assembly and `%`
  * is accepted by every GNU assembler backend we target.
@@ -18,11 +33,47 @@
 #ifndef FIBER_ASM_MACROS_H
 #define FIBER_ASM_MACROS_H
 
+#if defined(__APPLE__) && defined(__MACH__)
+#define FIBER_MACHO 1
+#define FIBER_ELF 0
+#else
+#define FIBER_MACHO 0
+#define FIBER_ELF 1
+#endif
+
+#if FIBER_MACHO && defined(__aarch64__)
+#define FIBER_SEP %%
+#else
+#define FIBER_SEP ;
+#endif
+
+#if FIBER_MACHO
+#define FIBER_SYM(name) _##name
+#define FIBER_LOCAL(name) L##name
+#else
+#define FIBER_SYM(name) name
+#define FIBER_LOCAL(name) .L##name
+#endif
+
 #if defined(__arm__)
 #define FIBER_FUNC_ALIGN .p2align 2
 #else
 #define FIBER_FUNC_ALIGN .p2align 4
 #endif
+
+#if FIBER_MACHO
+
+#define FIBER_FUNC_BEGIN(name)              \
+    .text FIBER_SEP                         \
+    .globl FIBER_SYM(name) FIBER_SEP        \
+    .private_extern FIBER_SYM(name) FIBER_SEP \
+    FIBER_FUNC_ALIGN FIBER_SEP              \
+FIBER_SYM(name):
+
+#define FIBER_FUNC_END(name)
+#define FIBER_NO_EXEC_STACK
+
+#else /* ELF */
 
 #define FIBER_FUNC_BEGIN(name)      \
     .text;                          \
@@ -37,5 +88,7 @@ name:
 
 #define FIBER_NO_EXEC_STACK         \
     .section .note.GNU-stack, "", %progbits
+
+#endif
 
 #endif /* FIBER_ASM_MACROS_H */

@@ -1,6 +1,11 @@
 /*
  * Stack switching for aarch64: AAPCS64, ELF, GNU as.
  *
+ * macOS arm64 (Apple's variant of AAPCS64) saves the same registers: switch_arm64_aapcs_macho
+ * _gas.S assembles the routines below as Mach-O. So keep them format-neutral: symbols through
+ * FIBER_SYM, local labels through FIBER_LOCAL, ELF-only sections behind FIBER_ELF, and no
+ * x18 (asm/macros.h; the Mach-O file says why).
+ *
  * !!! KEEP IN SYNC !!!
  * The three routines below share one frame layout. fiber_asm_switch pushes it and pops it,
  * fiber_asm_init forges one by hand, and the CFI of fiber_asm_start reads the resumer's copy
@@ -93,7 +98,7 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
     .cfi_startproc
     FIBER_BTI_C
     sub     x9, x0, #(LINK_SLOT + FRAME_SIZE)   /* initial sp = top - 192, 16-aligned */
-    adr     x10, .Lstart_body                   /* pc-relative: fine in a -fPIC object */
+    adr     x10, FIBER_LOCAL(start_body)       /* pc-relative: fine in a -fPIC object */
     stp     xzr, x10, [x9, #0]                  /* x29 = 0, x30 = fiber_asm_start + 4 */
     stp     x1, x2, [x9, #16]                   /* x19 = entry, x20 = arg */
     stp     xzr, xzr, [x9, #32]                 /* x21, x22 */
@@ -283,7 +288,7 @@ FIBER_FUNC_BEGIN(fiber_asm_start)
      * (a breakpoint or profiler signal inside the first switch). It also traps a stray
      * call to fiber_asm_start from C. */
     brk     #0xf0
-.Lstart_body:
+FIBER_LOCAL(start_body):
     mov     x0, x20
     blr     x19                                 /* entry(arg); sp = top - 16, 16-aligned */
     /* entry must never return. If it does, trap here rather than run off into whatever
@@ -293,7 +298,7 @@ FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_endproc
 FIBER_FUNC_END(fiber_asm_start)
 
-#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#if FIBER_ELF && defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 /* GNU_PROPERTY_AARCH64_FEATURE_1_AND: BTI (bit 0) and PAC (bit 1) compatible. */
     .pushsection .note.gnu.property, "a"
     .p2align 3

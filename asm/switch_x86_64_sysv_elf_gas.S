@@ -1,6 +1,10 @@
 /*
  * Stack switching for x86_64, System V ABI, ELF, GNU as (AT&T syntax).
  *
+ * macOS x86_64 follows the same System V ABI: switch_x86_64_sysv_macho_gas.S assembles the
+ * routines below as Mach-O. So keep them format-neutral: symbols through FIBER_SYM, local
+ * labels through FIBER_LOCAL, ELF-only sections behind FIBER_ELF (asm/macros.h).
+ *
  * WARNING: the three routines below (fiber_asm_init, fiber_asm_switch, fiber_asm_start)
  * share one frame layout. fiber_asm_init writes a frame that fiber_asm_switch pops;
  * fiber_asm_switch pushes a frame whose size and slot offsets are hard-coded in
@@ -108,7 +112,7 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
     movq    %rdx, 32(%rax)              /* r12 = arg,   read by fiber_asm_start */
     movq    %rsi, 40(%rax)              /* rbx = entry, read by fiber_asm_start */
     movq    $0, 48(%rax)                /* rbp = 0: frame-pointer walkers stop at the base */
-    leaq    fiber_asm_start(%rip), %rcx /* hidden symbol: PC-relative, no GOT, PIC-safe */
+    leaq    FIBER_SYM(fiber_asm_start)(%rip), %rcx  /* hidden: PC-relative, no GOT, PIC-safe */
     movq    %rcx, 56(%rax)              /* the first switch returns into start */
     movq    %rax, -16(%rdi)             /* link slot: the not-running side is the new fiber */
     movq    $0, -8(%rdi)                /* reserved word of the link area */

@@ -13,9 +13,11 @@ Which program runs:
 - unset (a plain ``pytest``): the program is built here for the host.
 
 ``test_cross_target_case`` is the plain parametrisation that issue 2 asks for: on a host run
-(``FIBER_TARGET`` unset) it also cross-compiles the program for i686, aarch64 and armhf with
-the Debian cross compilers and runs it under qemu-user, and for Windows with mingw-w64 under
-Wine, skipping (with the reason) where a compiler or an emulator is not installed.
+(``FIBER_TARGET`` unset) it also cross-compiles the program for i686, aarch64, armhf, riscv64,
+s390x, ppc64le and loongarch64 with the Debian cross compilers and runs it under qemu-user, and
+for Windows with mingw-w64 under Wine, skipping (with the reason) where a compiler or an
+emulator is not installed. FIBER_CC_<NAME>, FIBER_QEMU_<NAME> and FIBER_SYSROOT_<NAME> replace
+a target's compiler, emulator and sysroot (loongarch64 needs all three: see CROSS_TARGETS).
 
 To run the program by hand: ``conformance --list``, ``conformance`` (every case, each in a
 forked child on POSIX), ``conformance CASE_NAME`` (one case, in-process, for a debugger).
@@ -202,12 +204,13 @@ class CrossTarget:
 
 
 
-def _qemu(arch: str, sysroot: str) -> tuple[str, ...]:
+def _qemu(arch: str, sysroot: str, libdir: str = "/lib") -> tuple[str, ...]:
     # -E LD_LIBRARY_PATH=/lib (a guest path: QEMU maps it to SYSROOT/lib): the Debian cross
     # sysroots have no etc/ld.so.cache, so the guest's ld.so would read the HOST's cache,
     # which can name other builds of the same libraries (the amd64 host's /lib32/libc.so.6
     # for i386). A cross ld.so with the host's libc.so.6 hangs in pthread_create().
-    return (f"qemu-{arch}", "-L", sysroot, "-E", "LD_LIBRARY_PATH=/lib")
+    # (loongarch64's cross libc lives in lib64.)
+    return (f"qemu-{arch}", "-L", sysroot, "-E", f"LD_LIBRARY_PATH={libdir}")
 
 
 CROSS_TARGETS = [
@@ -217,8 +220,42 @@ CROSS_TARGETS = [
                 _qemu("aarch64", "/usr/aarch64-linux-gnu")),
     CrossTarget("armhf", "arm-linux-gnueabihf-gcc", "armhf", "linux",
                 _qemu("arm", "/usr/arm-linux-gnueabihf")),
+    CrossTarget("riscv64", "riscv64-linux-gnu-gcc", "riscv64", "linux",
+                _qemu("riscv64", "/usr/riscv64-linux-gnu")),
+    CrossTarget("s390x", "s390x-linux-gnu-gcc", "s390x", "linux",
+                _qemu("s390x", "/usr/s390x-linux-gnu")),
+    CrossTarget("ppc64le", "powerpc64le-linux-gnu-gcc", "ppc64le", "linux",
+                _qemu("ppc64le", "/usr/powerpc64le-linux-gnu")),
+    # Bookworm has neither a loongarch64 cross compiler nor a QEMU that runs Debian's
+    # loongarch64 code (7.2 dies with SIGILL): trixie's gcc-14-loongarch64-linux-gnu through a
+    # chroot and bookworm-backports' QEMU 10, named by FIBER_CC_LOONGARCH64,
+    # FIBER_QEMU_LOONGARCH64 and FIBER_SYSROOT_LOONGARCH64 (the cross libc's directory).
+    CrossTarget("loongarch64", "loongarch64-linux-gnu-gcc", "loongarch64", "linux",
+                _qemu("loongarch64", "/usr/loongarch64-linux-gnu", "/lib64")),
     CrossTarget("x86_64-windows", "x86_64-w64-mingw32-gcc", "x86_64", "windows", ("wine",)),
 ]
+
+# The oldest QEMU that runs each target's code, where that is newer than bookworm's 7.2.
+MIN_QEMU = {"loongarch64": 8}
+
+
+def _with_overrides(target: CrossTarget) -> CrossTarget:
+    """FIBER_CC_<NAME> (a command, shell-split), FIBER_QEMU_<NAME> and FIBER_SYSROOT_<NAME>
+    replace a target's compiler, emulator and sysroot."""
+    key = target.name.upper().replace("-", "_")
+    runner = list(target.runner)
+    if os.environ.get(f"FIBER_QEMU_{key}"):
+        runner[0] = os.environ[f"FIBER_QEMU_{key}"]
+    if os.environ.get(f"FIBER_SYSROOT_{key}") and len(runner) > 2:
+        runner[2] = os.environ[f"FIBER_SYSROOT_{key}"]
+    return CrossTarget(target.name, os.environ.get(f"FIBER_CC_{key}") or target.cc, target.arch,
+                       target.os, tuple(runner))
+
+
+def _qemu_major(qemu: str) -> int:
+    out = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"version (\d+)\.", out)
+    return int(m.group(1)) if m else 0
 
 
 def _wine_env() -> dict[str, str]:
@@ -251,12 +288,19 @@ class _CrossRuns:
         return self.cache[target.name]
 
     def _make(self, target: CrossTarget):
-        missing = [tool for tool in (target.cc, target.runner[0]) if not shutil.which(tool)]
+        target = _with_overrides(target)
+        cc = shlex.split(target.cc)
+        missing = [tool for tool in (cc[0], target.runner[0]) if not shutil.which(tool)]
         if missing:
             return ("skip", f"{' and '.join(missing)} not installed")
-        if target.runner[0].startswith("qemu-") and not Path(target.runner[2]).is_dir():
+        is_qemu = Path(target.runner[0]).name.startswith("qemu-")
+        if is_qemu and not Path(target.runner[2]).is_dir():
             return ("skip", f"no {target.runner[2]} sysroot (install the cross libc)")
-        tc = _build.Toolchain(cc=(target.cc,), arch=target.arch, os=target.os)
+        need = MIN_QEMU.get(target.name, 0)
+        if is_qemu and need and _qemu_major(target.runner[0]) < need:
+            return ("skip", f"{target.runner[0]} is older than QEMU {need}, which {target.name} "
+                    f"code needs (set FIBER_QEMU_{target.name.upper()})")
+        tc = _build.Toolchain(cc=tuple(cc), arch=target.arch, os=target.os)
         absent = [str(p.relative_to(ROOT)) for p in _build.core_sources(tc) if not p.exists()]
         if absent:
             return ("fail", f"core sources missing for {target.name}: {', '.join(absent)}")
@@ -291,7 +335,8 @@ def _cross_outcome(cross_runs, target):
 
 
 # On a target run (FIBER_TARGET set) the cross items are not generated at all: each function
-# then shows up once, skipped for an empty parameter set, rather than as 84 skips.
+# then shows up once, skipped for an empty parameter set, rather than as one skip per target
+# and case.
 _CROSS = [] if TARGET else CROSS_TARGETS
 
 

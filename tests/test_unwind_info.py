@@ -4,15 +4,25 @@ A backtrace from inside a fiber crosses into its resumer only because fiber_asm_
 info computes the caller's frame from the link slot (a DWARF CFA expression; on arm32 EHABI
 opcodes that pop r13 from the slot). The conformance suite checks that backtraces do cross;
 this checks, per ABI, that the rule is really in the object, so that a regression names its
-cause. Built with each target's cross compiler on the host.
+cause. Each ABI's object is what the build compiles: asm/switch.S, assembled by that target's
+cross compiler, which also shows that switch.S picks the ABI's file by the compiler's target.
+
+Compilers: the Debian cross compilers by their usual names. One can be replaced by setting
+FIBER_CC_<ABI> (for example FIBER_CC_LOONGARCH64="chroot-wrapper loongarch64-linux-gnu-gcc"):
+bookworm has no loongarch64 cross compiler, so the harness supplies trixie's one through a
+chroot. The objects are read with the target's own readelf when it is installed (FIBER_READELF
+_<ABI> or <triple>-readelf; the host's binutils cannot apply every target's relocations inside
+.eh_frame, loongarch64's among them), else with the host's readelf.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 
@@ -26,52 +36,147 @@ pytestmark = [
     ),
 ]
 
-COMPILERS = {
-    "x86_64": "gcc",
-    "i686": "i686-linux-gnu-gcc",
-    "aarch64": "aarch64-linux-gnu-gcc",
-    "armhf": "arm-linux-gnueabihf-gcc",
+
+@dataclass(frozen=True)
+class Abi:
+    name: str
+    cc: str           # the compiler's usual command (FIBER_CC_<NAME> replaces it)
+    triple: str       # for <triple>-readelf
+    asm_file: str     # the per-ABI file asm/switch.S must pick for this compiler
+    sp: int           # DWARF number of the stack pointer,
+    slot: int         # the link slot's offset from it while fiber_asm_start runs,
+    frame: int        # and the switch frame's size: CFA = *(sp + slot) + frame
+    ra: int           # DWARF number of the return-address column,
+    ra_offset: str    # and where the resumer's return address lies from the CFA
+    signal_frame: bool  # start's FDE is marked a signal frame (see the per-ABI file)
+
+    @property
+    def cfa(self) -> str:
+        """fiber_asm_start's CFA expression as readelf prints it (register names differ between
+        binutils versions: `(sp)`, `(r3)`, `($sp)`)."""
+        return (rf"DW_OP_breg{self.sp} \([^)]*\): {self.slot}; DW_OP_deref; "
+                rf"DW_OP_plus_uconst: {self.frame}\)")
+
+    @property
+    def ra_rule(self) -> str:
+        return rf"^DW_CFA_offset\w*: r{self.ra}( \([^)]*\))? at cfa{re.escape(self.ra_offset)}$"
+
+
+ABIS = [
+    Abi("x86_64", "gcc", "x86_64-linux-gnu", "switch_x86_64_sysv_elf_gas.S",
+        7, 0, 64, 16, "-8", False),
+    Abi("i686", "i686-linux-gnu-gcc", "i686-linux-gnu", "switch_i386_sysv_elf_gas.S",
+        4, 16, 28, 8, "-4", False),
+    Abi("aarch64", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu", "switch_arm64_aapcs_elf_gas.S",
+        31, 0, 176, 30, "-168", True),
+    Abi("armhf", "arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf", "switch_arm_aapcs_elf_gas.S",
+        13, 0, 104, 14, "-4", True),
+    Abi("riscv64", "riscv64-linux-gnu-gcc", "riscv64-linux-gnu",
+        "switch_riscv64_lp64d_elf_gas.S", 2, 0, 208, 1, "-8", True),
+    Abi("s390x", "s390x-linux-gnu-gcc", "s390x-linux-gnu", "switch_s390x_sysv_elf_gas.S",
+        15, 160, 232, 14, "-48", True),
+    Abi("ppc64le", "powerpc64le-linux-gnu-gcc", "powerpc64le-linux-gnu",
+        "switch_ppc64le_elfv2_elf_gas.S", 1, 32, 528, 65, "+16", True),
+    Abi("loongarch64", "loongarch64-linux-gnu-gcc", "loongarch64-linux-gnu",
+        "switch_loongarch64_lp64d_elf_gas.S", 3, 0, 160, 1, "-8", True),
+]
+BY_NAME = {a.name: a for a in ABIS}
+
+HOW_TO_INSTALL = {
+    "loongarch64": "bookworm has none: trixie's gcc-14-loongarch64-linux-gnu in a trixie amd64 "
+                   "chroot, named by FIBER_CC_LOONGARCH64",
 }
 
 
-def assemble(arch: str, tmp_path) -> str:
-    cc = COMPILERS[arch]
-    if not shutil.which(cc) or not shutil.which("readelf"):
-        pytest.skip(f"{cc} or readelf is not installed (Debian: gcc cross packages, binutils)")
-    out = tmp_path / f"{arch}.o"
-    source = _build.ASM_DIR / _build.ASM_FILES[arch]
-    subprocess.run([cc, "-c", f"-I{_build.ASM_DIR}", str(source), "-o", str(out)], check=True)
+def compiler(abi: Abi) -> list[str]:
+    """The compiler command for `abi`, or a skip that says how to get one."""
+    cmd = shlex.split(os.environ.get(f"FIBER_CC_{abi.name.upper()}", "") or abi.cc)
+    if not shutil.which(cmd[0]):
+        how = HOW_TO_INSTALL.get(abi.name, f"Debian: gcc-{abi.triple}, or set "
+                                           f"FIBER_CC_{abi.name.upper()}")
+        pytest.skip(f"{cmd[0]} is not installed ({how})")
+    return cmd
+
+
+def readelf_for(abi: Abi) -> list[str]:
+    env = os.environ.get(f"FIBER_READELF_{abi.name.upper()}", "")
+    if env:
+        return shlex.split(env)
+    for cmd in (f"{abi.triple}-readelf", "readelf"):
+        if shutil.which(cmd):
+            return [cmd]
+    pytest.skip("readelf is not installed (Debian: binutils)")
+
+
+def assemble(abi: Abi, tmp_path) -> str:
+    """asm/switch.S assembled by the ABI's compiler, the way the build compiles it."""
+    out = tmp_path / f"{abi.name}.o"
+    _build.compile_native(_build.Toolchain(cc=tuple(compiler(abi)), arch=abi.name),
+                          [_build.SWITCH_S], out, extra_flags=("-c",))
     return str(out)
 
 
-def readelf(*args: str) -> str:
-    return subprocess.run(["readelf", *args], check=True, capture_output=True, text=True).stdout
+def frame_entries(abi: Abi, obj: str) -> list[str]:
+    """readelf's --debug-dump=frames output, one string per CIE/FDE."""
+    proc = subprocess.run([*readelf_for(abi), "--debug-dump=frames", obj], check=True,
+                          capture_output=True, text=True)
+    return [e for e in re.split(r"\n\s*\n", proc.stdout) if re.match(r"^[0-9a-f]+ ", e.strip())]
 
 
-def test_every_abi_is_covered():
-    assert set(COMPILERS) == set(_build.ASM_FILES)
+def start_fde(abi: Abi, obj: str) -> tuple[str, dict[str, str]]:
+    """The one FDE with a CFA expression (fiber_asm_start's), and the CIEs by offset."""
+    entries = frame_entries(abi, obj)
+    cies = {e.split()[0]: e for e in entries if e.split()[3] == "CIE"}
+    fdes = [e for e in entries if "DW_CFA_def_cfa_expression" in e]
+    assert len(fdes) == 1, "\n\n".join(entries)  # fiber_asm_start's, and no other routine's
+    return fdes[0], cies
 
 
-@pytest.mark.parametrize(
-    "arch, expression",
-    [
-        ("x86_64", r"DW_OP_breg7 \(rsp\): 0; DW_OP_deref; DW_OP_plus_uconst: 64"),
-        ("i686", r"DW_OP_breg4 \(esp\): 16; DW_OP_deref; DW_OP_plus_uconst: 28"),
-        ("aarch64", r"DW_OP_breg31 \(sp\): 0; DW_OP_deref; DW_OP_plus_uconst: 176"),
-        ("armhf", r"DW_OP_breg13 \(r13\): 0; DW_OP_deref"),
-    ],
-)
-def test_start_has_a_cfa_expression_reading_the_link_slot(arch, expression, tmp_path):
-    obj = assemble(arch, tmp_path)
-    frames = readelf("--debug-dump=frames", obj)
-    rules = [line for line in frames.splitlines() if "DW_CFA_def_cfa_expression" in line]
-    assert len(rules) == 1, frames  # fiber_asm_start's, and no other routine's
-    assert re.search(expression, rules[0]), rules[0]
+def test_every_elf_file_in_asm_is_an_abi_here():
+    """A new asm/*_elf_gas.S needs its row above, and every row names an existing file."""
+    on_disk = {p.name for p in _build.ASM_DIR.glob("switch_*_elf_gas.S")}
+    assert on_disk == {a.asm_file for a in ABIS}
+
+
+@pytest.mark.parametrize("abi", ABIS, ids=[a.name for a in ABIS])
+def test_switch_s_picks_the_abi_file_by_the_compilers_target(abi):
+    cmd = compiler(abi)
+    deps = subprocess.run([*cmd, "-MM", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
+                          check=True, capture_output=True, text=True).stdout
+    picked = sorted(set(re.findall(r"switch_\w+_gas\.S", deps)))
+    assert picked == [abi.asm_file], deps
+
+
+def test_switch_s_names_the_supported_abis_for_any_other_target():
+    """With no target macros at all (-undef), switch.S stops with a message, not an empty
+    object that would fail at link time."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    proc = subprocess.run(["gcc", "-undef", "-E", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "no stack-switch assembly for this target" in proc.stderr, proc.stderr
+    for abi in ("riscv64 LP64D", "s390x", "ppc64le ELFv2", "loongarch64 LP64D", "macOS"):
+        assert abi in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("abi", ABIS, ids=[a.name for a in ABIS])
+def test_start_has_a_cfa_expression_reading_the_link_slot(abi, tmp_path):
+    fde, cies = start_fde(abi, assemble(abi, tmp_path))
+    rule = next(ln for ln in fde.splitlines() if "DW_CFA_def_cfa_expression" in ln)
+    assert re.search(abi.cfa, rule), rule
+    # The resumer's return address comes from its switch frame, at a fixed offset from it.
+    assert any(re.search(abi.ra_rule, ln.strip()) for ln in fde.splitlines()), fde
+    cie = cies[re.search(r"cie=([0-9a-f]+)", fde).group(1)]
+    augmentation = re.search(r'Augmentation:\s+"([^"]*)"', cie).group(1)
+    assert ("S" in augmentation) == abi.signal_frame, cie
 
 
 def test_arm32_start_unwinds_through_the_link_slot_at_run_time(tmp_path):
-    obj = assemble("armhf", tmp_path)
-    table = readelf("-u", obj)
+    abi = BY_NAME["armhf"]
+    obj = assemble(abi, tmp_path)
+    table = subprocess.run([*readelf_for(abi), "-u", obj], check=True, capture_output=True,
+                           text=True).stdout
     entry = table.split("<fiber_asm_start>", 1)[1].split("\n\n", 1)[0]
     ops = [ln.split(None, 1)[1] for ln in entry.splitlines() if ln.strip().startswith("0x")]
     # vsp <- the link slot (the resumer's saved sp), then the resumer's switch frame.
