@@ -1,4 +1,4 @@
-"""The one dispatcher behind `python -m ci` and `python -m ci.reliability`: a command name
+"""The dispatcher behind `python -m ci` (ci/__main__.py): a command name
 picks a `main(argv) -> int` function, imported only when that command runs (so a command's
 dependencies are not loaded by the others)."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -28,21 +27,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ci import (build, cache_state, hangwatch, history, paths, provision, reports, runners,
-                sysroots, targets, wine)
+from ci import build, cache_state, hangwatch, history, paths, provision, reports, runners, targets
+from ci.runners import Prepared
 from ci.targets import Target
+from ci.tools import SetupError
 
 Log = Callable[[str], None]
 
 # Two targets at a time: a QEMU target's pytest is one emulated process busy at a time, so on
 # 2 cores two targets side by side beat one after the other (measured: see the README).
 DEFAULT_JOBS = 2
-
-
-@dataclass
-class Prepared:
-    sysroot: sysroots.Sysroot | None = None
-    wineprefix: Path | None = None
 
 
 @dataclass
@@ -53,11 +47,7 @@ class RunOutcome:
 
 
 def prepare(target: Target, log: Log) -> Prepared:
-    if target.needs_sysroot:
-        return Prepared(sysroot=sysroots.ensure(target, log=log))
-    if target.runner_kind == "wine":
-        return Prepared(wineprefix=wine.ensure_prefix(log=log))
-    return Prepared()
+    return runners.kind(target).prepare(target, log)
 
 
 def do_build(target: Target, prepared: Prepared) -> build.Built:
@@ -134,15 +124,10 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
     try:
         try:
             prepared = stages.prepare(target, log)
-        except (sysroots.SysrootError, wine.WineError, OSError) as e:
+        except (SetupError, OSError) as e:
             fail("provision", str(e))
             return result
-        if prepared.sysroot is not None:
-            result.python = prepared.sysroot.python
-        elif target.runner_kind == "native":
-            result.python = platform.python_version()
-        else:
-            result.python = f"host {platform.python_version()}"
+        result.python = prepared.python
         try:
             built = stages.build(target, prepared)
         except build.BuildError as e:
@@ -152,8 +137,7 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
         result.notes += built.notes
         for note in built.notes:
             log(f"{target.name}: note: {note}")
-        inv = stages.invocation(target, junit=junit, sysroot=prepared.sysroot,
-                                wineprefix=prepared.wineprefix, conformance=built.conformance,
+        inv = stages.invocation(target, prepared, junit=junit, conformance=built.conformance,
                                 pytest_args=tuple(pytest_args))
         result.python = inv.python
         log(f"{target.name}: $ {' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "

@@ -1,12 +1,13 @@
 """The CI workflow file (GitHub Actions), generated from the target table.
 
 ``python -m ci workflow --write`` writes ci/github-workflow.yml; ``--check`` exits 1 when the
-committed file differs from what the table gives (tests/test_harness_generated.py checks too).
+committed file differs from what the table gives (tests/harness/test_generated.py checks too).
 To use it on GitHub, copy it to .github/workflows/.
 
 Jobs: one Linux job per target (in a Debian bookworm container with CPython 3.11, root, the
 same kind of machine as this project's), each running that target's nox session, which
-provisions the tools and the sysroot itself; one job running the harness's own tests; and a
+provisions the tools and the sysroot itself; one job running the harness's own tests; one
+running the checks (``nox -s lint``); and a
 Windows job that runs the suite natively on a Windows runner (the x86_64-windows target runs
 only the C programs under Wine; its Python tests need a real Windows Python).
 """
@@ -26,7 +27,7 @@ PYTHON = "3.11"
 
 HEADER = """\
 # Generated from ci/targets.py by `python -m ci workflow --write`: do not edit by hand.
-# tests/test_harness_generated.py fails when this file and the table disagree.
+# tests/harness/test_generated.py fails when this file and the table disagree.
 # To run it on GitHub, copy it to .github/workflows/matrix.yml.
 """
 
@@ -112,6 +113,14 @@ def workflow() -> dict:
                 "steps": [checkout, install_nox,
                           {"name": "Harness tests", "run": "python3 -m nox -s harness"}],
             },
+            "lint": {
+                "name": "lint",
+                "runs-on": "ubuntu-latest",
+                "container": CONTAINER,
+                "timeout-minutes": 15,
+                "steps": [checkout, install_nox,
+                          {"name": "ruff, mypy, clang-format", "run": "python3 -m nox -s lint"}],
+            },
             "windows-native": {
                 "name": "x86_64-windows (native Python)",
                 "runs-on": "windows-latest",
@@ -159,7 +168,4 @@ def main(argv: list[str]) -> int:
     print("usage: python -m ci workflow [--write | --check | --print]", file=sys.stderr)
     return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
 

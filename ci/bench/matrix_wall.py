@@ -91,7 +91,7 @@ def run_matrix(root: Path, cache: Path, logfile: Path) -> tuple[int, dict | None
 def remove_cache(cache: Path, log: Callable[[str], None]) -> None:
     """Delete the temporary cache; the Wine prefix's server is stopped first (it may still be
     writing the registry)."""
-    from ci import wine
+    from ci.runners import wine
 
     prefix = wine.prefix_dir(cache)
     if prefix.exists():

@@ -2,7 +2,7 @@
 g++), valgrind for the instruction counts, and the cross toolchains whose objdump counts each
 ABI's switch (the harness's own host tools, ci/provision.py).
 
-``python -m ci.bench.peers`` installs what is missing with apt-get when we are root (after
+``python -m ci bench-peers`` installs what is missing with apt-get when we are root (after
 waiting for any other apt-get to finish), and otherwise prints the command to run; the rows
 that need a missing tool then say so. The Python peers (greenlet, greenback, SQLAlchemy) are
 installed by the nox session with pip.
@@ -60,5 +60,7 @@ def ensure_cross_tools() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(ensure() or ensure_cross_tools())
+def main(argv: list[str]) -> int:
+    """`python -m ci bench-peers`: Debian's Boost.Context, valgrind and the cross toolchains,
+    installed when missing (as root); the rows that need a missing one say so."""
+    return ensure() or ensure_cross_tools()

@@ -1,4 +1,4 @@
-"""Run every benchmark and write the reports: ``python -m ci.bench [--quick] [--no-callgrind]
+"""Run every benchmark and write the reports: ``python -m ci bench [--quick] [--no-callgrind]
 [--matrix-from-history]``.
 
 Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
@@ -136,7 +136,7 @@ def aio_rows(quick: bool) -> list[Row]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ci.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m ci bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the valgrind counts")
     ap.add_argument("--no-benchmarks-md", action="store_true",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ci import fiberbuild
+from fiber import _build
 
 LINE_RE = re.compile(r"^CASE (\S+) (PASS|FAIL|SKIP)(?: (.*))?$")
 CASE_TIMEOUT = 900  # seconds; valgrind makes the 1,000-fiber cases slow, never this slow
@@ -32,10 +32,9 @@ def build(cc: str, cflags: tuple[str, ...], output: Path) -> Path:
 
     Raises SystemExit with the compiler's output when the build fails.
     """
-    b = fiberbuild.module()
-    tc = b.Toolchain(cc=tuple(shlex.split(cc)), arch=b.host_arch(), cflags=tuple(cflags))
+    tc = _build.Toolchain(cc=tuple(shlex.split(cc)), arch=_build.host_arch(), cflags=tuple(cflags))
     try:
-        return b.build_conformance(tc, output)
+        return _build.build_conformance(tc, output)
     except subprocess.CalledProcessError as exc:
         cmd = exc.cmd if isinstance(exc.cmd, str) else shlex.join(map(str, exc.cmd))
         raise SystemExit(f"building the conformance program failed:\n{cmd}\n{exc.stdout}")

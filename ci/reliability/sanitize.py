@@ -28,8 +28,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ci import fiberbuild, paths
+from ci import paths
 from ci.reliability import conformance
+from fiber import _build
 
 SAN_FLAGS = ("-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
              "-fno-omit-frame-pointer")
@@ -71,12 +72,11 @@ def stderr_problems(stderr: str) -> list[str]:
 
 def check_switch_annotated(cc: str, workdir: Path) -> list[str]:
     """The core compiled with SAN_FLAGS calls both switch hooks: problems found (or [])."""
-    b = fiberbuild.module()
-    tc = b.Toolchain(cc=(cc,), arch=b.host_arch(), cflags=SAN_FLAGS)
+    tc = _build.Toolchain(cc=(cc,), arch=_build.host_arch(), cflags=SAN_FLAGS)
     obj = workdir / "fiber_posix.o"
     try:
         # -c: compile only (compile_native's link-only flags are unused then).
-        b.compile_native(tc, [b.CORE_DIR / "fiber_posix.c"], obj, extra_flags=("-c",))
+        _build.compile_native(tc, [_build.CORE_DIR / "fiber_posix.c"], obj, extra_flags=("-c",))
     except subprocess.CalledProcessError as exc:
         return [f"compiling fiber_posix.c with {cc} failed:\n{exc.stdout}"]
     nm = shutil.which("nm")
@@ -93,7 +93,7 @@ def check_switch_annotated(cc: str, workdir: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ci.reliability sanitize")
+    ap = argparse.ArgumentParser(prog="python -m ci sanitize")
     ap.add_argument("--cc", default="clang,gcc",
                     help="comma-separated compilers to try (default: clang,gcc; missing ones "
                          "are skipped, but at least one must exist)")

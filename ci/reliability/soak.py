@@ -15,7 +15,7 @@ when RSS grew by at most 1 MiB and the live-object count did not grow (beyond OB
 a few objects of interpreter-internal caches; a leak of one object per cycle would be a
 million).
 
-`python -m ci.reliability soak` runs the full counts and writes reports/soak.md and
+`python -m ci soak` runs the full counts and writes reports/soak.md and
 reports/soak.json. tests/test_reliability_soak.py runs :func:`measure` with smaller counts.
 This module imports nothing from ``ci`` at module level, so the test can load it by path.
 """
@@ -31,7 +31,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-RSS_LIMIT = 1 << 20      # bytes of RSS growth allowed (issue 7: within 1 MiB)
+RSS_LIMIT = 1 << 20      # bytes of RSS growth allowed (the soak's promise: within 1 MiB)
 OBJECT_SLACK = 16        # GC-tracked objects of growth tolerated (interpreter caches)
 
 FULL_CYCLES = 1_000_000
@@ -177,10 +177,10 @@ def render_markdown(fig: dict, meta: dict, found: list[str]) -> str:
     cyc_us = 1e6 * fig["cycles_seconds"] / max(1, fig["cycles"])
     rt_us = 1e6 * fig["round_trips_seconds"] / max(1, fig["round_trips"])
     lines = [
-        "## Soak (issue 7)",
+        "## Soak",
         "",
         f"{meta['date']}, {meta['machine']}, Python {meta['python']}, "
-        f"`python -m ci.reliability soak` (`nox -s soak`). RSS and live objects are taken after "
+        f"`python -m ci soak` (`nox -s soak`). RSS and live objects are taken after "
         f"a warm-up and `gc.collect()`; limits: RSS within {_mib(RSS_LIMIT)}, live objects "
         f"+{OBJECT_SLACK} at most.",
         "",
@@ -210,7 +210,7 @@ def render_markdown(fig: dict, meta: dict, found: list[str]) -> str:
 def main(argv: list[str]) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m ci.reliability soak")
+    ap = argparse.ArgumentParser(prog="python -m ci soak")
     ap.add_argument("--cycles", type=int, default=FULL_CYCLES)
     ap.add_argument("--round-trips", type=int, default=FULL_ROUND_TRIPS)
     ap.add_argument("--fibers", type=int, default=FULL_FIBERS)
@@ -221,11 +221,10 @@ def main(argv: list[str]) -> int:
     out_dir = args.out or paths.REPORTS
     try:
         import fiber._native  # noqa: F401
-    except ImportError:
-        from ci import fiberbuild
-
-        print("[soak] building fiber._native in place for this interpreter")
-        fiberbuild.module().build_host_extension()
+    except ImportError as e:
+        print(f"[soak] fiber's extension is not built for this Python ({e}): run "
+              "`python -m fiber._build` first (nox -s soak does)")
+        return 2
     print(f"[soak] {args.cycles:,} cycles, {args.round_trips:,} round trips across "
           f"{args.fibers:,} fibers ...", flush=True)
     fig = measure(args.cycles, args.round_trips, args.fibers)
@@ -245,7 +244,3 @@ def main(argv: list[str]) -> int:
     print(f"[soak] wrote {out_dir / 'soak.md'} and {out_dir / 'soak.json'}")
     return 1 if found else 0
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    sys.exit(main(sys.argv[1:]))

@@ -59,7 +59,7 @@ def stderr_problems(stderr: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ci.reliability valgrind")
+    ap = argparse.ArgumentParser(prog="python -m ci valgrind")
     ap.add_argument("--cc", default="gcc")
     ap.add_argument("cases", nargs="*", help="run only these cases")
     args = ap.parse_args(argv)

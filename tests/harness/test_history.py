@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.targets import runs_natively
 
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import build, cache_state, history, matrix, reports, sysroots, targets, wine  # noqa: E402
+from ci import build, cache_state, history, matrix, reports, runners, sysroots, targets
+from ci.runners import wine
 
 REV = {"commit": "abc1234", "dirty": False}
 
@@ -29,7 +24,8 @@ def fill_sysroot(cache: Path, name: str, key: str | None = None) -> None:
     path = sysroots.sysroot_dir(t, cache)
     path.mkdir(parents=True)
     (path / sysroots.MARKER).write_text(json.dumps(
-        {"key": key or sysroots.cache_key(t.debian_arch)}))
+        {"key": key or sysroots.cache_key(t.debian_arch), "python": "3.11.2",
+         "ext_suffix": ".so"}))
 
 
 def fill_wine(cache: Path) -> None:
@@ -41,7 +37,7 @@ def fill_wine(cache: Path) -> None:
 
 def fill_all(cache: Path) -> None:
     for t in targets.TARGETS:
-        if t.needs_sysroot:
+        if t.runner_kind == "qemu":
             fill_sysroot(cache, t.name)
     fill_wine(cache)
 
@@ -163,10 +159,10 @@ def passing_run(inv, logfile, log):
 
 
 def fake_stages() -> matrix.Stages:
-    return matrix.Stages(prepare=lambda t, log: matrix.Prepared(),
+    return matrix.Stages(prepare=lambda t, log: runners.Prepared("3.11"),
                          build=lambda t, p: build.Built(),
                          run=passing_run,
-                         invocation=lambda t, *, junit, **kw: matrix.runners.Invocation(
+                         invocation=lambda t, prepared, *, junit, **kw: runners.Invocation(
                              ["true", f"--junitxml={junit}"], {}, (), 10, 1, "3.11"))
 
 
@@ -222,10 +218,10 @@ def test_tools_missing_is_recorded_as_a_failed_run(tmp_path):
 
 def test_provisioning_failure_says_why_the_time_is_no_matrix_time(tmp_path):
     def prepare(t, log):
-        if t.needs_sysroot:
+        if t.runner_kind == "qemu":
             raise sysroots.SysrootError(f"mmdebstrap failed for {t.name} (exit 1):\n"
                                         "E: Failed to fetch http://deb.debian.org/...")
-        return matrix.Prepared()
+        return runners.Prepared("3.11")
 
     stages = fake_stages()
     stages.prepare = prepare

@@ -1,13 +1,18 @@
-"""The Wine prefix the Windows target's programs run in (one, in the cache folder).
+"""The wine runner kind: the target's Windows programs run under Wine; pytest runs in the
+host's Python with FIBER_TARGET=x86_64-windows, so only the tests marked ``target_program``
+apply (tests/conftest.py skips the rest: there is no Windows CPython with headers to run
+under Wine here; the CI workflow's Windows job runs the whole suite on a Windows runner).
 
-``wineboot --init`` creates it (about 8 s the first time); ``wineserver --wait`` lets it
-finish writing. Only then does the prefix get its completeness marker; a prefix folder
-without one (an interrupted first start) is removed and created again.
+What it keeps in the cache is one Wine prefix. ``wineboot --init`` creates it (about 8 s the
+first time); ``wineserver --wait`` lets it finish writing. Only then does the prefix get its
+completeness marker; a prefix folder without one (an interrupted first start) is removed and
+created again.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import time
@@ -15,13 +20,58 @@ from pathlib import Path
 from typing import Callable
 
 from ci import paths
-from ci.provision import find_tool
+from ci.runners import Environment, Log, Prepared
+from ci.targets import Target
+from ci.tools import SetupError, find_tool
+
+TEST_TIMEOUT_SCALE = 3.0
+RUN_TIMEOUT = 20 * 60.0
+WORKERS = 1
 
 MARKER = ".fiber-wineprefix-complete"
 
 
-class WineError(RuntimeError):
+class WineError(SetupError):
     """The Wine prefix could not be created."""
+
+
+# ---- the runner kind's interface (ci/runners/__init__.py) ---------------------------------
+
+
+def host_needs(target: Target) -> tuple[tuple[str, str], ...]:
+    return ()
+
+
+def cache_entry(target: Target) -> str | None:
+    return "Wine prefix"  # one for every Windows row
+
+
+def _prepared(prefix: Path) -> Prepared:
+    return Prepared(python=f"host {platform.python_version()}", cached=prefix)
+
+
+def find(target: Target, cache: Path | None = None) -> Prepared | None:
+    prefix = prefix_dir(cache)
+    return _prepared(prefix) if is_complete(prefix) else None
+
+
+def prepare(target: Target, log: Log = print) -> Prepared:
+    return _prepared(ensure_prefix(log=log))
+
+
+def prefix(target: Target, prepared: Prepared) -> list[str]:
+    return [wine_command()]
+
+
+def interpreter(target: Target, prepared: Prepared, host_python: str) -> list[str]:
+    return [host_python]
+
+
+def environment(target: Target, prepared: Prepared) -> Environment:
+    return Environment(set=variables(prepared.cached) if prepared.cached else {})
+
+
+# ---- the prefix -----------------------------------------------------------------------------
 
 
 def prefix_dir(cache: Path | None = None) -> Path:
@@ -33,7 +83,7 @@ def wine_command() -> str:
     return find_tool("wine64") or find_tool("wine") or "wine64"
 
 
-def environment(prefix: Path) -> dict[str, str]:
+def variables(prefix: Path) -> dict[str, str]:
     """Environment variables every Wine run of the harness gets."""
     return {"WINEPREFIX": str(prefix), "WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml="}
 
@@ -47,7 +97,7 @@ def stop_server(prefix: Path) -> None:
     server = find_tool("wineserver")
     if not server:
         return
-    env = dict(os.environ, **environment(prefix))
+    env = dict(os.environ, **variables(prefix))
     for args in (["-k"], ["-w"]):
         try:
             subprocess.run([server, *args], env=env, stdin=subprocess.DEVNULL,
@@ -72,7 +122,7 @@ def remove(prefix: Path) -> None:
 
 def create(prefix: Path, log: Callable[[str], None]) -> None:
     """wineboot --init into `prefix`, then wait for wineserver to flush the registry."""
-    env = dict(os.environ, **environment(prefix))
+    env = dict(os.environ, **variables(prefix))
     env.pop("DISPLAY", None)  # no dialogs: the prefix update runs headless
     wineboot = find_tool("wineboot")
     cmd = [wineboot, "--init"] if wineboot else [wine_command(), "wineboot", "--init"]

@@ -8,15 +8,9 @@ import os
 
 import pytest
 
-from ci.targets import runs_natively
 
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci.bench.results import Goal, Row  # noqa: E402
-from ci.bench.timing import AsyncCase, Case, interleaved, interleaved_async  # noqa: E402
+from ci.bench.results import Goal, Row
+from ci.bench.timing import AsyncCase, Case, interleaved, interleaved_async
 
 
 def _recording_case(log: list[str], name: str, seconds: list[float], n: int = 10) -> Case:

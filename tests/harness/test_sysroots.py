@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.targets import runs_natively
 
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import paths, sysroots, targets, wine  # noqa: E402
+from ci import paths, sysroots, targets
+from ci.runners import qemu, wine
 
 ARM64 = targets.get("aarch64-linux")
 
@@ -154,7 +149,7 @@ def test_mmdebstrap_command():
 
 
 def test_smoke_command_runs_the_sysroot_python_under_qemu(tmp_path):
-    cmd = sysroots.qemu_python(ARM64, tmp_path)
+    cmd = qemu.python_at(ARM64, tmp_path)
     assert cmd[0].endswith("qemu-aarch64")
     assert cmd[1:] == ["-L", str(tmp_path), str(tmp_path / "usr" / "bin" / "python3")]
 
@@ -240,5 +235,5 @@ def test_half_built_wine_prefix_is_recreated(tmp_path):
 
 
 def test_wine_environment(tmp_path):
-    env = wine.environment(tmp_path)
+    env = wine.variables(tmp_path)
     assert env["WINEPREFIX"] == str(tmp_path) and env["WINEDEBUG"] == "-all"
