@@ -12,10 +12,11 @@ Which program runs:
   build it with :func:`fiber._build.build_conformance`, which knows the flags the program needs.
 - unset (a plain ``pytest``): the program is built here for the host.
 
-``test_cross_target_case`` is the plain parametrisation that issue 2 asks for: on a host run
-(``FIBER_TARGET`` unset) it also cross-compiles the program for i686, aarch64 and armhf with
-the Debian cross compilers and runs it under qemu-user, and for Windows with mingw-w64 under
-Wine, skipping (with the reason) where a compiler or an emulator is not installed.
+``test_cross_target_case``: on a host run (``FIBER_TARGET`` unset) the program is also built
+for every other target of ci/targets.py with that target's compiler and run the way its
+runner kind runs it (``qemu-ARCH -L SYSROOT``, Wine), with the sysroot or Wine prefix the
+harness cached; skipped, with the reason and the command that provides it, where a compiler,
+an emulator or that cache entry is missing.
 
 To run the program by hand: ``conformance --list``, ``conformance`` (every case, each in a
 forked child on POSIX), ``conformance CASE_NAME`` (one case, in-process, for a debugger).
@@ -26,13 +27,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ci import provision, runners
+from ci.targets import TARGETS, Target
+from ci.tools import find_tool
 from fiber import _build
 
 pytestmark = pytest.mark.target_program
@@ -188,54 +191,13 @@ def test_conformance(case, conformance_run):
 
 
 # ---------------------------------------------------------------------------------------
-# Cross targets on a host run (issue 2's plain parametrisation; ci/ generalises it)
+# The other targets on a host run: the table's, run the harness's way
 # ---------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class CrossTarget:
-    name: str
-    cc: str
-    arch: str
-    os: str
-    runner: tuple[str, ...]
-
-
-
-def _qemu(arch: str, sysroot: str) -> tuple[str, ...]:
-    # -E LD_LIBRARY_PATH=/lib (a guest path: QEMU maps it to SYSROOT/lib): the Debian cross
-    # sysroots have no etc/ld.so.cache, so the guest's ld.so would read the HOST's cache,
-    # which can name other builds of the same libraries (the amd64 host's /lib32/libc.so.6
-    # for i386). A cross ld.so with the host's libc.so.6 hangs in pthread_create().
-    return (f"qemu-{arch}", "-L", sysroot, "-E", "LD_LIBRARY_PATH=/lib")
-
-
-CROSS_TARGETS = [
-    CrossTarget("i686", "i686-linux-gnu-gcc", "i686", "linux",
-                _qemu("i386", "/usr/i686-linux-gnu")),
-    CrossTarget("aarch64", "aarch64-linux-gnu-gcc", "aarch64", "linux",
-                _qemu("aarch64", "/usr/aarch64-linux-gnu")),
-    CrossTarget("armhf", "arm-linux-gnueabihf-gcc", "armhf", "linux",
-                _qemu("arm", "/usr/arm-linux-gnueabihf")),
-    CrossTarget("x86_64-windows", "x86_64-w64-mingw32-gcc", "x86_64", "windows", ("wine",)),
-]
-
-
-def _wine_env() -> dict[str, str]:
-    """WINEPREFIX: the caller's, else the harness's prefix (ci/wine.py) once it is complete,
-    else one of our own (Wine creates it on first start, in some seconds)."""
-    env = dict(os.environ)
-    env.setdefault("WINEDEBUG", "-all")
-    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")  # no Mono/Gecko install prompts
-    if "WINEPREFIX" not in env:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        harness = Path(os.environ.get("FIBER_CACHE") or cache / "fiber-harness") / "wine-prefix"
-        if (harness / ".fiber-wineprefix-complete").is_file():
-            env["WINEPREFIX"] = str(harness)
-        else:
-            env["WINEPREFIX"] = str(cache / "fiber" / "conformance-wineprefix")
-    Path(env["WINEPREFIX"]).parent.mkdir(parents=True, exist_ok=True)
-    return env
+# Every target of ci/targets.py that does not run natively here. Each is built with its own
+# compiler and run through its runner kind (ci/runners/) with what the harness cached
+# (`python -m ci provision` makes it): the same prefix and environment as in a matrix run.
+CROSS_TARGETS = [t for t in TARGETS if t.runner_kind != "native"]
 
 
 class _CrossRuns:
@@ -245,28 +207,30 @@ class _CrossRuns:
         self.tmp = tmp_path_factory
         self.cache: dict[str, tuple[str, object]] = {}
 
-    def get(self, target: CrossTarget):
+    def get(self, target: Target):
         if target.name not in self.cache:
             self.cache[target.name] = self._make(target)
         return self.cache[target.name]
 
-    def _make(self, target: CrossTarget):
-        missing = [tool for tool in (target.cc, target.runner[0]) if not shutil.which(tool)]
+    def _make(self, target: Target):
+        missing = [cmd for cmd, _ in provision.needs(target)
+                   if not cmd.startswith("/") and find_tool(cmd) is None]
         if missing:
-            return ("skip", f"{' and '.join(missing)} not installed")
-        if target.runner[0].startswith("qemu-") and not Path(target.runner[2]).is_dir():
-            return ("skip", f"no {target.runner[2]} sysroot (install the cross libc)")
-        tc = _build.Toolchain(cc=(target.cc,), arch=target.arch, os=target.os)
-        absent = [str(p.relative_to(ROOT)) for p in _build.core_sources(tc) if not p.exists()]
-        if absent:
-            return ("fail", f"core sources missing for {target.name}: {', '.join(absent)}")
+            return ("skip", f"{', '.join(missing)} not installed "
+                            f"(python -m ci provision {target.name})")
+        kind = runners.kind(target)
+        prepared = kind.find(target)
+        if prepared is None:
+            return ("skip", f"no {kind.cache_entry(target)} in the harness's cache "
+                            f"(python -m ci provision {target.name})")
+        tc = target.toolchain(prepared.sysroot.path if prepared.sysroot else None)
         out = self.tmp.mktemp(f"conformance-{target.name}") / f"conformance{tc.exe_suffix}"
         try:
             _build.build_conformance(tc, out)
         except subprocess.CalledProcessError as exc:
             return ("fail", f"building for {target.name} failed:\n{exc.stdout}")
-        env = _wine_env() if target.os == "windows" else None
-        command = [*target.runner, str(out)]
+        env = {**os.environ, **kind.environment(target, prepared).set}
+        command = [*kind.prefix(target, prepared), str(out)]
         try:
             listed = listed_cases(command, env=env)
         except AssertionError as exc:

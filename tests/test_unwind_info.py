@@ -4,43 +4,34 @@ A backtrace from inside a fiber crosses into its resumer only because fiber_asm_
 info computes the caller's frame from the link slot (a DWARF CFA expression; on arm32 EHABI
 opcodes that pop r13 from the slot). The conformance suite checks that backtraces do cross;
 this checks, per ABI, that the rule is really in the object, so that a regression names its
-cause. Built with each target's cross compiler on the host.
+cause. Built with each Linux target's compiler (ci/targets.py) on the host.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
 
+from ci.targets import TARGETS
 from fiber import _build
 
-pytestmark = [
-    pytest.mark.harness,
-    pytest.mark.skipif(
-        os.environ.get("FIBER_TARGET", "x86_64-linux") not in ("", "x86_64-linux"),
-        reason="drives the host's cross compilers and readelf: runs on the native target",
-    ),
-]
+# Drives the host's cross compilers and readelf.
+pytestmark = pytest.mark.native_only
 
-COMPILERS = {
-    "x86_64": "gcc",
-    "i686": "i686-linux-gnu-gcc",
-    "aarch64": "aarch64-linux-gnu-gcc",
-    "armhf": "arm-linux-gnueabihf-gcc",
-}
+# The compiler of each Linux target's ABI, from the target table.
+COMPILERS = {t.arch: t.toolchain().cc for t in TARGETS if t.os == "linux"}
 
 
 def assemble(arch: str, tmp_path) -> str:
     cc = COMPILERS[arch]
-    if not shutil.which(cc) or not shutil.which("readelf"):
-        pytest.skip(f"{cc} or readelf is not installed (Debian: gcc cross packages, binutils)")
+    if not shutil.which(cc[0]) or not shutil.which("readelf"):
+        pytest.skip(f"{cc[0]} or readelf is not installed (python -m ci provision installs them)")
     out = tmp_path / f"{arch}.o"
     source = _build.ASM_DIR / _build.ASM_FILES[arch]
-    subprocess.run([cc, "-c", f"-I{_build.ASM_DIR}", str(source), "-o", str(out)], check=True)
+    subprocess.run([*cc, "-c", f"-I{_build.ASM_DIR}", str(source), "-o", str(out)], check=True)
     return str(out)
 
 
