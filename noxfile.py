@@ -69,9 +69,22 @@ def provision(session: nox.Session) -> None:
 def harness(session: nox.Session) -> None:
     """The harness's own tests (tests/harness/), natively; reports/harness.xml."""
     _install(session)
-    session.run("python", "-m", "pytest", "-p", "xdist", "-n", "2", "--timeout=120", "-rfE",
-                "--junitxml=reports/harness.xml", "-o", "junit_suite_name=harness",
-                "tests/harness", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+        "--timeout=120",
+        "-rfE",
+        "--junitxml=reports/harness.xml",
+        "-o",
+        "junit_suite_name=harness",
+        "tests/harness",
+        *session.posargs,
+    )
 
 
 @nox.session(default=False)

@@ -37,8 +37,10 @@ def _targets(argv: list[str]) -> int:
     from ci.targets import TARGETS
 
     for t in TARGETS:
-        print(f"{t.name:16} {t.compiler:26} {t.debian_arch or '(none)':8} "
-              f"{t.runner_kind:8} {t.runner}")
+        print(
+            f"{t.name:16} {t.compiler:26} {t.debian_arch or '(none)':8} "
+            f"{t.runner_kind:8} {t.runner}"
+        )
     return 0
 
 

@@ -36,8 +36,9 @@ class BuildError(RuntimeError):
         self.what = what
         self.command = command if isinstance(command, str) else shlex.join(map(str, command))
         self.output = output
-        super().__init__(f"building {what} failed: {first_error(output)}\n"
-                         f"$ {self.command}\n{output.rstrip()}")
+        super().__init__(
+            f"building {what} failed: {first_error(output)}\n$ {self.command}\n{output.rstrip()}"
+        )
 
 
 def first_error(output: str) -> str:
@@ -65,12 +66,26 @@ def _run(what: str, fn, *args, **kwargs) -> Path:
         raise BuildError(what, str(e.filename), str(e)) from None
 
 
-def build_extension(tc, ext_suffix: str, python_include: Path, *,
-                    extra_flags: tuple[str, ...] = (), defines: tuple[str, ...] = (),
-                    libs: tuple[str, ...] = ()) -> Path:
+def build_extension(
+    tc,
+    ext_suffix: str,
+    python_include: Path,
+    *,
+    extra_flags: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
+    libs: tuple[str, ...] = (),
+) -> Path:
     out = _build.PACKAGE / f"_native{ext_suffix}"
-    return _run(f"the extension {out.name}", _build.build_extension, tc, out, python_include,
-                defines=defines, extra_flags=extra_flags, libs=libs)
+    return _run(
+        f"the extension {out.name}",
+        _build.build_extension,
+        tc,
+        out,
+        python_include,
+        defines=defines,
+        extra_flags=extra_flags,
+        libs=libs,
+    )
 
 
 def build_conformance(tc, out_dir: Path) -> Path | None:
@@ -94,17 +109,23 @@ def build_target(target: Target, sysroot: Sysroot | None = None) -> Built:
             # The sysroot's pyconfig.h includes <ARCH-TRIPLET/python3.11/pyconfig.h>; searched
             # after the cross compiler's own headers so its libc headers stay the compiler's.
             built.extension = build_extension(
-                tc, sysroot.ext_suffix, sysroot.python_include,
-                extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")))
+                tc,
+                sysroot.ext_suffix,
+                sysroot.python_include,
+                extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")),
+            )
         else:
             built.extension = build_extension(
-                tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"]))
+                tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"])
+            )
     else:
         built.notes.append("no extension: there is no Windows Python under Wine")
     built.conformance = build_conformance(tc, out_dir)
     if built.conformance is None:
-        built.notes.append(f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
-                           " does not exist yet")
+        built.notes.append(
+            f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
+            " does not exist yet"
+        )
     return built
 
 

@@ -16,9 +16,9 @@ key, lock files) would not be reused, so it does not make the cache warm.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from ci import paths, runners
 from ci.targets import Target

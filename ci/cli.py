@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Callable, Union
+from collections.abc import Callable
 
 # A command: "package.module" (whose main is called) or a function.
-Command = Union[str, Callable[[list[str]], int]]
+Command = str | Callable[[list[str]], int]
 
 
 def dispatch(argv: list[str], usage: str, commands: dict[str, Command]) -> int:

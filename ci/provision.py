@@ -11,8 +11,8 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from ci import runners
 from ci.targets import Target
@@ -40,8 +40,11 @@ def packages(target: Target) -> tuple[str, ...]:
     return tuple(packages_of(Missing(what, pkg) for what, pkg in needs(target)))
 
 
-def missing_for(targets: Iterable[Target], which: Callable[[str], str | None] = find_tool,
-                exists: Callable[[str], bool] = os.path.exists) -> list[Missing]:
+def missing_for(
+    targets: Iterable[Target],
+    which: Callable[[str], str | None] = find_tool,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> list[Missing]:
     """Tools and files the targets need that this host lacks, each once, in table order."""
     out: list[Missing] = []
     for t in targets:
@@ -86,18 +89,28 @@ def run_apt(packages: list[str], log: Callable[[str], None] = print) -> None:
     install = apt_install_command(packages)
     for cmd in (["apt-get", *wait, "update"], [install[0], *wait, *install[1:]]):
         log(f"provision: {shlex.join(cmd)}")
-        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-30:])
             raise ProvisionError(f"{shlex.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
 
 
-def ensure_tools(targets: Iterable[Target], *, which: Callable[[str], str | None] = find_tool,
-                 exists: Callable[[str], bool] = os.path.exists,
-                 root: bool | None = None,
-                 installer: Callable[[list[str]], None] | None = None,
-                 log: Callable[[str], None] = print) -> list[str]:
+def ensure_tools(
+    targets: Iterable[Target],
+    *,
+    which: Callable[[str], str | None] = find_tool,
+    exists: Callable[[str], bool] = os.path.exists,
+    root: bool | None = None,
+    installer: Callable[[list[str]], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
     """Make sure the targets' host tools are here. Returns the packages it installed.
 
     Not root and something missing: ProvisionError naming the packages and the command.
@@ -111,8 +124,7 @@ def ensure_tools(targets: Iterable[Target], *, which: Callable[[str], str | None
     if not root:
         raise ProvisionError(not_root_message(missing))
     pkgs = packages_of(missing)
-    log(f"provision: installing {' '.join(pkgs)} "
-        f"(for {', '.join(m.what for m in missing)})")
+    log(f"provision: installing {' '.join(pkgs)} (for {', '.join(m.what for m in missing)})")
     (installer or (lambda p: run_apt(p, log)))(pkgs)
     still = missing_for(targets, which, exists)
     if still:
@@ -141,4 +153,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("provision: ready")
     return 0
-

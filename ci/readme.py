@@ -55,11 +55,13 @@ def main(argv: list[str]) -> int:
         return 0
     if mode == "--check":
         if new != text:
-            print("README.md's target table is out of date with ci/targets.py; "
-                  "run: python -m ci readme --write", file=sys.stderr)
+            print(
+                "README.md's target table is out of date with ci/targets.py; "
+                "run: python -m ci readme --write",
+                file=sys.stderr,
+            )
             return 1
         print("README.md's target table is up to date")
         return 0
     print("usage: python -m ci readme [--write | --check]", file=sys.stderr)
     return 2
-

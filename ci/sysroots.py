@@ -26,9 +26,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ci import paths
 from ci.targets import SUITE, SYSROOT_PACKAGES, Target
@@ -81,16 +81,21 @@ class Sysroot:
 # Cache keys and places
 # ----------------------------------------------------------------------------------------
 
-def cache_key(debian_arch: str, packages: tuple[str, ...] = SYSROOT_PACKAGES,
-              suite: str = SUITE) -> str:
+
+def cache_key(
+    debian_arch: str, packages: tuple[str, ...] = SYSROOT_PACKAGES, suite: str = SUITE
+) -> str:
     """A short hash of what goes into a sysroot: same inputs, same key; any change, new key."""
-    blob = json.dumps({"format": FORMAT, "suite": suite, "arch": debian_arch,
-                       "packages": sorted(set(packages))}, sort_keys=True)
+    blob = json.dumps(
+        {"format": FORMAT, "suite": suite, "arch": debian_arch, "packages": sorted(set(packages))},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def sysroot_dir(target: Target, cache: Path | None = None,
-                packages: tuple[str, ...] = SYSROOT_PACKAGES) -> Path:
+def sysroot_dir(
+    target: Target, cache: Path | None = None, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> Path:
     cache = cache or paths.cache_root()
     key = cache_key(target.debian_arch, packages)
     return cache / "sysroots" / f"{target.debian_arch}-{SUITE}-{key}"
@@ -113,6 +118,7 @@ def is_complete(path: Path, key: str) -> bool:
 # ----------------------------------------------------------------------------------------
 # The Debian mirror, from the host's apt configuration
 # ----------------------------------------------------------------------------------------
+
 
 def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
     stanza: dict[str, str] = {}
@@ -155,8 +161,12 @@ def mirrors_in(sources: dict[str, str], suite: str = SUITE) -> list[str]:
                 line = line.split("#", 1)[0]
                 line = re.sub(r"\[[^]]*\]", " ", line)  # [signed-by=... arch=...]
                 words = line.split()
-                if len(words) >= 4 and words[0] == "deb" and words[2] == suite \
-                        and "main" in words[3:]:
+                if (
+                    len(words) >= 4
+                    and words[0] == "deb"
+                    and words[2] == suite
+                    and "main" in words[3:]
+                ):
                     found.append(words[1])
     return [u.rstrip("/") for u in found if re.match(r"^(https?|file|ftp)://", u)]
 
@@ -187,13 +197,20 @@ def host_mirror(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> str:
 # Building
 # ----------------------------------------------------------------------------------------
 
-def mmdebstrap_command(target: Target, dest: Path, mirror: str,
-                       packages: tuple[str, ...] = SYSROOT_PACKAGES) -> list[str]:
+
+def mmdebstrap_command(
+    target: Target, dest: Path, mirror: str, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> list[str]:
     signed = f"[signed-by={KEYRING}] " if os.path.exists(KEYRING) else ""
     return [
-        "mmdebstrap", "--variant=extract", f"--arch={target.debian_arch}",
-        "--skip=check/qemu", "--aptopt=Acquire::Retries \"3\"",
-        f"--include={','.join(packages)}", SUITE, str(dest),
+        "mmdebstrap",
+        "--variant=extract",
+        f"--arch={target.debian_arch}",
+        "--skip=check/qemu",
+        '--aptopt=Acquire::Retries "3"',
+        f"--include={','.join(packages)}",
+        SUITE,
+        str(dest),
         f"deb {signed}{mirror} {SUITE} main",
     ]
 
@@ -211,16 +228,23 @@ def mmdebstrap(target: Target, dest: Path, mirror: str, log: Log) -> None:
     cmd = mmdebstrap_command(target, dest, mirror)
     for attempt in (1, 2):  # a mirror hiccup ("File has unexpected size") deserves a retry
         log(f"sysroot: {shlex.join(cmd)}")
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if proc.returncode == 0:
             return
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         if attempt == 2:
             # The first line is what summaries show: put apt's own error there.
-            raise SysrootError(f"mmdebstrap failed for {target.name} "
-                               f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
-                               f"\n{tail}")
+            raise SysrootError(
+                f"mmdebstrap failed for {target.name} "
+                f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
+                f"\n{tail}"
+            )
         log(f"sysroot: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
         shutil.rmtree(dest, ignore_errors=True)
 
@@ -234,29 +258,43 @@ def precompile(root: Path, python: PythonCommand, log: Log) -> None:
     # The host's compileall writes the same .pyc as the target's when the versions match
     # (bytecode does not depend on the CPU); otherwise the sysroot's own Python does it, slower.
     same = version == host
-    cmd = [*([sys.executable] if same else python(root)), "-m", "compileall", "-q", "-q", "-j0",
-           *dirs]
+    cmd = [
+        *([sys.executable] if same else python(root)),
+        "-m",
+        "compileall",
+        "-q",
+        "-q",
+        "-j0",
+        *dirs,
+    ]
     log(f"sysroot: precompiling bytecode with {'the host' if same else 'its own'} Python")
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def smoke(target: Target, root: Path, python: PythonCommand) -> dict:
     """Run the sysroot's Python: it must import the suite's needs, on the target's CPU."""
     cmd = [*python(root), "-c", SMOKE]
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300
+        )
     except subprocess.TimeoutExpired:
-        raise SysrootError(f"smoke check of the {target.name} sysroot timed out: "
-                           f"{shlex.join(cmd)}") from None
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot timed out: {shlex.join(cmd)}"
+        ) from None
     if proc.returncode != 0:
-        raise SysrootError(f"smoke check of the {target.name} sysroot failed "
-                           f"(exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-2000:]}")
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot failed "
+            f"(exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-2000:]}"
+        )
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     if info.get("machine") != target.machine:
-        raise SysrootError(f"smoke check of the {target.name} sysroot: its Python says it runs "
-                           f"on {info.get('machine')!r}, expected {target.machine!r}")
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot: its Python says it runs "
+            f"on {info.get('machine')!r}, expected {target.machine!r}"
+        )
     return info
 
 
@@ -284,8 +322,9 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def find(target: Target, cache: Path | None = None,
-         packages: tuple[str, ...] = SYSROOT_PACKAGES) -> Sysroot | None:
+def find(
+    target: Target, cache: Path | None = None, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> Sysroot | None:
     """The target's sysroot if the cache holds it complete (under the current key), else None.
     Never builds."""
     path = sysroot_dir(target, cache, packages)
@@ -295,9 +334,15 @@ def find(target: Target, cache: Path | None = None,
     return None
 
 
-def ensure(target: Target, *, python: PythonCommand | None = None, cache: Path | None = None,
-           packages: tuple[str, ...] = SYSROOT_PACKAGES, builder: Builder | None = None,
-           log: Log = print) -> Sysroot:
+def ensure(
+    target: Target,
+    *,
+    python: PythonCommand | None = None,
+    cache: Path | None = None,
+    packages: tuple[str, ...] = SYSROOT_PACKAGES,
+    builder: Builder | None = None,
+    log: Log = print,
+) -> Sysroot:
     """The target's sysroot, built (or rebuilt, when half-built) if needed.
 
     `python` runs a sysroot's Python (for the bytecode and the smoke check); `builder`
@@ -327,13 +372,18 @@ def ensure(target: Target, *, python: PythonCommand | None = None, cache: Path |
             log(f"sysroot: removing {partial}, left by an interrupted build")
             shutil.rmtree(partial)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        log(f"sysroot: building {target.debian_arch} {SUITE} sysroot for {target.name} "
-            f"in {path}")
+        log(f"sysroot: building {target.debian_arch} {SUITE} sysroot for {target.name} in {path}")
         info = builder(target, partial, log)
-        marker = {"key": key, "target": target.name, "arch": target.debian_arch,
-                  "suite": SUITE, "packages": sorted(set(packages)),
-                  "python": info["python"], "ext_suffix": info["ext_suffix"],
-                  "machine": info["machine"]}
+        marker = {
+            "key": key,
+            "target": target.name,
+            "arch": target.debian_arch,
+            "suite": SUITE,
+            "packages": sorted(set(packages)),
+            "python": info["python"],
+            "ext_suffix": info["ext_suffix"],
+            "machine": info["machine"],
+        }
         (partial / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         os.rename(partial, path)
         return Sysroot(path, info["python"], info["ext_suffix"])

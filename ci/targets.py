@@ -40,7 +40,13 @@ SYSROOT_PACKAGES = (
 # What the host's Python needs to build the extension and drive pytest (the nox sessions and
 # the CI workflow install exactly this list).
 PYTHON_DEPS = (
-    "cffi", "pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "coverage", "trio",
+    "cffi",
+    "pytest",
+    "pytest-xdist",
+    "pytest-timeout",
+    "hypothesis",
+    "coverage",
+    "trio",
 )
 
 
@@ -148,7 +154,8 @@ TARGETS: tuple[Target, ...] = (
         runner="wine64",
         # wine64 is the 64-bit loader; the `wine` package adds the launcher and wineboot.
         tools=_tools(
-            ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"), ("wine64", "wine64"),
+            ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+            ("wine64", "wine64"),
             ("wineboot", "wine"),
         ),
         machine="AMD64",

@@ -43,8 +43,12 @@ def _scalar(v) -> str:
     if isinstance(v, int):
         return str(v)
     s = str(v)
-    if _PLAIN.match(s) and not s.endswith(" ") and not _NUMBER.match(s) \
-            and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "~"):
+    if (
+        _PLAIN.match(s)
+        and not s.endswith(" ")
+        and not _NUMBER.match(s)
+        and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "~")
+    ):
         return s
     return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
 
@@ -80,8 +84,12 @@ def workflow() -> dict:
     install_nox = {"name": "Install nox", "run": "python3 -m pip install nox"}
 
     def upload(name: str) -> dict:
-        return {"name": "Upload reports", "if": "always()", "uses": "actions/upload-artifact@v4",
-                "with": {"name": name, "path": "reports/"}}
+        return {
+            "name": "Upload reports",
+            "if": "always()",
+            "uses": "actions/upload-artifact@v4",
+            "with": {"name": name, "path": "reports/"},
+        }
 
     return {
         "name": "matrix",
@@ -94,14 +102,17 @@ def workflow() -> dict:
                 "timeout-minutes": 60,
                 "strategy": {
                     "fail-fast": False,
-                    "matrix": {"include": [{"target": t.name, "runner": t.runner}
-                                           for t in TARGETS]},
+                    "matrix": {
+                        "include": [{"target": t.name, "runner": t.runner} for t in TARGETS]
+                    },
                 },
                 "steps": [
                     checkout,
                     install_nox,
-                    {"name": "Provision, build and test ${{ matrix.target }}",
-                     "run": "python3 -m nox -s ${{ matrix.target }}"},
+                    {
+                        "name": "Provision, build and test ${{ matrix.target }}",
+                        "run": "python3 -m nox -s ${{ matrix.target }}",
+                    },
                     upload("reports-${{ matrix.target }}"),
                 ],
             },
@@ -110,16 +121,22 @@ def workflow() -> dict:
                 "runs-on": "ubuntu-latest",
                 "container": CONTAINER,
                 "timeout-minutes": 15,
-                "steps": [checkout, install_nox,
-                          {"name": "Harness tests", "run": "python3 -m nox -s harness"}],
+                "steps": [
+                    checkout,
+                    install_nox,
+                    {"name": "Harness tests", "run": "python3 -m nox -s harness"},
+                ],
             },
             "lint": {
                 "name": "lint",
                 "runs-on": "ubuntu-latest",
                 "container": CONTAINER,
                 "timeout-minutes": 15,
-                "steps": [checkout, install_nox,
-                          {"name": "ruff, mypy, clang-format", "run": "python3 -m nox -s lint"}],
+                "steps": [
+                    checkout,
+                    install_nox,
+                    {"name": "ruff, mypy, clang-format", "run": "python3 -m nox -s lint"},
+                ],
             },
             "windows-native": {
                 "name": "x86_64-windows (native Python)",
@@ -128,14 +145,20 @@ def workflow() -> dict:
                 "steps": [
                     checkout,
                     {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON}},
-                    {"name": "Install test dependencies",
-                     "run": "python -m pip install " + " ".join(PYTHON_DEPS)},
-                    {"name": "Build with fiber._build (mingw gcc of the runner)",
-                     "run": "python -m ci build --host"},
-                    {"name": "Test",
-                     "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
-                     "run": "python -m pytest -m \"not harness\" -p xdist -n 2 "
-                            "--timeout=120 -rfE --junitxml=reports/windows-native.xml"},
+                    {
+                        "name": "Install test dependencies",
+                        "run": "python -m pip install " + " ".join(PYTHON_DEPS),
+                    },
+                    {
+                        "name": "Build with fiber._build (mingw gcc of the runner)",
+                        "run": "python -m ci build --host",
+                    },
+                    {
+                        "name": "Test",
+                        "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
+                        "run": 'python -m pytest -m "not harness" -p xdist -n 2 '
+                        "--timeout=120 -rfE --junitxml=reports/windows-native.xml",
+                    },
                     upload("reports-windows-native"),
                 ],
             },
@@ -160,12 +183,13 @@ def main(argv: list[str]) -> int:
     if mode == "--check":
         current = WORKFLOW.read_text() if WORKFLOW.is_file() else ""
         if current != text:
-            print(f"{WORKFLOW.relative_to(paths.ROOT)} is out of date with ci/targets.py; "
-                  "run: python -m ci workflow --write", file=sys.stderr)
+            print(
+                f"{WORKFLOW.relative_to(paths.ROOT)} is out of date with ci/targets.py; "
+                "run: python -m ci workflow --write",
+                file=sys.stderr,
+            )
             return 1
         print(f"{WORKFLOW.relative_to(paths.ROOT)} is up to date")
         return 0
     print("usage: python -m ci workflow [--write | --check | --print]", file=sys.stderr)
     return 2
-
-

@@ -23,7 +23,7 @@ The native extension is loaded on first use of the API (PEP 562), so that the bu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 __all__ = ["Fiber", "FiberError", "FiberExit", "current", "suspend"]
 __version__ = "0.1.0"
@@ -63,7 +63,7 @@ except ImportError as _not_built:
     # modules that have one).
     _why = _not_built
 
-    def __getattr__(name: str):  # type: ignore[no-redef]
+    def __getattr__(name: str) -> NoReturn:
         if name in __all__:
             raise ImportError(
                 f"fiber's native extension is not available ({_why}): build it with "

@@ -20,6 +20,7 @@ import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "fiber"
@@ -181,7 +182,7 @@ def glue_sources() -> list[Path]:
     return sorted(GLUE_DIR.glob("*.c"))
 
 
-def make_ffibuilder():
+def make_ffibuilder() -> Any:  # a cffi.FFI (cffi publishes no types)
     """The cffi builder of fiber._native (sources are compiled by compile_native, not here)."""
     import cffi
 

@@ -77,13 +77,15 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Awaitable, Callable
 from types import CoroutineType, GeneratorType
 from types import coroutine as _types_coroutine
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import fiber
 
-fiber.Fiber  # load the native extension (PEP 562 in fiber/__init__.py)
+# Without the native extension this raises fiber's ImportError, which says how to build it.
+fiber.Fiber  # noqa: B018
 from fiber._glue import RESUMER_CONTEXT, Fiber, FiberError, FiberExit, current, suspend  # noqa: E402
 
 __all__ = ["Fuel", "OutOfFuel", "await_", "run", "run_fuelled", "stack_size"]
@@ -119,6 +121,8 @@ class _BridgeFiber(Fiber):
     yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None."""
 
     __slots__ = ("_yielded", "_tank")
+    _yielded: Any
+    _tank: _Tank | None
 
 
 # ------------------------------------------------------------------------------------------
@@ -204,10 +208,9 @@ class _SendAdapter:
         raise exc
 
 
-def _misuse(awaitable: Any, f: Any) -> None:
+def _misuse(awaitable: Any, f: Any) -> NoReturn:
     if awaitable.__class__ is CoroutineType or (
-        isinstance(awaitable, GeneratorType)
-        and awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
+        isinstance(awaitable, GeneratorType) and awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
     ):
         awaitable.close()  # no "coroutine ... was never awaited" warning
     if f is None:
@@ -389,7 +392,7 @@ class _Tank:
         self.call = call
         self.refill = refill
 
-    def entry(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    def entry(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The fiber's function: fn(*args, **kwargs) with the tracer on."""
         self.outer = sys.gettrace()
         sys.settrace(self.call)
@@ -439,6 +442,7 @@ class _Tank:
     def _yield_to_loop(self) -> None:
         """From inside the tracer: let the event loop run once, like asyncio.sleep(0)."""
         f = self.fiber
+        assert f is not None  # run_fuelled sets it before the fiber starts
         if "trio" in sys.modules and _in_trio():
             import trio
 
@@ -464,4 +468,3 @@ def _in_trio() -> bool:
     except RuntimeError:
         return False
     return True
-

@@ -45,7 +45,6 @@ ROOT = TESTS_DIR.parent
 CONFORMANCE_C = _build.CONFORMANCE_C
 
 
-
 # Every case of conformance.c, in the program's order. A test below checks this list against
 # the program's --list, so a case can neither vanish silently nor go unreported.
 CASES = [
@@ -106,8 +105,7 @@ def run_program(command: list[str], *args: str, env: dict[str, str] | None = Non
     try:
         proc = subprocess.run(
             [*command, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
             errors="replace",
             timeout=RUN_TIMEOUT,
@@ -213,16 +211,24 @@ class _CrossRuns:
         return self.cache[target.name]
 
     def _make(self, target: Target):
-        missing = [cmd for cmd, _ in provision.needs(target)
-                   if not cmd.startswith("/") and find_tool(cmd) is None]
+        missing = [
+            cmd
+            for cmd, _ in provision.needs(target)
+            if not cmd.startswith("/") and find_tool(cmd) is None
+        ]
         if missing:
-            return ("skip", f"{', '.join(missing)} not installed "
-                            f"(python -m ci provision {target.name})")
+            return (
+                "skip",
+                f"{', '.join(missing)} not installed (python -m ci provision {target.name})",
+            )
         kind = runners.kind(target)
         prepared = kind.find(target)
         if prepared is None:
-            return ("skip", f"no {kind.cache_entry(target)} in the harness's cache "
-                            f"(python -m ci provision {target.name})")
+            return (
+                "skip",
+                f"no {kind.cache_entry(target)} in the harness's cache "
+                f"(python -m ci provision {target.name})",
+            )
         tc = target.toolchain(prepared.sysroot.path if prepared.sysroot else None)
         out = self.tmp.mktemp(f"conformance-{target.name}") / f"conformance{tc.exe_suffix}"
         try:

@@ -34,8 +34,11 @@ def ensure() -> int:
     if not missing():
         return 0
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("fiber bench: Boost.Context or valgrind is missing; install them with:\n  sudo "
-              + " ".join(COMMAND), file=sys.stderr)
+        print(
+            "fiber bench: Boost.Context or valgrind is missing; install them with:\n  sudo "
+            + " ".join(COMMAND),
+            file=sys.stderr,
+        )
         return 0  # the fcontext rows then say "missing"
     for _ in range(120):
         if not _apt_busy():
@@ -55,8 +58,10 @@ def ensure_cross_tools() -> int:
     try:
         provision.ensure_tools(targets.TARGETS)
     except provision.ProvisionError as exc:
-        print(f"fiber bench: {exc} (the instruction counts of those ABIs will say missing)",
-              file=sys.stderr)
+        print(
+            f"fiber bench: {exc} (the instruction counts of those ABIs will say missing)",
+            file=sys.stderr,
+        )
     return 0
 
 

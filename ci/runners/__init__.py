@@ -43,10 +43,10 @@ import importlib
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 from ci import paths
 from ci.sysroots import Sysroot
@@ -100,8 +100,9 @@ def kind(target: Target) -> ModuleType:
     except ModuleNotFoundError as e:
         if e.name != f"{__name__}.{name}":
             raise
-        raise ValueError(f"target {target.name}: no runner kind {name!r} "
-                         f"(no module ci/runners/{name}.py)") from None
+        raise ValueError(
+            f"target {target.name}: no runner kind {name!r} (no module ci/runners/{name}.py)"
+        ) from None
 
 
 def test_timeout(target: Target) -> float:
@@ -123,15 +124,23 @@ def workers(target: Target) -> int:
     return max(1, n)
 
 
-def pytest_invocation(target: Target, prepared: Prepared, *, junit: Path,
-                      conformance: Path | None = None, pytest_args: tuple[str, ...] = (),
-                      host_python: str = sys.executable, n_workers: int | None = None,
-                      root: Path = paths.ROOT, hang_dir: Path | None = None) -> Invocation:
+def pytest_invocation(
+    target: Target,
+    prepared: Prepared,
+    *,
+    junit: Path,
+    conformance: Path | None = None,
+    pytest_args: tuple[str, ...] = (),
+    host_python: str = sys.executable,
+    n_workers: int | None = None,
+    root: Path = paths.ROOT,
+    hang_dir: Path | None = None,
+) -> Invocation:
     """The pytest run of the suite for `target`, as its runner kind runs it.
 
     The suite is tests/ less tests/harness/ (the harness's own tests run once, natively, in
-    `nox -s harness`). Every run goes through pytest-xdist with at least one worker, so a test that crashes its
-    worker fails alone and the run and its JUnit report go on. The per-test timeout
+    `nox -s harness`). Every run goes through pytest-xdist with at least one worker, so a test
+    that crashes its worker fails alone and the run and its JUnit report go on. The per-test timeout
     (pytest-timeout, signal method: a clean failure for a hang in Python code) is scaled per
     kind; the ci.hangwatch plugin backs it up for hangs in native code, ending the worker at
     1.5x the timeout with the stacks dumped and the test named.
@@ -141,22 +150,40 @@ def pytest_invocation(target: Target, prepared: Prepared, *, junit: Path,
     n = workers(target) if n_workers is None else n_workers
     per_test = test_timeout(target)
     argv = [
-        *python, "-m", "pytest",
-        "--rootdir", str(root), "-o", "testpaths=tests", f"--ignore={root / 'tests' / 'harness'}",
-        f"--junitxml={junit}", "-o", f"junit_suite_name={target.name}",
-        "-o", "junit_logging=no",
-        f"--timeout={per_test:g}", "--timeout-method=signal",
-        "-p", "ci.hangwatch", f"--hang-backstop={hang_backstop(per_test):g}",
-        "-p", "xdist", "--dist", "load", "--tx", f"{n}*popen//python={shlex.join(python)}",
+        *python,
+        "-m",
+        "pytest",
+        "--rootdir",
+        str(root),
+        "-o",
+        "testpaths=tests",
+        f"--ignore={root / 'tests' / 'harness'}",
+        f"--junitxml={junit}",
+        "-o",
+        f"junit_suite_name={target.name}",
+        "-o",
+        "junit_logging=no",
+        f"--timeout={per_test:g}",
+        "--timeout-method=signal",
+        "-p",
+        "ci.hangwatch",
+        f"--hang-backstop={hang_backstop(per_test):g}",
+        "-p",
+        "xdist",
+        "--dist",
+        "load",
+        "--tx",
+        f"{n}*popen//python={shlex.join(python)}",
         "-rfE",
         *pytest_args,
     ]
     environment = k.environment(target, prepared)
-    env = {"FIBER_TARGET": target.name,
-           "FIBER_RUNNER": shlex.join(k.prefix(target, prepared)),
-           "FIBER_HANG_DIR": str(hang_dir or junit.parent / ".hang" / target.name),
-           **environment.set}
+    env = {
+        "FIBER_TARGET": target.name,
+        "FIBER_RUNNER": shlex.join(k.prefix(target, prepared)),
+        "FIBER_HANG_DIR": str(hang_dir or junit.parent / ".hang" / target.name),
+        **environment.set,
+    }
     if conformance is not None:
         env["FIBER_CONFORMANCE_EXE"] = str(conformance)
-    return Invocation(argv, env, environment.unset, run_timeout(target), per_test,
-                      prepared.python)
+    return Invocation(argv, env, environment.unset, run_timeout(target), per_test, prepared.python)

@@ -16,8 +16,8 @@ import platform
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ci import paths
 from ci.runners import Environment, Log, Prepared
@@ -100,8 +100,14 @@ def stop_server(prefix: Path) -> None:
     env = dict(os.environ, **variables(prefix))
     for args in (["-k"], ["-w"]):
         try:
-            subprocess.run([server, *args], env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            subprocess.run(
+                [server, *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
         except subprocess.TimeoutExpired:
             pass
 
@@ -128,22 +134,39 @@ def create(prefix: Path, log: Callable[[str], None]) -> None:
     cmd = [wineboot, "--init"] if wineboot else [wine_command(), "wineboot", "--init"]
     log(f"wine: creating prefix {prefix}")
     try:
-        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=300)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
     except subprocess.TimeoutExpired:
         stop_server(prefix)
         raise WineError(f"wineboot --init timed out creating {prefix}") from None
     server = find_tool("wineserver") or "wineserver"
-    subprocess.run([server, "--wait"], env=env, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [server, "--wait"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=300,
+    )
     if proc.returncode != 0 or not (prefix / "system.reg").is_file():
-        raise WineError(f"wineboot --init failed (exit {proc.returncode}) for {prefix}:\n"
-                        f"{proc.stdout[-2000:]}")
+        raise WineError(
+            f"wineboot --init failed (exit {proc.returncode}) for {prefix}:\n{proc.stdout[-2000:]}"
+        )
 
 
-def ensure_prefix(cache: Path | None = None, *,
-                  creator: Callable[[Path, Callable[[str], None]], None] = create,
-                  log: Callable[[str], None] = print) -> Path:
+def ensure_prefix(
+    cache: Path | None = None,
+    *,
+    creator: Callable[[Path, Callable[[str], None]], None] = create,
+    log: Callable[[str], None] = print,
+) -> Path:
     """The harness's Wine prefix, created (or re-created when half-built) if needed."""
     prefix = prefix_dir(cache)
     if is_complete(prefix):

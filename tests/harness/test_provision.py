@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
 
 from ci import provision, targets
 
@@ -15,19 +12,26 @@ def nothing(_name):
 
 
 def test_everything_present_installs_nothing():
-    done = provision.ensure_tools(targets.TARGETS, which=lambda n: f"/usr/bin/{n}",
-                                  exists=lambda p: True, root=False,
-                                  installer=lambda p: pytest.fail("must not install"))
+    done = provision.ensure_tools(
+        targets.TARGETS,
+        which=lambda n: f"/usr/bin/{n}",
+        exists=lambda p: True,
+        root=False,
+        installer=lambda p: pytest.fail("must not install"),
+    )
     assert done == []
 
 
 def test_missing_tool_without_root_names_package_and_command():
     present = {"gcc", "mmdebstrap", "qemu-aarch64"}
     with pytest.raises(provision.ProvisionError) as err:
-        provision.ensure_tools([targets.get("aarch64-linux")],
-                               which=lambda n: f"/usr/bin/{n}" if n in present else None,
-                               exists=lambda p: True, root=False,
-                               installer=lambda p: pytest.fail("must not install"))
+        provision.ensure_tools(
+            [targets.get("aarch64-linux")],
+            which=lambda n: f"/usr/bin/{n}" if n in present else None,
+            exists=lambda p: True,
+            root=False,
+            installer=lambda p: pytest.fail("must not install"),
+        )
     msg = str(err.value)
     assert "aarch64-linux-gnu-gcc: Debian package gcc-aarch64-linux-gnu" in msg
     assert "apt-get install -y gcc-aarch64-linux-gnu" in msg
@@ -36,8 +40,9 @@ def test_missing_tool_without_root_names_package_and_command():
 
 def test_missing_keyring_is_named_too():
     with pytest.raises(provision.ProvisionError, match="debian-archive-keyring"):
-        provision.ensure_tools([targets.get("armhf-linux")], which=lambda n: "/x",
-                               exists=lambda p: False, root=False)
+        provision.ensure_tools(
+            [targets.get("armhf-linux")], which=lambda n: "/x", exists=lambda p: False, root=False
+        )
 
 
 def test_root_installs_each_missing_package_once():
@@ -52,8 +57,14 @@ def test_root_installs_each_missing_package_once():
         calls.append(pkgs)
         installed.update(pkgs)
 
-    done = provision.ensure_tools(targets.TARGETS, which=which, exists=lambda p: True,
-                                  root=True, installer=installer, log=lambda s: None)
+    done = provision.ensure_tools(
+        targets.TARGETS,
+        which=which,
+        exists=lambda p: True,
+        root=True,
+        installer=installer,
+        log=lambda s: None,
+    )
     assert len(calls) == 1
     assert done == calls[0]
     assert len(done) == len(set(done))
@@ -64,21 +75,28 @@ def test_root_installs_each_missing_package_once():
 
 def test_install_that_does_not_provide_the_tool_is_an_error():
     with pytest.raises(provision.ProvisionError, match="still missing"):
-        provision.ensure_tools([targets.get("x86_64-linux")], which=nothing,
-                               exists=lambda p: True, root=True, installer=lambda p: None,
-                               log=lambda s: None)
+        provision.ensure_tools(
+            [targets.get("x86_64-linux")],
+            which=nothing,
+            exists=lambda p: True,
+            root=True,
+            installer=lambda p: None,
+            log=lambda s: None,
+        )
 
 
 def test_matrix_stops_with_the_command_when_tools_are_missing(tmp_path):
     from ci import matrix, reports
 
     def ensure(sel):
-        raise provision.ProvisionError(provision.not_root_message(
-            [provision.Missing("qemu-arm", "qemu-user")]))
+        raise provision.ProvisionError(
+            provision.not_root_message([provision.Missing("qemu-arm", "qemu-user")])
+        )
 
     lines: list[str] = []
-    status, results = matrix.run_matrix([targets.get("armhf-linux")], reports_dir=tmp_path,
-                                        log=lines.append, ensure_tools=ensure)
+    status, results = matrix.run_matrix(
+        [targets.get("armhf-linux")], reports_dir=tmp_path, log=lines.append, ensure_tools=ensure
+    )
     assert status == 2
     assert "sudo apt-get update && sudo apt-get install -y qemu-user" in "\n".join(lines)
     rows = reports.read_matrix(tmp_path)

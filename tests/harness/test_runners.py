@@ -11,15 +11,26 @@ import pytest
 from ci import runners, sysroots, targets
 from ci.runners import Prepared, native, qemu, wine
 
-SR = sysroots.Sysroot(Path("/cache/sysroots/arm64-bookworm-k"), "3.11.2",
-                      ".cpython-311-aarch64-linux-gnu.so")
+SR = sysroots.Sysroot(
+    Path("/cache/sysroots/arm64-bookworm-k"), "3.11.2", ".cpython-311-aarch64-linux-gnu.so"
+)
 ON_QEMU = Prepared(python="3.11.2", sysroot=SR, cached=SR.path)
 NATIVE = Prepared(python="3.11.7")
 JUNIT = Path("/r/reports/t.xml")
 
 # What ci/runners/__init__.py's docstring promises of every kind module.
-INTERFACE = ("TEST_TIMEOUT_SCALE", "RUN_TIMEOUT", "WORKERS", "host_needs", "cache_entry",
-             "find", "prepare", "prefix", "interpreter", "environment")
+INTERFACE = (
+    "TEST_TIMEOUT_SCALE",
+    "RUN_TIMEOUT",
+    "WORKERS",
+    "host_needs",
+    "cache_entry",
+    "find",
+    "prepare",
+    "prefix",
+    "interpreter",
+    "environment",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +61,14 @@ def test_a_kind_without_a_module_is_a_clear_error():
 
 def test_native_runs_the_host_python():
     t = targets.get("x86_64-linux")
-    inv = runners.pytest_invocation(t, NATIVE, junit=JUNIT, host_python="/venv/bin/python",
-                                    conformance=Path("/b/conformance"), pytest_args=("-k", "x"))
+    inv = runners.pytest_invocation(
+        t,
+        NATIVE,
+        junit=JUNIT,
+        host_python="/venv/bin/python",
+        conformance=Path("/b/conformance"),
+        pytest_args=("-k", "x"),
+    )
     assert inv.argv[:3] == ["/venv/bin/python", "-m", "pytest"]
     assert f"--junitxml={JUNIT}" in inv.argv
     assert "junit_suite_name=x86_64-linux" in inv.argv
@@ -65,8 +82,9 @@ def test_native_runs_the_host_python():
 
 
 def test_target_runs_leave_the_harness_tests_out():
-    inv = runners.pytest_invocation(targets.get("x86_64-linux"), NATIVE, junit=JUNIT,
-                                    root=Path("/r"))
+    inv = runners.pytest_invocation(
+        targets.get("x86_64-linux"), NATIVE, junit=JUNIT, root=Path("/r")
+    )
     assert "--ignore=/r/tests/harness" in inv.argv
 
 
@@ -76,8 +94,9 @@ def test_qemu_runs_controller_and_workers_in_the_emulated_python():
     qemu_cmd = inv.argv[0]
     assert qemu_cmd.endswith("qemu-aarch64")
     assert inv.argv[1:5] == ["-L", str(SR.path), str(SR.python_exe), "-m"]
-    assert tx_of(inv.argv) == (f"2*popen//python={shlex.quote(qemu_cmd)} -L {SR.path} "
-                               f"{SR.python_exe}")
+    assert tx_of(inv.argv) == (
+        f"2*popen//python={shlex.quote(qemu_cmd)} -L {SR.path} {SR.python_exe}"
+    )
     assert "-n" not in inv.argv  # -n would exec sys.executable: no binfmt_misc here
     assert shlex.split(inv.env["FIBER_RUNNER"]) == [qemu_cmd, "-L", str(SR.path)]
     assert "PYTHONPATH" in inv.unset and "PYTHONHOME" in inv.unset
@@ -92,8 +111,9 @@ def test_qemu_needs_its_sysroot():
 def test_wine_runs_host_pytest_with_the_target_programs_under_wine(tmp_path):
     t = targets.get("x86_64-windows")
     prepared = Prepared(python="host 3.11.7", cached=tmp_path)
-    inv = runners.pytest_invocation(t, prepared, junit=JUNIT, host_python="/py",
-                                    conformance=Path("/b/conformance.exe"))
+    inv = runners.pytest_invocation(
+        t, prepared, junit=JUNIT, host_python="/py", conformance=Path("/b/conformance.exe")
+    )
     assert inv.argv[:3] == ["/py", "-m", "pytest"]
     assert inv.env["FIBER_TARGET"] == "x86_64-windows"
     assert Path(shlex.split(inv.env["FIBER_RUNNER"])[0]).name in ("wine64", "wine")

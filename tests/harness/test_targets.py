@@ -81,6 +81,7 @@ def test_runs_natively():
 
 def test_host_target_is_the_native_row_of_this_cpu():
     host = targets.host_target()
-    rows = [t for t in targets.TARGETS
-            if t.runner_kind == "native" and t.arch == _build.host_arch()]
+    rows = [
+        t for t in targets.TARGETS if t.runner_kind == "native" and t.arch == _build.host_arch()
+    ]
     assert host == (rows[0] if rows else None)
