@@ -78,9 +78,9 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Awaitable, Callable
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, FrameType, GeneratorType
 from types import coroutine as _types_coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 import fiber
 
@@ -88,7 +88,17 @@ import fiber
 fiber.Fiber  # noqa: B018
 from fiber._glue import RESUMER_CONTEXT, Fiber, FiberError, FiberExit, current, suspend  # noqa: E402
 
-__all__ = ["Fuel", "OutOfFuel", "await_", "run", "run_fuelled", "stack_size"]
+__all__ = [
+    "Fuel",
+    "OutOfFuel",
+    "RunReport",
+    "await_",
+    "can_await",
+    "run",
+    "run_and_report",
+    "run_fuelled",
+    "stack_size",
+]
 
 T = TypeVar("T")
 
@@ -118,11 +128,13 @@ _REQ = _Request()
 
 class _BridgeFiber(Fiber):
     """A fiber started by run(): await_ may suspend it. ``_yielded`` is what the awaitable
-    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None."""
+    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None;
+    ``_awaited`` becomes True at the first await_ on it (run_and_report says so)."""
 
-    __slots__ = ("_yielded", "_tank")
+    __slots__ = ("_yielded", "_tank", "_awaited")
     _yielded: Any
     _tank: _Tank | None
+    _awaited: bool
 
 
 # ------------------------------------------------------------------------------------------
@@ -142,6 +154,7 @@ def await_(awaitable: Awaitable[T]) -> T:
     f = current()
     if f.__class__ is not _BridgeFiber:
         _misuse(awaitable, f)
+    f._awaited = True
     it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
     send = it.send
     try:
@@ -266,6 +279,7 @@ async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         kwargs = {}
     f = _BridgeFiber(fn, *args, context=RESUMER_CONTEXT, stack_size=_stack_size, **kwargs)
     f._tank = None
+    f._awaited = False
     r = f.resume()
     if r is not _REQ and f.done:
         return r  # finished without waiting for anything: no driver needed
@@ -299,6 +313,67 @@ def _drive(f: _BridgeFiber, r: Any) -> Any:
                     "to suspend to your own code, run that code in a nested fiber.Fiber"
                 )
             )
+
+
+# ------------------------------------------------------------------------------------------
+# For library integrators: where await_ works, and whether a run used it
+# ------------------------------------------------------------------------------------------
+
+
+def can_await() -> bool:
+    """Whether :func:`await_` can wait from the code running now.
+
+    True in synchronous code running under :func:`run` or :func:`run_fuelled`, at any call
+    depth. False everywhere else: outside any bridge fiber, on a plain ``fiber.Fiber``
+    resumed by such code, and inside an awaitable that ``await_`` is driving (``await_``
+    runs a coroutine on the bridge fiber itself, but that is async code: it should
+    ``await``). A library that offers both a synchronous and an async path (an ORM over an
+    async driver, a plugin host) calls this to pick one, as SQLAlchemy's
+    ``in_greenlet()`` does for its greenlet bridge. Never raises; costs a walk over the
+    bridge fiber's own frames.
+    """
+    if current().__class__ is not _BridgeFiber:
+        return False
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:  # the fiber's own frames: its thread state starts at fn
+        if frame.f_code is _AWAIT_CODE:
+            return False  # inside the awaitable of an await_ on this fiber
+        frame = frame.f_back
+    return True
+
+
+_AWAIT_CODE = await_.__code__
+
+
+class RunReport(NamedTuple, Generic[T]):
+    """What :func:`run_and_report` gives back: ``fn``'s result and whether ``fn`` awaited."""
+
+    value: T
+    """What ``fn`` returned."""
+    awaited: bool
+    """True when ``fn`` (or code below it on the bridge fiber) called :func:`await_` at least
+    once, whether or not the awaitable had to wait; False when it never did."""
+
+
+async def run_and_report(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> RunReport[T]:
+    """:func:`run`, and also say whether ``fn`` awaited anything.
+
+    ``report = await run_and_report(fn, *args, **kwargs)``: ``report.value`` is what
+    ``await run(fn, *args, **kwargs)`` would return (an exception from ``fn`` propagates the
+    same way) and ``report.awaited`` whether ``fn`` called :func:`await_`. A library that
+    expects its synchronous code to reach an async driver can fail loudly when it did not,
+    as SQLAlchemy's ``greenlet_spawn(..., _require_await=True)`` does.
+    """
+    awaited = False
+
+    def body() -> T:
+        nonlocal awaited
+        value = fn(*args, **kwargs)
+        f = current()  # the bridge fiber run() started for body
+        awaited = f.__class__ is _BridgeFiber and f._awaited
+        return value
+
+    return RunReport(await run(body), awaited)
 
 
 # ------------------------------------------------------------------------------------------
@@ -344,6 +419,7 @@ async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs:
     tank = _Tank(fuel)
     f = _BridgeFiber(tank.entry, fn, args, kwargs, context=RESUMER_CONTEXT, stack_size=_stack_size)
     f._tank = tank
+    f._awaited = False
     tank.fiber = f
     r = f.resume()
     if r is not _REQ and f.done:
