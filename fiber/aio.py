@@ -2,75 +2,20 @@
 
 ::
 
-    import asyncio
-    import fiber.aio
-
     def fetch_greeting(host, port):                 # plain synchronous code
         reader, writer = fiber.aio.await_(asyncio.open_connection(host, port))
         writer.write(b"hello\\n")
-        fiber.aio.await_(writer.drain())
         return fiber.aio.await_(reader.readline())
 
     async def main():
         return await fiber.aio.run(fetch_greeting, "127.0.0.1", 8888)
 
-``await run(fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` on a new fiber (its own native
-stack) and returns what it returns. Anywhere below ``fn``, at any call depth,
-``await_(awaitable)`` waits for the awaitable: while it is pending the fiber is suspended and the
-task that called ``run`` is simply waiting on it, so the event loop goes on with other tasks.
-
-How it works
-------------
-``await_`` drives the awaitable itself, on the fiber, exactly as ``await`` would: it calls
-``send``/``throw`` on the awaitable's iterator. An awaitable that completes without blocking (a
-coroutine that never reaches an unfinished future) therefore costs no switch at all. When the
-awaitable yields (an asyncio future to wait for, or a bare ``yield`` meaning "let the loop run
-once"), the fiber suspends with that value; the driver in ``run`` -- a coroutine of the calling
-task -- yields it on to the task unchanged, and passes whatever the task sends back (or throws,
-such as ``CancelledError``) into the fiber, where ``await_`` hands it to the awaitable. The task
-cannot tell the difference from a plain ``await``: cancellation, timeouts, ``asyncio.timeout``,
-``wait_for``, eager task factories and any event loop that follows the asyncio API all behave as
-usual. The same pass-through makes ``run``/``await_`` work under trio (see below).
-
-The fiber runs in the very ``contextvars.Context`` of the task that awaits ``run`` (no copy), so
-``fn`` sees the task's context variables and what it sets is visible to the coroutines it awaits
-and to the task after ``run`` returns.
-
-Cancellation: cancelling the task raises ``CancelledError`` inside the fiber, out of the
-``await_`` it is blocked in (after the awaitable itself got it, as with ``await``), so ``fn``'s
-``finally`` blocks run; ``run`` then ends as a coroutine would: with ``CancelledError`` if it
-propagates, or with ``fn``'s result if ``fn`` suppresses it. If the ``run`` coroutine is closed
-without finishing (the task is destroyed pending, or ``coro.close()``), the fiber is closed:
-``fiber.FiberExit`` is raised at its ``await_`` (the awaitable is closed first), so ``finally``
-blocks run there too.
-
-Fuel
-----
-``await run_fuelled(Fuel(per_tank, refuels), fn, *args, **kwargs)`` runs ``fn`` like ``run``,
-on a fiber that consumes fuel: **one unit per line of Python executed on that fiber** (the line
-events of ``sys.settrace``, counted per fiber: ``fn``, everything it calls, the awaitables
-``await_`` drives on the fiber and plain fibers it resumes). When a tank is empty the fiber
-yields to the event loop once (like ``await asyncio.sleep(0)``; a trio checkpoint under trio),
-gets a new tank and goes on. When the tank given by the last refuel is empty too,
-:class:`OutOfFuel` is raised inside the fiber, at the line that found the tank empty.
-``refuels=None`` refuels forever: plain cooperative multitasking for CPU-bound code.
-
-Code that does not run on a fuelled fiber pays nothing: the tracer is installed on the fuelled
-fiber's own thread state only, and taken off around each of its switches. Fuelled code itself
-runs under a Python-level tracer, several times slower than untraced code; time spent inside one
-C call (``sum(range(10**9))``) is not interrupted. While a fuelled fiber runs, it replaces any
-``sys.settrace`` tracer (debugger, coverage) the thread had; the tracer is back when the fiber
-suspends or finishes. A trace function that raises is switched off by CPython, so code that
-catches ``OutOfFuel`` (or a ``CancelledError`` delivered at a fuel yield) runs unmetered until
-the fiber's next ``await_``; from there it is metered again with one fresh tank, and
-``OutOfFuel`` is raised again when that is empty (refuels are not given back).
-
-Which event loops
------------------
-asyncio with any event loop implementation that follows the asyncio API (the bridge relies only
-on the coroutine protocol). trio: ``run`` and ``await_`` work directly under ``trio.run``, and
-so under anyio on either backend, because the driver passes trio's yields and sends through
-unchanged; fuel yields use a trio checkpoint there. Other frameworks are not tested.
+:func:`run` runs synchronous code on a new fiber; anywhere below it, :func:`await_` waits
+for an awaitable by driving it on the fiber and suspending the fiber while it is pending, so
+the event loop goes on. :func:`run_fuelled` adds fuel (one unit per line of Python) so that
+CPU-bound code yields to the loop; :func:`can_await` and :func:`run_and_report` are for
+libraries that bridge a synchronous API to an async driver. docs/asyncio.md has the whole
+story: how the driver works, cancellation, contextvars, fuel, trio.
 """
 
 from __future__ import annotations

@@ -167,3 +167,12 @@ def test_matrix_session_runs_every_target(noxfile):
     func(s)
     (run,) = s.runs
     assert run[run.index("--targets") + 1] == ",".join(targets.NAMES)
+
+
+def test_readme_is_a_front_door_linking_every_docs_page():
+    text = readme.README.read_text()
+    assert len(text.splitlines()) <= 250
+    pages = sorted(p.name for p in (paths.ROOT / "docs").glob("*.md"))
+    assert pages, "docs/ has no pages"
+    for page in pages:
+        assert f"](docs/{page})" in text, f"README.md does not link docs/{page}"
