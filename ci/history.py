@@ -34,27 +34,28 @@ TIMING_SETTINGS = (
 )
 
 
+def git(root: Path, *args: str) -> str | None:
+    """What `git ARGS` prints in `root`, stripped; None when git or the checkout is missing."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=root,
+            text=True,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def commit(root: Path = paths.ROOT) -> dict:
     """The checkout's short commit and whether tracked files differ from it (BENCHMARKS.md
     aside: the bench rewrites it before its own matrix runs, and it is an output, not code)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(
-                ["git", *args],
-                cwd=root,
-                text=True,
-                check=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                timeout=30,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    sha = git("rev-parse", "--short", "HEAD")
+    sha = git(root, "rev-parse", "--short", "HEAD")
     status = git(
-        "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"
+        root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"
     )
     return {"commit": sha or "unknown", "dirty": bool(status)}
 

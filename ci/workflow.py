@@ -83,6 +83,20 @@ def workflow() -> dict:
     checkout = {"uses": "actions/checkout@v4"}
     install_nox = {"name": "Install nox", "run": "python3 -m pip install nox"}
 
+    def nox_job(title: str, session: str) -> dict:
+        """A Linux job that runs one nox session."""
+        return {
+            "name": title,
+            "runs-on": "ubuntu-latest",
+            "container": CONTAINER,
+            "timeout-minutes": 15,
+            "steps": [
+                checkout,
+                install_nox,
+                {"name": title, "run": f"python3 -m nox -s {session}"},
+            ],
+        }
+
     def upload(name: str) -> dict:
         return {
             "name": "Upload reports",
@@ -116,28 +130,8 @@ def workflow() -> dict:
                     upload("reports-${{ matrix.target }}"),
                 ],
             },
-            "harness": {
-                "name": "harness tests",
-                "runs-on": "ubuntu-latest",
-                "container": CONTAINER,
-                "timeout-minutes": 15,
-                "steps": [
-                    checkout,
-                    install_nox,
-                    {"name": "Harness tests", "run": "python3 -m nox -s harness"},
-                ],
-            },
-            "lint": {
-                "name": "lint",
-                "runs-on": "ubuntu-latest",
-                "container": CONTAINER,
-                "timeout-minutes": 15,
-                "steps": [
-                    checkout,
-                    install_nox,
-                    {"name": "ruff, mypy, clang-format", "run": "python3 -m nox -s lint"},
-                ],
-            },
+            "harness": nox_job("harness tests", "harness"),
+            "lint": nox_job("ruff, mypy, clang-format", "lint"),
             "windows-native": {
                 "name": "x86_64-windows (native Python)",
                 "runs-on": "windows-latest",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import subprocess
 from pathlib import Path
+
+from ci import history
 
 
 def _cpu_model() -> str:
@@ -20,17 +21,8 @@ def _cpu_model() -> str:
 
 
 def _git(root: Path, *args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=root,
-            text=True,
-            check=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    out = history.git(root, *args)
+    return "unknown" if out is None else out
 
 
 def describe(root: Path) -> dict[str, str]:
