@@ -28,7 +28,7 @@ nox.options.error_on_missing_interpreters = True
 
 
 def _install(session: nox.Session, *packages: str) -> None:
-    session.install("--disable-pip-version-check", "-q", *(packages or PYTHON_DEPS))
+    session.install("--disable-pip-version-check", "-q", *packages)
 
 
 def _ci(session: nox.Session, *args: str) -> None:
@@ -36,7 +36,7 @@ def _ci(session: nox.Session, *args: str) -> None:
 
 
 def _matrix(session: nox.Session, names: str) -> None:
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     _ci(session, "matrix", "--targets", names, "--", *session.posargs)
 
 
@@ -68,7 +68,7 @@ def provision(session: nox.Session) -> None:
 @nox.session(default=False)
 def harness(session: nox.Session) -> None:
     """The harness's own tests (tests/harness/), natively; reports/harness.xml."""
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     session.run(
         "python",
         "-m",
@@ -97,21 +97,21 @@ def lint(session: nox.Session) -> None:
 @nox.session(default=False)
 def sanitize(session: nox.Session) -> None:
     """Core + C conformance suite under ASan and UBSan (clang and gcc), every case clean."""
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     _ci(session, "sanitize", *session.posargs)
 
 
 @nox.session(default=False)
 def valgrind(session: nox.Session) -> None:
     """C conformance suite under valgrind memcheck (-DFIBER_VALGRIND): no errors, no leaks."""
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     _ci(session, "valgrind", *session.posargs)
 
 
 @nox.session(default=False)
 def soak(session: nox.Session) -> None:
     """A million fiber lives and round trips; RSS and live objects; reports/soak.md, .json."""
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
     _ci(session, "soak", *session.posargs)
 
@@ -123,7 +123,7 @@ def bench(session: nox.Session) -> None:
     Ends with two full matrix runs, cold cache then warm (the native target's pytest runs in
     this session's Python, hence PYTHON_DEPS); `-- --matrix-from-history` quotes past runs.
     """
-    _install(session)
+    _install(session, *PYTHON_DEPS)
     _install(session, "greenlet", "greenback", "SQLAlchemy")
     _ci(session, "bench-peers")  # Debian's Boost.Context, valgrind and the cross toolchains
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python

@@ -43,3 +43,13 @@ def test_every_c_file_of_the_project_is_formatted_by_it():
 def test_unknown_arguments_are_refused(capsys):
     assert lint.main(["--frobnicate"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_ci_runs_the_checks_before_the_tests():
+    """.ci/run is bootstrap's test mode, which runs the lint session and lets its status
+    fail the run."""
+    assert "bash ci/bootstrap.sh test" in (paths.ROOT / ".ci" / "run").read_text()
+    script = (paths.ROOT / "ci" / "bootstrap.sh").read_text()
+    test_mode = script[script.index('if [ "$mode" = matrix ]') :]
+    assert test_mode.index("-m nox -s lint") < test_mode.index("-m nox -s harness matrix")
+    assert 'if [ "$lint" -ne 0 ]' in test_mode and "status=1" in test_mode
