@@ -34,7 +34,8 @@ The interface every kind module provides (the harness calls nothing else of it):
 ``environment(target, prepared) -> Environment``
     variables to set and to remove for that Python.
 
-A fifth kind is one more module here with these names, and rows naming it in ci/targets.py.
+A new kind (docs/harness.md sketches a loader/chroot kind for the Pythons of other Debian
+suites) is one more module here with these names, and rows naming it in ci/targets.py.
 """
 
 from __future__ import annotations
