@@ -24,8 +24,6 @@ import shlex
 
 import pytest
 
-from ci.targets import runs_natively
-
 TARGET = os.environ.get("FIBER_TARGET", "")
 RUNNER = tuple(shlex.split(os.environ.get("FIBER_RUNNER", "")))
 IS_WINDOWS_TARGET = TARGET.endswith("-windows")
@@ -36,6 +34,11 @@ NO_WINDOWS_PYTHON = "no Windows Python under Wine"
 
 
 def pytest_collection_modifyitems(config, items):
+    # Imported here, not at the top: ci.targets imports fiber._build, so the fiber package,
+    # whose import installs the core's SIGSEGV handler. A conftest loads before pytest enables
+    # faulthandler; the handler must come after it (tests/test_reliability_overflow.py).
+    from ci.targets import runs_natively
+
     native = runs_natively(TARGET)
     not_native = pytest.mark.skip(
         reason=f"drives the host's own tools: runs on the native target only (this run is "
