@@ -1,22 +1,25 @@
-"""nox sessions of fiber. Thin on purpose: the harness lives in ci/ (see ci/__init__.py).
+"""nox sessions of fiber. Thin on purpose: each runs one `python -m ci` command (ci/__main__.py
+lists them all; the harness lives in ci/, see ci/__init__.py).
 
     nox -l                         list the sessions
     nox -s matrix                  every target: provision, build, test, summary (the main job)
     nox -s aarch64-linux           one target (one session per row of ci/targets.py)
     nox -s matrix -- -k registers  arguments after -- go to pytest
     nox -s provision               host packages, sysroots and the Wine prefix only
-    nox -s harness                 the harness's own tests, natively
+    nox -s harness                 the harness's own tests (tests/harness/), natively
+    nox -s lint                    ruff, ruff format, mypy, clang-format
+    nox -s sanitize / valgrind / soak   reliability sessions
     nox -s bench                   benchmarks, ending with the matrix's cold and warm wall times
 """
 
 from __future__ import annotations
 
-import glob
 import sys
 
 import nox
 
 sys.path.insert(0, ".")  # nox imports this file with the repository as the working directory
+from ci.lint import MYPY_NEEDS, TOOLS  # noqa: E402
 from ci.targets import PYTHON_DEPS, TARGETS  # noqa: E402
 
 nox.options.sessions = ["matrix"]
@@ -24,13 +27,17 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 
-def _install(session: nox.Session) -> None:
-    session.install("--disable-pip-version-check", "-q", *PYTHON_DEPS)
+def _install(session: nox.Session, *packages: str) -> None:
+    session.install("--disable-pip-version-check", "-q", *packages)
+
+
+def _ci(session: nox.Session, *args: str) -> None:
+    session.run("python", "-m", "ci", *args)
 
 
 def _matrix(session: nox.Session, names: str) -> None:
-    _install(session)
-    session.run("python", "-m", "ci", "matrix", "--targets", names, "--", *session.posargs)
+    _install(session, *PYTHON_DEPS)
+    _ci(session, "matrix", "--targets", names, "--", *session.posargs)
 
 
 @nox.session
@@ -60,57 +67,70 @@ def provision(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def harness(session: nox.Session) -> None:
-    """The harness's own tests (tests/test_harness_*.py), natively; reports/harness.xml."""
-    _install(session)
-    session.run("python", "-m", "pytest", "-p", "xdist", "-n", "2", "--timeout=120", "-rfE",
-                "--junitxml=reports/harness.xml", "-o", "junit_suite_name=harness",
-                *sorted(glob.glob("tests/test_harness_*.py")), *session.posargs)
+    """The harness's own tests (tests/harness/), natively; reports/harness.xml."""
+    _install(session, *PYTHON_DEPS)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+        "--timeout=120",
+        "-rfE",
+        "--junitxml=reports/harness.xml",
+        "-o",
+        "junit_suite_name=harness",
+        "tests/harness",
+        *session.posargs,
+    )
 
 
-# Room for the sessions others add: bench, sanitize, valgrind, soak (issue 7 and the
-# benchmarks issue). Each should reuse ci/ (targets, build) rather than grow logic here.
-
-
-# --- reliability sessions (issue 7); the logic lives in ci/reliability/ --------------------
+@nox.session(default=False)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format), mypy on fiber, clang-format on the C; `-- --fix` fixes."""
+    _install(session, *TOOLS, *MYPY_NEEDS)
+    _ci(session, "lint", *session.posargs)
 
 
 @nox.session(default=False)
 def sanitize(session: nox.Session) -> None:
     """Core + C conformance suite under ASan and UBSan (clang and gcc), every case clean."""
-    _install(session)
-    session.run("python", "-m", "ci.reliability", "sanitize", *session.posargs)
+    _install(session, *PYTHON_DEPS)
+    _ci(session, "sanitize", *session.posargs)
 
 
 @nox.session(default=False)
 def valgrind(session: nox.Session) -> None:
     """C conformance suite under valgrind memcheck (-DFIBER_VALGRIND): no errors, no leaks."""
-    _install(session)
-    session.run("python", "-m", "ci.reliability", "valgrind", *session.posargs)
+    _install(session, *PYTHON_DEPS)
+    _ci(session, "valgrind", *session.posargs)
 
 
 @nox.session(default=False)
 def soak(session: nox.Session) -> None:
     """A million fiber lives and round trips; RSS and live objects; reports/soak.md, .json."""
-    _install(session)
-    session.run("python", "-m", "ci.reliability", "soak", *session.posargs)
+    _install(session, *PYTHON_DEPS)
+    session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
+    _ci(session, "soak", *session.posargs)
 
 
 @nox.session(python=False, default=False)
 def debug(session: nox.Session) -> None:
     """The Python suite on CPython's debug build (python3.11-dbg, installed as root)."""
-    session.run(sys.executable, "-m", "ci.reliability", "debug", *session.posargs)
+    session.run(sys.executable, "-m", "ci", "debug", *session.posargs)
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the peers (issue 6): reports/bench.{md,json} and BENCHMARKS.md.
+    """Benchmarks against the peers: reports/bench.{md,json} and BENCHMARKS.md.
 
     Ends with two full matrix runs, cold cache then warm (the native target's pytest runs in
     this session's Python, hence PYTHON_DEPS); `-- --matrix-from-history` quotes past runs.
     """
-    _install(session)
-    session.install("--disable-pip-version-check", "-q", "greenlet", "greenback", "SQLAlchemy")
-    # Debian's Boost.Context, valgrind and the cross toolchains, when missing
-    session.run("python", "-m", "ci.bench.peers")
+    _install(session, *PYTHON_DEPS)
+    _install(session, "greenlet", "greenback", "SQLAlchemy")
+    _ci(session, "bench-peers")  # Debian's Boost.Context, valgrind and the cross toolchains
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
-    session.run("python", "-m", "ci.bench", *session.posargs)
+    _ci(session, "bench", *session.posargs)

@@ -13,7 +13,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fiber import _build  # noqa: E402  (fiber/__init__ loads no native code on import)
+from fiber import _build  # noqa: E402  (fiber imports without its extension built)
 
 
 class BuildNative(build_ext):

@@ -1,12 +1,30 @@
-"""`python -m ci COMMAND ...`: the harness's command line (noxfile.py calls these).
+"""`python -m ci COMMAND ...`: the project's one command line (noxfile.py calls these).
 
+The matrix (every target: provision, build, test, report)
   matrix [--targets a,b] [--jobs N] [-- PYTEST ARGS]   build and test targets, report
   provision [TARGET...]                              host tools, sysroots, Wine prefix
   build (--host | TARGET)                            build the extension and C programs
-  targets                                            list the targets
-  workflow (--write | --check | --print)             ci/github-workflow.yml from the table
-  readme (--write | --check)                         README.md's target table
+  targets                                            list the targets and their runners
   summary [--label L] [XML...]                       closing line over reports/
+
+Generated files (from ci/targets.py)
+  workflow (--write | --check | --print)             ci/github-workflow.yml
+  readme (--write | --check)                         README.md's target table
+
+Checks
+  lint [--fix]                                       ruff, ruff format, mypy, clang-format
+
+Reliability (docs/benchmarks-and-reliability.md)
+  sanitize [--cc clang,gcc] [CASE...]                core + C conformance under ASan and UBSan
+  valgrind [CASE...]                                 C conformance suite under valgrind memcheck
+  soak [--cycles N] [--round-trips N] [--fibers N] [--out DIR]
+                                                     a million fiber lives; reports/soak.md
+  debug [PYTEST ARGS...]                             the Python suite on CPython's debug build
+
+Benchmarks (docs/benchmarks-and-reliability.md)
+  bench [--quick] [--no-callgrind] [--matrix-from-history]
+                                                     reports/bench.md and BENCHMARKS.md
+  bench-peers                                        Debian peers of the bench (as root)
 """
 
 from __future__ import annotations
@@ -20,20 +38,33 @@ def _targets(argv: list[str]) -> int:
     from ci.targets import TARGETS
 
     for t in TARGETS:
-        print(f"{t.name:16} {t.compiler:26} {t.debian_arch or '(none)':8} {t.runner}")
+        print(
+            f"{t.name:16} {t.compiler:26} {t.debian_arch or '(none)':8} "
+            f"{t.runner_kind:8} {t.runner}"
+        )
     return 0
 
 
+COMMANDS = {
+    "matrix": "ci.matrix",
+    "provision": "ci.provision",
+    "build": "ci.build",
+    "targets": _targets,
+    "summary": "ci.reports",
+    "workflow": "ci.workflow",
+    "readme": "ci.readme",
+    "lint": "ci.lint",
+    "sanitize": "ci.reliability.sanitize",
+    "valgrind": "ci.reliability.valgrind",
+    "soak": "ci.reliability.soak",
+    "debug": "ci.reliability.debug_python",
+    "bench": "ci.bench.runner",
+    "bench-peers": "ci.bench.peers",
+}
+
+
 def main(argv: list[str]) -> int:
-    return dispatch(argv, __doc__, {
-        "matrix": "ci.matrix",
-        "provision": "ci.provision",
-        "build": "ci.build",
-        "targets": _targets,
-        "workflow": "ci.workflow",
-        "readme": "ci.readme",
-        "summary": "ci.reports",
-    })
+    return dispatch(argv, __doc__ or "", COMMANDS)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci import fiberbuild, paths
+from ci import paths
+from ci.sysroots import Sysroot
 from ci.targets import Target
+from fiber import _build
 
 
 class BuildError(RuntimeError):
@@ -34,8 +36,9 @@ class BuildError(RuntimeError):
         self.what = what
         self.command = command if isinstance(command, str) else shlex.join(map(str, command))
         self.output = output
-        super().__init__(f"building {what} failed: {first_error(output)}\n"
-                         f"$ {self.command}\n{output.rstrip()}")
+        super().__init__(
+            f"building {what} failed: {first_error(output)}\n$ {self.command}\n{output.rstrip()}"
+        )
 
 
 def first_error(output: str) -> str:
@@ -63,13 +66,26 @@ def _run(what: str, fn, *args, **kwargs) -> Path:
         raise BuildError(what, str(e.filename), str(e)) from None
 
 
-def build_extension(tc, ext_suffix: str, python_include: Path, *,
-                    extra_flags: tuple[str, ...] = (), defines: tuple[str, ...] = (),
-                    libs: tuple[str, ...] = ()) -> Path:
-    b = fiberbuild.module()
-    out = b.PACKAGE / f"_native{ext_suffix}"
-    return _run(f"the extension {out.name}", b.build_extension, tc, out, python_include,
-                defines=defines, extra_flags=extra_flags, libs=libs)
+def build_extension(
+    tc,
+    ext_suffix: str,
+    python_include: Path,
+    *,
+    extra_flags: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
+    libs: tuple[str, ...] = (),
+) -> Path:
+    out = _build.PACKAGE / f"_native{ext_suffix}"
+    return _run(
+        f"the extension {out.name}",
+        _build.build_extension,
+        tc,
+        out,
+        python_include,
+        defines=defines,
+        extra_flags=extra_flags,
+        libs=libs,
+    )
 
 
 def build_conformance(tc, out_dir: Path) -> Path | None:
@@ -80,11 +96,11 @@ def build_conformance(tc, out_dir: Path) -> Path | None:
     if not paths.CONFORMANCE_C.is_file():
         return None
     out = out_dir / f"conformance{tc.exe_suffix}"
-    return _run("the C conformance program", fiberbuild.module().build_conformance, tc, out)
+    return _run("the C conformance program", _build.build_conformance, tc, out)
 
 
-def build_target(target: Target, sysroot=None) -> Built:
-    """Build what `target` runs. `sysroot` (a sysroots.Sysroot) for the QEMU targets."""
+def build_target(target: Target, sysroot: Sysroot | None = None) -> Built:
+    """Build what `target` runs, against `sysroot`'s Python when its runner kind has one."""
     built = Built()
     tc = target.toolchain(sysroot.path if sysroot is not None else None)
     out_dir = paths.BUILD / target.name
@@ -93,41 +109,48 @@ def build_target(target: Target, sysroot=None) -> Built:
             # The sysroot's pyconfig.h includes <ARCH-TRIPLET/python3.11/pyconfig.h>; searched
             # after the cross compiler's own headers so its libc headers stay the compiler's.
             built.extension = build_extension(
-                tc, sysroot.ext_suffix, sysroot.python_include,
-                extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")))
+                tc,
+                sysroot.ext_suffix,
+                sysroot.python_include,
+                extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")),
+            )
         else:
             built.extension = build_extension(
-                tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"]))
+                tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"])
+            )
     else:
         built.notes.append("no extension: there is no Windows Python under Wine")
     built.conformance = build_conformance(tc, out_dir)
     if built.conformance is None:
-        built.notes.append(f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
-                           " does not exist yet")
+        built.notes.append(
+            f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
+            " does not exist yet"
+        )
     return built
 
 
 def build_host() -> Built:
     """Build for the machine this Python runs on (Linux, or Windows with mingw gcc)."""
-    b = fiberbuild.module()
     built = Built()
     include = Path(sysconfig.get_paths()["include"])
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".pyd"
     if sys.platform == "win32":
-        tc = b.Toolchain(cc=("gcc",), arch=b.host_arch(), os="windows")
+        tc = _build.Toolchain(cc=("gcc",), arch=_build.host_arch(), os="windows")
         ver = f"{sys.version_info[0]}{sys.version_info[1]}"
         libs = (f"-L{Path(sys.base_prefix) / 'libs'}", f"-lpython{ver}")
         built.extension = build_extension(tc, suffix, include, defines=("MS_WIN64",), libs=libs)
     else:
-        tc = b.host_toolchain()
+        tc = _build.host_toolchain()
         built.extension = build_extension(tc, suffix, include)
     built.conformance = build_conformance(tc, paths.BUILD / "host")
     return built
 
 
 def main(argv: list[str]) -> int:
-    """`python -m ci build --host` or `python -m ci build TARGET` (sysroot built if needed)."""
-    from ci import sysroots, targets
+    """`python -m ci build --host` or `python -m ci build TARGET` (the target's runner kind is
+    prepared first, as a matrix run does: its sysroot is built if needed)."""
+    from ci import runners, targets
+    from ci.tools import SetupError
 
     if argv == ["--host"]:
         try:
@@ -142,8 +165,8 @@ def main(argv: list[str]) -> int:
             print(f"build: error: {e}", file=sys.stderr)
             return 2
         try:
-            built = build_target(t, sysroots.ensure(t) if t.needs_sysroot else None)
-        except (BuildError, sysroots.SysrootError) as e:
+            built = build_target(t, runners.kind(t).prepare(t).sysroot)
+        except (BuildError, SetupError) as e:
             print(e, file=sys.stderr)
             return 1
     else:

@@ -3,10 +3,10 @@
 A run's wall time means little without this: a cold cache (nothing the targets need is there
 yet) pays for three sysroots (Debian packages downloaded and extracted) and the Wine prefix;
 a warm one (all of it is there) pays for builds and tests only. What counts is exactly what
-the run would reuse: a complete sysroot under the current cache key (ci/sysroots.py) per
-QEMU target, a complete Wine prefix (ci/wine.py) for the Windows target. Anything else in the
-folder (sysroots under an older key, lock files) would not be reused, so it does not make the
-cache warm.
+the run would reuse: what each target's runner kind keeps in the cache and finds complete
+(``cache_entry`` and ``find`` of ci/runners/: a sysroot under the current key per QEMU target,
+the Wine prefix for the Windows target). Anything else in the folder (sysroots under an older
+key, lock files) would not be reused, so it does not make the cache warm.
 
 - ``cold``: none of what the targets need was there;
 - ``warm``: all of it was there;
@@ -16,11 +16,11 @@ cache warm.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-from ci import paths, sysroots, wine
+from ci import paths, runners
 from ci.targets import Target
 
 COLD, WARM, MIXED, UNUSED = "cold", "warm", "mixed", "unused"
@@ -36,13 +36,11 @@ class CacheState:
 
 def _needs(target: Target, cache: Path) -> tuple[str, bool] | None:
     """What `target` takes from the cache, and whether it is there and complete."""
-    if target.needs_sysroot:
-        path = sysroots.sysroot_dir(target, cache)
-        return (f"sysroot {target.name}",
-                sysroots.is_complete(path, sysroots.cache_key(target.debian_arch)))
-    if target.runner_kind == "wine":
-        return "Wine prefix", wine.is_complete(wine.prefix_dir(cache))
-    return None
+    kind = runners.kind(target)
+    what = kind.cache_entry(target)
+    if what is None:
+        return None
+    return what, kind.find(target, cache) is not None
 
 
 def of(selected: Iterable[Target], cache: Path | None = None) -> CacheState:

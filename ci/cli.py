@@ -1,4 +1,4 @@
-"""The one dispatcher behind `python -m ci` and `python -m ci.reliability`: a command name
+"""The dispatcher behind `python -m ci` (ci/__main__.py): a command name
 picks a `main(argv) -> int` function, imported only when that command runs (so a command's
 dependencies are not loaded by the others)."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Callable, Union
+from collections.abc import Callable
 
 # A command: "package.module" (whose main is called) or a function.
-Command = Union[str, Callable[[list[str]], int]]
+Command = str | Callable[[list[str]], int]
 
 
 def dispatch(argv: list[str], usage: str, commands: dict[str, Command]) -> int:

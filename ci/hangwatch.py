@@ -21,8 +21,12 @@ HEADER = "fiber-harness hang watch: "
 
 
 def pytest_addoption(parser):
-    parser.addoption("--hang-backstop", type=float, default=0.0,
-                     help="end the worker (with all stacks dumped) when a test runs this long")
+    parser.addoption(
+        "--hang-backstop",
+        type=float,
+        default=0.0,
+        help="end the worker (with all stacks dumped) when a test runs this long",
+    )
 
 
 class _Watch:
@@ -61,5 +65,5 @@ def hung_tests(directory: Path) -> dict[str, str]:
         text = f.read_text(errors="replace")
         first, _, rest = text.partition("\n")
         if first.startswith(HEADER) and "Timeout (" in rest:
-            found[first[len(HEADER):]] = rest
+            found[first[len(HEADER) :]] = rest
     return found

@@ -18,57 +18,80 @@ import datetime
 import json
 import os
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ci import paths
 
 FILE = "matrix-history.jsonl"
 
 # Settings that change a run's wall time; recorded when set so that a figure can be explained.
-TIMING_SETTINGS = ("FIBER_WORKERS", "FIBER_TEST_TIMEOUT", "FIBER_RUN_TIMEOUT",
-                   "FIBER_DEBIAN_MIRROR")
+TIMING_SETTINGS = (
+    "FIBER_WORKERS",
+    "FIBER_TEST_TIMEOUT",
+    "FIBER_RUN_TIMEOUT",
+    "FIBER_DEBIAN_MIRROR",
+)
+
+
+def git(root: Path, *args: str) -> str | None:
+    """What `git ARGS` prints in `root`, stripped; None when git or the checkout is missing."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=root,
+            text=True,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def commit(root: Path = paths.ROOT) -> dict:
     """The checkout's short commit and whether tracked files differ from it (BENCHMARKS.md
     aside: the bench rewrites it before its own matrix runs, and it is an output, not code)."""
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=root, text=True, check=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    sha = git("rev-parse", "--short", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                 ":(exclude)BENCHMARKS.md")
+    sha = git(root, "rev-parse", "--short", "HEAD")
+    status = git(
+        root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"
+    )
     return {"commit": sha or "unknown", "dirty": bool(status)}
 
 
-def partial_reason(ran: list[str], all_targets: Iterable[str],
-                   pytest_args: tuple[str, ...] | list[str]) -> str:
+def partial_reason(
+    ran: list[str], all_targets: Iterable[str], pytest_args: tuple[str, ...] | list[str]
+) -> str:
     """Why a run is not the full matrix ("" when it is)."""
     everything = list(all_targets)
     reasons = []
     left_out = [n for n in everything if n not in ran]
     if left_out:
-        reasons.append(f"{len(ran)} of {len(everything)} targets (not run: "
-                       f"{', '.join(left_out)})")
+        reasons.append(f"{len(ran)} of {len(everything)} targets (not run: {', '.join(left_out)})")
     if pytest_args:
         reasons.append(f"pytest arguments {' '.join(pytest_args)!r} (not the whole suite)")
     return "; ".join(reasons)
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_record(*, ran: list[str], all_targets: Iterable[str], pytest_args: tuple[str, ...],
-                cache: dict, wall_seconds: float, status: int, jobs: int, rows: list[dict],
-                date: str | None = None, revision: dict | None = None,
-                env: dict[str, str] | None = None) -> dict:
+def make_record(
+    *,
+    ran: list[str],
+    all_targets: Iterable[str],
+    pytest_args: tuple[str, ...],
+    cache: dict,
+    wall_seconds: float,
+    status: int,
+    jobs: int,
+    rows: list[dict],
+    date: str | None = None,
+    revision: dict | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
     """One run's record. `cache` is a CacheState as a dict; `rows` the per-target results;
     `date` when the run started (default: now)."""
     env = os.environ if env is None else env
@@ -134,8 +157,11 @@ def newest(records: list[dict], cache: str) -> dict | None:
     fast) and runs with a mixed cache never qualify.
     """
     for rec in reversed(records):
-        if rec.get("full") is True and rec.get("ok") is True and rec.get("cache") == cache \
-                and isinstance(rec.get("wall_seconds"), (int, float)):
+        if (
+            rec.get("full") is True
+            and rec.get("ok") is True
+            and rec.get("cache") == cache
+            and isinstance(rec.get("wall_seconds"), (int, float))
+        ):
             return rec
     return None
-

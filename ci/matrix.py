@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -23,26 +22,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
-from ci import (build, cache_state, hangwatch, history, paths, provision, reports, runners,
-                sysroots, targets, wine)
+from ci import build, cache_state, hangwatch, history, paths, provision, reports, runners, targets
+from ci.runners import Prepared
 from ci.targets import Target
+from ci.tools import SetupError
 
 Log = Callable[[str], None]
 
 # Two targets at a time: a QEMU target's pytest is one emulated process busy at a time, so on
 # 2 cores two targets side by side beat one after the other (measured: see the README).
 DEFAULT_JOBS = 2
-
-
-@dataclass
-class Prepared:
-    sysroot: sysroots.Sysroot | None = None
-    wineprefix: Path | None = None
 
 
 @dataclass
@@ -53,11 +47,7 @@ class RunOutcome:
 
 
 def prepare(target: Target, log: Log) -> Prepared:
-    if target.needs_sysroot:
-        return Prepared(sysroot=sysroots.ensure(target, log=log))
-    if target.runner_kind == "wine":
-        return Prepared(wineprefix=wine.ensure_prefix(log=log))
-    return Prepared()
+    return runners.kind(target).prepare(target, log)
 
 
 def do_build(target: Target, prepared: Prepared) -> build.Built:
@@ -73,9 +63,17 @@ def run_process(inv: runners.Invocation, logfile: Path, log: Log) -> RunOutcome:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tail: list[str] = []
     with open(logfile, "w") as fh:
-        proc = subprocess.Popen(inv.argv, cwd=paths.ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", start_new_session=True)
+        proc = subprocess.Popen(
+            inv.argv,
+            cwd=paths.ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
         timed_out = threading.Event()
 
         def stop() -> None:
@@ -115,8 +113,14 @@ class Stages:
 PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
 
-def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir: Path,
-               stages: Stages | None = None, log: Log = print) -> reports.TargetResult:
+def run_target(
+    target: Target,
+    *,
+    pytest_args: tuple[str, ...] = (),
+    reports_dir: Path,
+    stages: Stages | None = None,
+    log: Log = print,
+) -> reports.TargetResult:
     """Prepare, build and test one target; every failure ends up in its result and its XML."""
     stages = stages or Stages()
     started = time.monotonic()
@@ -134,15 +138,10 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
     try:
         try:
             prepared = stages.prepare(target, log)
-        except (sysroots.SysrootError, wine.WineError, OSError) as e:
+        except (SetupError, OSError) as e:
             fail("provision", str(e))
             return result
-        if prepared.sysroot is not None:
-            result.python = prepared.sysroot.python
-        elif target.runner_kind == "native":
-            result.python = platform.python_version()
-        else:
-            result.python = f"host {platform.python_version()}"
+        result.python = prepared.python
         try:
             built = stages.build(target, prepared)
         except build.BuildError as e:
@@ -152,58 +151,88 @@ def run_target(target: Target, *, pytest_args: tuple[str, ...] = (), reports_dir
         result.notes += built.notes
         for note in built.notes:
             log(f"{target.name}: note: {note}")
-        inv = stages.invocation(target, junit=junit, sysroot=prepared.sysroot,
-                                wineprefix=prepared.wineprefix, conformance=built.conformance,
-                                pytest_args=tuple(pytest_args))
+        inv = stages.invocation(
+            target,
+            prepared,
+            junit=junit,
+            conformance=built.conformance,
+            pytest_args=tuple(pytest_args),
+        )
         result.python = inv.python
-        log(f"{target.name}: $ {' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "
-            f"{shlex.join(inv.argv)}")
+        log(
+            f"{target.name}: $ {' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "
+            f"{shlex.join(inv.argv)}"
+        )
         outcome = stages.run(inv, logfile, log)
         if outcome.timed_out:
-            fail("timeout", f"the pytest run on {target.name} was stopped after "
-                            f"{inv.timeout:g} s (FIBER_RUN_TIMEOUT); its output ended with:\n"
-                            f"{outcome.output_tail}")
+            fail(
+                "timeout",
+                f"the pytest run on {target.name} was stopped after "
+                f"{inv.timeout:g} s (FIBER_RUN_TIMEOUT); its output ended with:\n"
+                f"{outcome.output_tail}",
+            )
         elif not junit.is_file():
-            fail("pytest", f"pytest on {target.name} exited {outcome.returncode} without a "
-                           f"report; its output ended with:\n{outcome.output_tail}")
+            fail(
+                "pytest",
+                f"pytest on {target.name} exited {outcome.returncode} without a "
+                f"report; its output ended with:\n{outcome.output_tail}",
+            )
         elif outcome.returncode in PYTEST_EXIT:
-            fail(f"pytest-exit-{outcome.returncode}",
-                 f"pytest on {target.name} exited {outcome.returncode} "
-                 f"({PYTEST_EXIT[outcome.returncode]}); output ended with:\n"
-                 f"{outcome.output_tail}")
+            fail(
+                f"pytest-exit-{outcome.returncode}",
+                f"pytest on {target.name} exited {outcome.returncode} "
+                f"({PYTEST_EXIT[outcome.returncode]}); output ended with:\n"
+                f"{outcome.output_tail}",
+            )
         hang_dir = inv.env.get("FIBER_HANG_DIR")
         hung = hangwatch.hung_tests(Path(hang_dir)) if hang_dir else {}
         for test_id in hung:
-            log(f"{target.name}: {test_id} hung (still running after "
-                f"{runners.hang_backstop(inv.test_timeout):g} s); its worker was ended")
+            log(
+                f"{target.name}: {test_id} hung (still running after "
+                f"{runners.hang_backstop(inv.test_timeout):g} s); its worker was ended"
+            )
         reports.mark_hangs(junit, hung, target.name, runners.hang_backstop(inv.test_timeout))
         counts = reports.parse_junit(junit)
         if not result.error:
             if outcome.returncode != 0 and counts.failed == 0:
-                fail("pytest", f"pytest on {target.name} exited {outcome.returncode} but its "
-                               f"report shows no failed test; output ended with:\n"
-                               f"{outcome.output_tail}")
+                fail(
+                    "pytest",
+                    f"pytest on {target.name} exited {outcome.returncode} but its "
+                    f"report shows no failed test; output ended with:\n"
+                    f"{outcome.output_tail}",
+                )
             elif counts.passed + counts.failed == 0:
-                fail("ran-no-test", f"{target.name} ran no test: {counts.skipped} skipped, "
-                                    "none passed or failed")
+                fail(
+                    "ran-no-test",
+                    f"{target.name} ran no test: {counts.skipped} skipped, none passed or failed",
+                )
     except Exception as e:  # a bug in the harness still shows as this target's failure
         fail("harness", f"{type(e).__name__}: {e}")
     finally:
         if junit.is_file():
             counts = reports.parse_junit(junit)
-            result.passed, result.failed, result.skipped = counts.passed, counts.failed, counts.skipped
+            result.passed, result.failed, result.skipped = (
+                counts.passed,
+                counts.failed,
+                counts.skipped,
+            )
             result.failures = counts.failures
         result.seconds = time.monotonic() - started
     return result
 
 
-def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
-               reports_dir: Path = paths.REPORTS, jobs: int = DEFAULT_JOBS,
-               stages: Stages | None = None, log: Log = print,
-               ensure_tools: Callable[[list[Target]], object] = provision.ensure_tools,
-               look_at_cache: Callable[[list[Target]], cache_state.CacheState] = cache_state.of,
-               revision: dict | None = None,
-               ) -> tuple[int, list[reports.TargetResult]]:
+def run_matrix(
+    selected: list[Target],
+    *,
+    pytest_args: tuple[str, ...] = (),
+    reports_dir: Path = paths.REPORTS,
+    jobs: int = DEFAULT_JOBS,
+    stages: Stages | None = None,
+    log: Log = print,
+    ensure_tools: Callable[[list[Target]], object] = provision.ensure_tools,
+    look_at_cache: Callable[[list[Target]], cache_state.CacheState] = cache_state.of,
+    revision: dict | None = None,
+) -> tuple[int, list[reports.TargetResult]]:
     """Run the targets (sequentially, or `jobs` at a time); write reports; return exit status.
 
     `revision` (the commit, for the record) is looked up with git when not given.
@@ -212,15 +241,25 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
     # Looked at before anything can fill it: the state the run started from is what its wall
     # time depends on.
     cache = look_at_cache(selected)
-    log(f"matrix: cache {cache.cache}: {cache.kind} at start"
-        + (f" (missing: {', '.join(cache.missing)})" if cache.kind == cache_state.MIXED else ""))
+    log(
+        f"matrix: cache {cache.cache}: {cache.kind} at start"
+        + (f" (missing: {', '.join(cache.missing)})" if cache.kind == cache_state.MIXED else "")
+    )
     reports_dir.mkdir(parents=True, exist_ok=True)
 
     def finish(status: int, results: list[reports.TargetResult]) -> dict:
         record = history.make_record(
-            ran=[t.name for t in selected], all_targets=targets.NAMES, pytest_args=pytest_args,
-            cache=asdict(cache), wall_seconds=time.monotonic() - started, status=status,
-            jobs=jobs, rows=[r.row() for r in results], date=started_at, revision=revision)
+            ran=[t.name for t in selected],
+            all_targets=targets.NAMES,
+            pytest_args=pytest_args,
+            cache=asdict(cache),
+            wall_seconds=time.monotonic() - started,
+            status=status,
+            jobs=jobs,
+            rows=[r.row() for r in results],
+            date=started_at,
+            revision=revision,
+        )
         reports.write_matrix(results, reports_dir, record)
         history.append(record, reports_dir)
         return record
@@ -229,18 +268,20 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
         ensure_tools(selected)
     except provision.ProvisionError as e:
         log(f"matrix: error: {e}")
-        results = [reports.TargetResult(t.name, t.runner, error=f"provision: {e}")
-                   for t in selected]
+        results = [
+            reports.TargetResult(t.name, t.runner, error=f"provision: {e}") for t in selected
+        ]
         finish(2, results)
         return 2, results
 
     def one(t: Target) -> reports.TargetResult:
         tlog = log if jobs <= 1 else (lambda line, _n=t.name: log(f"[{_n}] {line}"))
         tlog(f"=== {t.name} ({t.runner}) ===")
-        r = run_target(t, pytest_args=pytest_args, reports_dir=reports_dir, stages=stages,
-                       log=tlog)
-        tlog(f"=== {t.name}: {r.status}: {r.passed} passed, {r.failed} failed, "
-             f"{r.skipped} skipped in {r.seconds:.1f} s ===")
+        r = run_target(t, pytest_args=pytest_args, reports_dir=reports_dir, stages=stages, log=tlog)
+        tlog(
+            f"=== {t.name}: {r.status}: {r.passed} passed, {r.failed} failed, "
+            f"{r.skipped} skipped in {r.seconds:.1f} s ==="
+        )
         return r
 
     if jobs <= 1:
@@ -258,10 +299,15 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
         log("failures:")
         log(problems)
     log("")
-    rel = reports_dir.relative_to(paths.ROOT) if reports_dir.is_relative_to(paths.ROOT) \
+    rel = (
+        reports_dir.relative_to(paths.ROOT)
+        if reports_dir.is_relative_to(paths.ROOT)
         else reports_dir
-    log(f"reports: {rel}/matrix.json, {rel}/matrix.md, {rel}/<target>.xml, {rel}/<target>.log, "
-        f"{rel}/{history.FILE}")
+    )
+    log(
+        f"reports: {rel}/matrix.json, {rel}/matrix.md, {rel}/<target>.xml, {rel}/<target>.log, "
+        f"{rel}/{history.FILE}"
+    )
     for line in wall_time_lines(record, results):
         log(line)
     log(reports.closing_line(reports.totals(results)))
@@ -270,31 +316,42 @@ def run_matrix(selected: list[Target], *, pytest_args: tuple[str, ...] = (),
 
 def wall_time_lines(record: dict, results: list[reports.TargetResult]) -> list[str]:
     """What the run's wall time stands for, and plainly when it stands for no matrix time."""
-    lines = [f"matrix: wall time {record['wall_seconds']:.1f} s, cache {record['cache']} at "
-             f"start, " + ("full matrix" if record["full"] else f"partial run: "
-                           f"{record['partial']}")]
+    lines = [
+        f"matrix: wall time {record['wall_seconds']:.1f} s, cache {record['cache']} at "
+        f"start, " + ("full matrix" if record["full"] else f"partial run: {record['partial']}")
+    ]
     unprovisioned = [r.target for r in results if r.error.startswith("provision:")]
     if unprovisioned:
         # Sysroots come from the Debian mirror: a network or mirror outage lands here, and
         # such a run is short, not fast.
-        lines.append(f"matrix: provisioning failed for {', '.join(unprovisioned)} (the "
-                     "reason is above; a sysroot is downloaded from the Debian mirror, so a "
-                     "network or mirror outage shows here: check it, or set "
-                     "FIBER_DEBIAN_MIRROR); this run's wall time is not a matrix time")
+        lines.append(
+            f"matrix: provisioning failed for {', '.join(unprovisioned)} (the "
+            "reason is above; a sysroot is downloaded from the Debian mirror, so a "
+            "network or mirror outage shows here: check it, or set "
+            "FIBER_DEBIAN_MIRROR); this run's wall time is not a matrix time"
+        )
     elif not record["ok"]:
-        lines.append("matrix: some targets failed; this run's wall time is not quoted as a "
-                     "matrix time")
+        lines.append(
+            "matrix: some targets failed; this run's wall time is not quoted as a matrix time"
+        )
     return lines
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ci matrix",
-                                     description="Build and test every target (or some).")
-    parser.add_argument("--targets", default=os.environ.get("FIBER_TARGETS", ""),
-                        help="comma-separated target names (default: all; env FIBER_TARGETS)")
-    parser.add_argument("--jobs", type=int,
-                        default=int(os.environ.get("FIBER_JOBS") or DEFAULT_JOBS),
-                        help="targets run at once (env FIBER_JOBS)")
+    parser = argparse.ArgumentParser(
+        prog="python -m ci matrix", description="Build and test every target (or some)."
+    )
+    parser.add_argument(
+        "--targets",
+        default=os.environ.get("FIBER_TARGETS", ""),
+        help="comma-separated target names (default: all; env FIBER_TARGETS)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("FIBER_JOBS") or DEFAULT_JOBS),
+        help="targets run at once (env FIBER_JOBS)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args(argv)
     try:
@@ -302,7 +359,10 @@ def main(argv: list[str]) -> int:
     except targets.UnknownTarget as e:
         print(f"matrix: error: {e}", file=sys.stderr)
         return 2
-    status, _ = run_matrix(selected, pytest_args=tuple(args.pytest_args), jobs=args.jobs,
-                           log=lambda s: print(s, flush=True))
+    status, _ = run_matrix(
+        selected,
+        pytest_args=tuple(args.pytest_args),
+        jobs=args.jobs,
+        log=lambda s: print(s, flush=True),
+    )
     return status
-

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
+from ci import runners
 from ci.targets import Target
-
-# Some tools live outside PATH on Debian (wine64 is /usr/lib/wine/wine64 in bookworm).
-EXTRA_LOCATIONS = {"wine64": ("/usr/lib/wine/wine64",)}
+from ci.tools import SetupError, find_tool
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(SetupError):
     """Something the harness needs is missing and could not be installed here."""
 
 
@@ -31,29 +29,29 @@ class Missing:
     package: str
 
 
-def find_tool(name: str) -> str | None:
-    """The full path of a host command, looking in the known off-PATH places too."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for path in EXTRA_LOCATIONS.get(name, ()):
-        if os.access(path, os.X_OK):
-            return path
-    return None
+def needs(target: Target) -> tuple[tuple[str, str], ...]:
+    """What `target` needs on the host, each with its Debian package: the row's own tools,
+    then its runner kind's. An entry starting with "/" is a file, any other a command."""
+    return target.tools + runners.kind(target).host_needs(target)
 
 
-def missing_for(targets: Iterable[Target], which: Callable[[str], str | None] = find_tool,
-                exists: Callable[[str], bool] = os.path.exists) -> list[Missing]:
+def packages(target: Target) -> tuple[str, ...]:
+    """The Debian packages `target` needs on the host, each once, in table order."""
+    return tuple(packages_of(Missing(what, pkg) for what, pkg in needs(target)))
+
+
+def missing_for(
+    targets: Iterable[Target],
+    which: Callable[[str], str | None] = find_tool,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> list[Missing]:
     """Tools and files the targets need that this host lacks, each once, in table order."""
     out: list[Missing] = []
     for t in targets:
-        for cmd, pkg in t.all_tools():
-            m = Missing(cmd, pkg)
-            if m not in out and which(cmd) is None:
-                out.append(m)
-        for path, pkg in t.all_files():
-            m = Missing(path, pkg)
-            if m not in out and not exists(path):
+        for what, pkg in needs(t):
+            m = Missing(what, pkg)
+            there = exists(what) if what.startswith("/") else which(what) is not None
+            if m not in out and not there:
                 out.append(m)
     return out
 
@@ -91,18 +89,28 @@ def run_apt(packages: list[str], log: Callable[[str], None] = print) -> None:
     install = apt_install_command(packages)
     for cmd in (["apt-get", *wait, "update"], [install[0], *wait, *install[1:]]):
         log(f"provision: {shlex.join(cmd)}")
-        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-30:])
             raise ProvisionError(f"{shlex.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
 
 
-def ensure_tools(targets: Iterable[Target], *, which: Callable[[str], str | None] = find_tool,
-                 exists: Callable[[str], bool] = os.path.exists,
-                 root: bool | None = None,
-                 installer: Callable[[list[str]], None] | None = None,
-                 log: Callable[[str], None] = print) -> list[str]:
+def ensure_tools(
+    targets: Iterable[Target],
+    *,
+    which: Callable[[str], str | None] = find_tool,
+    exists: Callable[[str], bool] = os.path.exists,
+    root: bool | None = None,
+    installer: Callable[[list[str]], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
     """Make sure the targets' host tools are here. Returns the packages it installed.
 
     Not root and something missing: ProvisionError naming the packages and the command.
@@ -116,8 +124,7 @@ def ensure_tools(targets: Iterable[Target], *, which: Callable[[str], str | None
     if not root:
         raise ProvisionError(not_root_message(missing))
     pkgs = packages_of(missing)
-    log(f"provision: installing {' '.join(pkgs)} "
-        f"(for {', '.join(m.what for m in missing)})")
+    log(f"provision: installing {' '.join(pkgs)} (for {', '.join(m.what for m in missing)})")
     (installer or (lambda p: run_apt(p, log)))(pkgs)
     still = missing_for(targets, which, exists)
     if still:
@@ -129,23 +136,20 @@ def ensure_tools(targets: Iterable[Target], *, which: Callable[[str], str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ci provision [TARGET...]`: tools, sysroots and the Wine prefix."""
-    from ci import sysroots, targets, wine
+    """`python -m ci provision [TARGET...]`: host tools, then what each target's runner kind
+    keeps in the cache (sysroots, the Wine prefix)."""
+    from ci import targets
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         sel = targets.select(argv or os.environ.get("FIBER_TARGETS"))
         ensure_tools(sel)
         for t in sel:
-            if t.needs_sysroot:
-                sr = sysroots.ensure(t)
-                print(f"provision: {t.name}: sysroot {sr.path} (Python {sr.python})")
-            elif t.runner_kind == "wine":
-                prefix = wine.ensure_prefix()
-                print(f"provision: {t.name}: Wine prefix {prefix}")
-    except (ProvisionError, targets.UnknownTarget, sysroots.SysrootError, wine.WineError) as e:
+            prepared = runners.kind(t).prepare(t, log=print)
+            if prepared.cached is not None:
+                print(f"provision: {t.name}: {prepared.cached} (Python {prepared.python})")
+    except (SetupError, targets.UnknownTarget) as e:
         print(f"provision: error: {e}", file=sys.stderr)
         return 2
     print("provision: ready")
     return 0
-

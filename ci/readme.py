@@ -1,7 +1,7 @@
 """The README's target table, generated from ci/targets.py.
 
 ``python -m ci readme --write`` rewrites the lines between the markers below in README.md;
-``--check`` exits 1 when they differ from the table (tests/test_harness_generated.py too).
+``--check`` exits 1 when they differ from the table (tests/harness/test_generated.py too).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from ci import paths
+from ci.provision import packages
 from ci.targets import TARGETS
 
 README = paths.ROOT / "README.md"
@@ -24,7 +25,7 @@ def table() -> str:
     for t in TARGETS:
         lines.append(
             f"| {t.name} | {t.compiler} | {t.debian_arch or '(none)'} | {t.runner} "
-            f"| {', '.join(t.packages)} | `nox -s {t.name}` |"
+            f"| {', '.join(packages(t))} | `nox -s {t.name}` |"
         )
     return "\n".join(lines)
 
@@ -54,14 +55,13 @@ def main(argv: list[str]) -> int:
         return 0
     if mode == "--check":
         if new != text:
-            print("README.md's target table is out of date with ci/targets.py; "
-                  "run: python -m ci readme --write", file=sys.stderr)
+            print(
+                "README.md's target table is out of date with ci/targets.py; "
+                "run: python -m ci readme --write",
+                file=sys.stderr,
+            )
             return 1
         print("README.md's target table is up to date")
         return 0
     print("usage: python -m ci readme [--write | --check]", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -52,8 +52,9 @@ def parse_junit(path: Path) -> Counts:
         if bad is not None:
             counts.failed += 1
             test_id = "::".join(x for x in (case.get("classname"), case.get("name")) if x)
-            counts.failures.append((test_id, _first_line(bad.get("message")) or
-                                    _first_line(bad.text)))
+            counts.failures.append(
+                (test_id, _first_line(bad.get("message")) or _first_line(bad.text))
+            )
         elif case.find("skipped") is not None:
             counts.skipped += 1
         else:
@@ -94,8 +95,11 @@ def mark_hangs(path: Path, hung: dict[str, str], target: str, seconds: float) ->
                 continue
             for test_id, stacks in hung.items():
                 if f"'{test_id}'" in (bad.get("message") or "") + (bad.text or ""):
-                    bad.set("message", f"hung on {target}: still running after {seconds:g} s "
-                                       f"(stopped by the hang watch; per-test timeout)")
+                    bad.set(
+                        "message",
+                        f"hung on {target}: still running after {seconds:g} s "
+                        f"(stopped by the hang watch; per-test timeout)",
+                    )
                     bad.text = f"{bad.text or ''}\n{stacks}"
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
@@ -137,19 +141,32 @@ class TargetResult:
 
 def _table(results: list[TargetResult]) -> tuple[list[str], list[list[str]]]:
     head = ["target", "runner", "python", "passed", "failed", "skipped", "seconds", "status"]
-    rows = [[r.target, r.runner, r.python, str(r.passed), str(r.failed), str(r.skipped),
-             f"{r.seconds:.1f}", r.status] for r in results]
+    rows = [
+        [
+            r.target,
+            r.runner,
+            r.python,
+            str(r.passed),
+            str(r.failed),
+            str(r.skipped),
+            f"{r.seconds:.1f}",
+            r.status,
+        ]
+        for r in results
+    ]
     return head, rows
 
 
 def format_text(results: list[TargetResult]) -> str:
     head, rows = _table(results)
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     numeric = {3, 4, 5, 6}
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     return "\n".join(lines)
@@ -181,8 +198,11 @@ def details(results: list[TargetResult], per_target: int = 20) -> str:
 
 
 def totals(results: list[TargetResult]) -> Counts:
-    return Counts(sum(r.passed for r in results), sum(r.failed for r in results),
-                  sum(r.skipped for r in results))
+    return Counts(
+        sum(r.passed for r in results),
+        sum(r.failed for r in results),
+        sum(r.skipped for r in results),
+    )
 
 
 def closing_line(counts: Counts, label: str = "matrix") -> str:
@@ -193,9 +213,12 @@ def closing_line(counts: Counts, label: str = "matrix") -> str:
 def run_line(run: dict) -> str:
     """The run's wall time and what it covered, for matrix.md."""
     scope = "full matrix" if run.get("full") else f"partial run ({run.get('partial')})"
-    return (f"Wall time {run.get('wall_seconds')} s, cache {run.get('cache')} at start, "
-            f"{scope}; {run.get('date')}, commit {run.get('commit')}"
-            + (" with uncommitted changes" if run.get("dirty") else "") + ".")
+    return (
+        f"Wall time {run.get('wall_seconds')} s, cache {run.get('cache')} at start, "
+        f"{scope}; {run.get('date')}, commit {run.get('commit')}"
+        + (" with uncommitted changes" if run.get("dirty") else "")
+        + "."
+    )
 
 
 def write_matrix(results: list[TargetResult], reports: Path, run: dict | None = None) -> None:
@@ -231,8 +254,7 @@ def main(argv: list[str]) -> int:
     try:
         rows = read_matrix(paths.REPORTS)
     except (OSError, ValueError):
-        print(f"summary: no {paths.REPORTS}/matrix.json (the matrix did not run)",
-              file=sys.stderr)
+        print(f"summary: no {paths.REPORTS}/matrix.json (the matrix did not run)", file=sys.stderr)
         rows, ok = [], False
     for row in rows:
         total.passed += row["passed"]

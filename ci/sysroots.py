@@ -5,10 +5,12 @@ with Python and what the suite imports (targets.SYSROOT_PACKAGES). It lives in
 ``<cache>/sysroots/<debian-arch>-<suite>-<key>``, where the key is a hash of the suite, the
 architecture and the package list: change the list and a new sysroot is built beside the old.
 
-A sysroot is built in a ``.partial`` folder, its bytecode precompiled, smoke-checked under QEMU
-(the emulated Python must import the suite's modules and report the target's CPU), and only
-then given its completeness marker and renamed into place. A folder without the marker (an
-interrupted or older build) is never used: it is removed and built again.
+A sysroot is built in a ``.partial`` folder, its bytecode precompiled, smoke-checked (its Python,
+run the way the target's runner kind runs it, must import the suite's modules and report the
+target's CPU), and only then given its completeness marker and renamed into place. A folder
+without the marker (an interrupted or older build) is never used: it is removed and built
+again. The runner kind that uses a sysroot (ci/runners/qemu.py) says how to run its Python;
+this module knows nothing of QEMU.
 
 The Debian mirror is taken from the host's own apt sources (FIBER_DEBIAN_MIRROR overrides it).
 """
@@ -24,18 +26,27 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ci import paths
-from ci.provision import find_tool
 from ci.targets import SUITE, SYSROOT_PACKAGES, Target
+from ci.tools import SetupError
 
 # Bump when the layout or the build steps change in a way the package list does not show.
 FORMAT = 1
 MARKER = ".fiber-sysroot.json"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+# What building a sysroot needs on the host: (command or file, Debian package).
+HOST_NEEDS = (("mmdebstrap", "mmdebstrap"), (KEYRING, "debian-archive-keyring"))
+
+Log = Callable[[str], None]
+# The command that runs the Python of the sysroot at a path (the runner kind's way).
+PythonCommand = Callable[[Path], list[str]]
+# What builds a sysroot into a folder and returns the smoke check's facts.
+Builder = Callable[[Target, Path, Log], dict]
 
 SMOKE = (
     "import json, platform, sys, sysconfig\n"
@@ -46,7 +57,7 @@ SMOKE = (
 )
 
 
-class SysrootError(RuntimeError):
+class SysrootError(SetupError):
     """A sysroot could not be built or failed its smoke check."""
 
 
@@ -70,16 +81,21 @@ class Sysroot:
 # Cache keys and places
 # ----------------------------------------------------------------------------------------
 
-def cache_key(debian_arch: str, packages: tuple[str, ...] = SYSROOT_PACKAGES,
-              suite: str = SUITE) -> str:
+
+def cache_key(
+    debian_arch: str, packages: tuple[str, ...] = SYSROOT_PACKAGES, suite: str = SUITE
+) -> str:
     """A short hash of what goes into a sysroot: same inputs, same key; any change, new key."""
-    blob = json.dumps({"format": FORMAT, "suite": suite, "arch": debian_arch,
-                       "packages": sorted(set(packages))}, sort_keys=True)
+    blob = json.dumps(
+        {"format": FORMAT, "suite": suite, "arch": debian_arch, "packages": sorted(set(packages))},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def sysroot_dir(target: Target, cache: Path | None = None,
-                packages: tuple[str, ...] = SYSROOT_PACKAGES) -> Path:
+def sysroot_dir(
+    target: Target, cache: Path | None = None, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> Path:
     cache = cache or paths.cache_root()
     key = cache_key(target.debian_arch, packages)
     return cache / "sysroots" / f"{target.debian_arch}-{SUITE}-{key}"
@@ -102,6 +118,7 @@ def is_complete(path: Path, key: str) -> bool:
 # ----------------------------------------------------------------------------------------
 # The Debian mirror, from the host's apt configuration
 # ----------------------------------------------------------------------------------------
+
 
 def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
     stanza: dict[str, str] = {}
@@ -144,8 +161,12 @@ def mirrors_in(sources: dict[str, str], suite: str = SUITE) -> list[str]:
                 line = line.split("#", 1)[0]
                 line = re.sub(r"\[[^]]*\]", " ", line)  # [signed-by=... arch=...]
                 words = line.split()
-                if len(words) >= 4 and words[0] == "deb" and words[2] == suite \
-                        and "main" in words[3:]:
+                if (
+                    len(words) >= 4
+                    and words[0] == "deb"
+                    and words[2] == suite
+                    and "main" in words[3:]
+                ):
                     found.append(words[1])
     return [u.rstrip("/") for u in found if re.match(r"^(https?|file|ftp)://", u)]
 
@@ -176,21 +197,22 @@ def host_mirror(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> str:
 # Building
 # ----------------------------------------------------------------------------------------
 
-def mmdebstrap_command(target: Target, dest: Path, mirror: str,
-                       packages: tuple[str, ...] = SYSROOT_PACKAGES) -> list[str]:
+
+def mmdebstrap_command(
+    target: Target, dest: Path, mirror: str, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> list[str]:
     signed = f"[signed-by={KEYRING}] " if os.path.exists(KEYRING) else ""
     return [
-        "mmdebstrap", "--variant=extract", f"--arch={target.debian_arch}",
-        "--skip=check/qemu", "--aptopt=Acquire::Retries \"3\"",
-        f"--include={','.join(packages)}", SUITE, str(dest),
+        "mmdebstrap",
+        "--variant=extract",
+        f"--arch={target.debian_arch}",
+        "--skip=check/qemu",
+        '--aptopt=Acquire::Retries "3"',
+        f"--include={','.join(packages)}",
+        SUITE,
+        str(dest),
         f"deb {signed}{mirror} {SUITE} main",
     ]
-
-
-def qemu_python(target: Target, root: Path) -> list[str]:
-    """The command that runs the sysroot's Python under QEMU."""
-    qemu = find_tool(target.runner) or target.runner
-    return [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3")]
 
 
 def first_apt_error(output: str) -> str:
@@ -202,63 +224,85 @@ def first_apt_error(output: str) -> str:
     return ""
 
 
-def mmdebstrap(target: Target, dest: Path, mirror: str, log: Callable[[str], None]) -> None:
+def mmdebstrap(target: Target, dest: Path, mirror: str, log: Log) -> None:
     cmd = mmdebstrap_command(target, dest, mirror)
     for attempt in (1, 2):  # a mirror hiccup ("File has unexpected size") deserves a retry
         log(f"sysroot: {shlex.join(cmd)}")
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if proc.returncode == 0:
             return
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         if attempt == 2:
             # The first line is what summaries show: put apt's own error there.
-            raise SysrootError(f"mmdebstrap failed for {target.name} "
-                               f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
-                               f"\n{tail}")
+            raise SysrootError(
+                f"mmdebstrap failed for {target.name} "
+                f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
+                f"\n{tail}"
+            )
         log(f"sysroot: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def precompile(target: Target, root: Path, log: Callable[[str], None]) -> None:
+def precompile(root: Path, python: PythonCommand, log: Log) -> None:
     """Write the sysroot's bytecode once (importing pytest under QEMU: ~8 s -> ~3 s)."""
     libs = sorted((root / "usr" / "lib").glob("python3.*"))
     dirs = [str(d) for d in libs] + [str(root / "usr" / "lib" / "python3" / "dist-packages")]
     version = libs[-1].name.removeprefix("python") if libs else ""
     host = f"{sys.version_info[0]}.{sys.version_info[1]}"
     # The host's compileall writes the same .pyc as the target's when the versions match
-    # (bytecode does not depend on the CPU); otherwise the emulated Python does it, slower.
-    python = [sys.executable] if version == host else qemu_python(target, root)
-    cmd = [*python, "-m", "compileall", "-q", "-q", "-j0", *dirs]
-    log(f"sysroot: precompiling bytecode with {'the host' if version == host else 'QEMU'}")
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    # (bytecode does not depend on the CPU); otherwise the sysroot's own Python does it, slower.
+    same = version == host
+    cmd = [
+        *([sys.executable] if same else python(root)),
+        "-m",
+        "compileall",
+        "-q",
+        "-q",
+        "-j0",
+        *dirs,
+    ]
+    log(f"sysroot: precompiling bytecode with {'the host' if same else 'its own'} Python")
+    subprocess.run(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
-def smoke(target: Target, root: Path) -> dict:
-    """Run the sysroot's Python under QEMU: it must import the suite's needs, on the right CPU."""
-    cmd = [*qemu_python(target, root), "-c", SMOKE]
+def smoke(target: Target, root: Path, python: PythonCommand) -> dict:
+    """Run the sysroot's Python: it must import the suite's needs, on the target's CPU."""
+    cmd = [*python(root), "-c", SMOKE]
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300
+        )
     except subprocess.TimeoutExpired:
-        raise SysrootError(f"smoke check of the {target.name} sysroot timed out: "
-                           f"{shlex.join(cmd)}") from None
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot timed out: {shlex.join(cmd)}"
+        ) from None
     if proc.returncode != 0:
-        raise SysrootError(f"smoke check of the {target.name} sysroot failed "
-                           f"(exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-2000:]}")
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot failed "
+            f"(exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stderr[-2000:]}"
+        )
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     if info.get("machine") != target.machine:
-        raise SysrootError(f"smoke check of the {target.name} sysroot: its Python says it runs "
-                           f"on {info.get('machine')!r}, expected {target.machine!r}")
+        raise SysrootError(
+            f"smoke check of the {target.name} sysroot: its Python says it runs "
+            f"on {info.get('machine')!r}, expected {target.machine!r}"
+        )
     return info
 
 
-def build_into(target: Target, dest: Path, log: Callable[[str], None]) -> dict:
+def build_into(target: Target, dest: Path, log: Log, python: PythonCommand) -> dict:
     """The real build: mmdebstrap, bytecode, smoke check. Returns the smoke check's facts."""
     mmdebstrap(target, dest, host_mirror(), log)
-    precompile(target, dest, log)
-    return smoke(target, dest)
+    precompile(dest, python, log)
+    return smoke(target, dest, python)
 
 
 @contextlib.contextmanager
@@ -278,19 +322,48 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure(target: Target, *, cache: Path | None = None,
-           packages: tuple[str, ...] = SYSROOT_PACKAGES,
-           builder: Callable[[Target, Path, Callable[[str], None]], dict] = build_into,
-           log: Callable[[str], None] = print) -> Sysroot:
-    """The target's sysroot, built (or rebuilt, when half-built) if needed."""
-    if not target.needs_sysroot:
+def find(
+    target: Target, cache: Path | None = None, packages: tuple[str, ...] = SYSROOT_PACKAGES
+) -> Sysroot | None:
+    """The target's sysroot if the cache holds it complete (under the current key), else None.
+    Never builds."""
+    path = sysroot_dir(target, cache, packages)
+    data = read_marker(path)
+    if data and data.get("key") == cache_key(target.debian_arch, packages):
+        return Sysroot(path, data["python"], data["ext_suffix"])
+    return None
+
+
+def ensure(
+    target: Target,
+    *,
+    python: PythonCommand | None = None,
+    cache: Path | None = None,
+    packages: tuple[str, ...] = SYSROOT_PACKAGES,
+    builder: Builder | None = None,
+    log: Log = print,
+) -> Sysroot:
+    """The target's sysroot, built (or rebuilt, when half-built) if needed.
+
+    `python` runs a sysroot's Python (for the bytecode and the smoke check); `builder`
+    replaces the whole build (the tests' fake).
+    """
+    if not target.debian_arch:
         raise SysrootError(f"target {target.name} runs without a sysroot")
+    if builder is None:
+        if python is None:
+            raise ValueError("sysroots.ensure needs `python` (how to run the sysroot's Python)")
+        run_python = python
+
+        def builder(t: Target, dest: Path, lg: Log) -> dict:
+            return build_into(t, dest, lg, run_python)
+
     path = sysroot_dir(target, cache, packages)
     key = cache_key(target.debian_arch, packages)
     with _lock(path.with_name(path.name + ".lock")):
-        data = read_marker(path)
-        if data and data.get("key") == key:
-            return Sysroot(path, data["python"], data["ext_suffix"])
+        found = find(target, cache, packages)
+        if found is not None:
+            return found
         if path.exists():
             log(f"sysroot: {path} is incomplete (no marker: an interrupted build); rebuilding")
             shutil.rmtree(path)
@@ -299,13 +372,18 @@ def ensure(target: Target, *, cache: Path | None = None,
             log(f"sysroot: removing {partial}, left by an interrupted build")
             shutil.rmtree(partial)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        log(f"sysroot: building {target.debian_arch} {SUITE} sysroot for {target.name} "
-            f"in {path}")
+        log(f"sysroot: building {target.debian_arch} {SUITE} sysroot for {target.name} in {path}")
         info = builder(target, partial, log)
-        marker = {"key": key, "target": target.name, "arch": target.debian_arch,
-                  "suite": SUITE, "packages": sorted(set(packages)),
-                  "python": info["python"], "ext_suffix": info["ext_suffix"],
-                  "machine": info["machine"]}
+        marker = {
+            "key": key,
+            "target": target.name,
+            "arch": target.debian_arch,
+            "suite": SUITE,
+            "packages": sorted(set(packages)),
+            "python": info["python"],
+            "ext_suffix": info["ext_suffix"],
+            "machine": info["machine"],
+        }
         (partial / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         os.rename(partial, path)
         return Sysroot(path, info["python"], info["ext_suffix"])

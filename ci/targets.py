@@ -1,12 +1,16 @@
 """The one table of targets. Everything else in the harness is derived from it.
 
 The nox sessions (noxfile.py), the CI workflow (ci/github-workflow.yml, written by
-``python -m ci workflow --write``) and the README's target table (``python -m ci readme
---write``) are all generated from :data:`TARGETS`; tests/test_harness_generated.py fails when a
-committed copy drifts from what this table says.
+``python -m ci workflow --write``), the README's target table (``python -m ci readme
+--write``) and the per-target parameters of the tests (tests/test_unwind_info.py,
+tests/test_c_conformance.py, tests/harness/) all come from :data:`TARGETS`;
+tests/harness/test_generated.py fails when a committed copy drifts from what this table says.
 
-Adding a target is one row here plus its stack-switch assembly file (fiber/_build.py's
-ASM_FILES names it), then the two ``--write`` commands above.
+Adding a target is one row here (plus its stack-switch assembly file when its ABI is new),
+then the two ``--write`` commands above. How a row's programs run is its runner kind: a
+module of ci/runners/.
+
+This module is plain data: it imports nothing from ci, so that any module can use it.
 """
 
 from __future__ import annotations
@@ -15,15 +19,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci import fiberbuild
+from fiber import _build
 
 # The Debian release every sysroot comes from; its Python (3.11) is the one the targets run.
 SUITE = "bookworm"
-
-# Host tools every Linux sysroot build needs (command -> Debian package providing it).
-SYSROOT_TOOLS = (("mmdebstrap", "mmdebstrap"),)
-# A file the sysroot build needs that is not a command (path -> Debian package).
-SYSROOT_FILES = (("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"),)
 
 # What goes into every Linux sysroot: a foreign Python with what the suite imports.
 SYSROOT_PACKAGES = (
@@ -41,7 +40,13 @@ SYSROOT_PACKAGES = (
 # What the host's Python needs to build the extension and drive pytest (the nox sessions and
 # the CI workflow install exactly this list).
 PYTHON_DEPS = (
-    "cffi", "pytest", "pytest-xdist", "pytest-timeout", "hypothesis", "coverage", "trio",
+    "cffi",
+    "pytest",
+    "pytest-xdist",
+    "pytest-timeout",
+    "hypothesis",
+    "coverage",
+    "trio",
 )
 
 
@@ -57,8 +62,11 @@ class Target:
     arch, os      fiber._build.Toolchain's terms (arch: a key of ASM_FILES; os: linux/windows)
     cc            the C compiler command; "" means the host's compiler (fiber._build)
     debian_arch   the Debian architecture of the target's sysroot; "" when it needs none
-    runner        "native", "qemu-<cpu>" (user-mode QEMU with -L SYSROOT) or "wine64"
+    runner_kind   how its programs and its Python run: the name of a module of ci/runners/
+                  ("native", "qemu", "wine")
+    runner        the runner's command as reports show it: "native", "qemu-<cpu>", "wine64"
     tools         host commands the target needs, each with the Debian package providing it
+                  (the runner kind adds its own: ci/runners/)
     machine       what platform.machine() says inside the target's Python (the smoke check)
     """
 
@@ -67,51 +75,20 @@ class Target:
     os: str
     cc: str
     debian_arch: str
+    runner_kind: str
     runner: str
     tools: tuple[tuple[str, str], ...]
     machine: str
 
     @property
-    def runner_kind(self) -> str:
-        """'native', 'qemu' or 'wine'."""
-        if self.runner == "native":
-            return "native"
-        if self.runner.startswith("qemu-"):
-            return "qemu"
-        if self.runner.startswith("wine"):
-            return "wine"
-        raise ValueError(f"target {self.name}: unknown runner {self.runner!r}")
-
-    @property
-    def needs_sysroot(self) -> bool:
-        return bool(self.debian_arch) and self.runner_kind == "qemu"
-
-    @property
     def compiler(self) -> str:
         return self.cc or "host gcc"
 
-    def all_tools(self) -> tuple[tuple[str, str], ...]:
-        """Host commands (with their Debian packages) this target needs, sysroot tools included."""
-        extra = SYSROOT_TOOLS if self.needs_sysroot else ()
-        return self.tools + extra
-
-    def all_files(self) -> tuple[tuple[str, str], ...]:
-        return SYSROOT_FILES if self.needs_sysroot else ()
-
-    @property
-    def packages(self) -> tuple[str, ...]:
-        """The Debian packages this target needs on the host, in table order."""
-        seen: dict[str, None] = {}
-        for _, pkg in (*self.all_tools(), *self.all_files()):
-            seen.setdefault(pkg, None)
-        return tuple(seen)
-
-    def toolchain(self, sysroot: Path | None = None):
+    def toolchain(self, sysroot: Path | None = None) -> _build.Toolchain:
         """The fiber._build.Toolchain that compiles for this target."""
-        build = fiberbuild.module()
         if not self.cc:
-            return build.host_toolchain()
-        return build.Toolchain(cc=(self.cc,), arch=self.arch, os=self.os, sysroot=sysroot)
+            return _build.host_toolchain()
+        return _build.Toolchain(cc=(self.cc,), arch=self.arch, os=self.os, sysroot=sysroot)
 
 
 def _tools(cc: tuple[str, str] | None, runner: tuple[str, str] | None, *more: tuple[str, str]):
@@ -125,6 +102,7 @@ TARGETS: tuple[Target, ...] = (
         os="linux",
         cc="",
         debian_arch="amd64",
+        runner_kind="native",
         runner="native",
         tools=_tools(("gcc", "gcc"), None),
         machine="x86_64",
@@ -135,6 +113,7 @@ TARGETS: tuple[Target, ...] = (
         os="linux",
         cc="i686-linux-gnu-gcc",
         debian_arch="i386",
+        runner_kind="qemu",
         runner="qemu-i386",
         tools=_tools(("i686-linux-gnu-gcc", "gcc-i686-linux-gnu"), ("qemu-i386", "qemu-user")),
         machine="i686",
@@ -145,6 +124,7 @@ TARGETS: tuple[Target, ...] = (
         os="linux",
         cc="aarch64-linux-gnu-gcc",
         debian_arch="arm64",
+        runner_kind="qemu",
         runner="qemu-aarch64",
         tools=_tools(
             ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"), ("qemu-aarch64", "qemu-user")
@@ -157,6 +137,7 @@ TARGETS: tuple[Target, ...] = (
         os="linux",
         cc="arm-linux-gnueabihf-gcc",
         debian_arch="armhf",
+        runner_kind="qemu",
         runner="qemu-arm",
         tools=_tools(
             ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf"), ("qemu-arm", "qemu-user")
@@ -169,10 +150,12 @@ TARGETS: tuple[Target, ...] = (
         os="windows",
         cc="x86_64-w64-mingw32-gcc",
         debian_arch="",
+        runner_kind="wine",
         runner="wine64",
         # wine64 is the 64-bit loader; the `wine` package adds the launcher and wineboot.
         tools=_tools(
-            ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"), ("wine64", "wine64"),
+            ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+            ("wine64", "wine64"),
             ("wineboot", "wine"),
         ),
         machine="AMD64",
@@ -209,7 +192,7 @@ def select(names: str | list[str] | tuple[str, ...] | None) -> list[Target]:
 def host_target() -> Target | None:
     """The table's row that runs natively on this machine, if any."""
     for t in TARGETS:
-        if t.runner_kind == "native" and t.arch == fiberbuild.module().host_arch():
+        if t.runner_kind == "native" and t.arch == _build.host_arch():
             return t
     return None
 
@@ -217,7 +200,8 @@ def host_target() -> Target | None:
 def runs_natively(name: str | None = None) -> bool:
     """True when FIBER_TARGET (or `name`) is unset or names the native target.
 
-    The harness's own tests use this to skip themselves on emulated and Windows targets.
+    Tests that drive the host's own tools (the harness's tests, the cross compilers) run only
+    there: tests/conftest.py skips them elsewhere.
     """
     if name is None:
         name = os.environ.get("FIBER_TARGET", "")

@@ -1,12 +1,13 @@
 """The CI workflow file (GitHub Actions), generated from the target table.
 
 ``python -m ci workflow --write`` writes ci/github-workflow.yml; ``--check`` exits 1 when the
-committed file differs from what the table gives (tests/test_harness_generated.py checks too).
+committed file differs from what the table gives (tests/harness/test_generated.py checks too).
 To use it on GitHub, copy it to .github/workflows/.
 
 Jobs: one Linux job per target (in a Debian bookworm container with CPython 3.11, root, the
 same kind of machine as this project's), each running that target's nox session, which
-provisions the tools and the sysroot itself; one job running the harness's own tests; and a
+provisions the tools and the sysroot itself; one job running the harness's own tests; one
+running the checks (``nox -s lint``); and a
 Windows job that runs the suite natively on a Windows runner (the x86_64-windows target runs
 only the C programs under Wine; its Python tests need a real Windows Python).
 """
@@ -26,7 +27,7 @@ PYTHON = "3.11"
 
 HEADER = """\
 # Generated from ci/targets.py by `python -m ci workflow --write`: do not edit by hand.
-# tests/test_harness_generated.py fails when this file and the table disagree.
+# tests/harness/test_generated.py fails when this file and the table disagree.
 # To run it on GitHub, copy it to .github/workflows/matrix.yml.
 """
 
@@ -42,8 +43,12 @@ def _scalar(v) -> str:
     if isinstance(v, int):
         return str(v)
     s = str(v)
-    if _PLAIN.match(s) and not s.endswith(" ") and not _NUMBER.match(s) \
-            and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "~"):
+    if (
+        _PLAIN.match(s)
+        and not s.endswith(" ")
+        and not _NUMBER.match(s)
+        and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "~")
+    ):
         return s
     return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
 
@@ -78,9 +83,27 @@ def workflow() -> dict:
     checkout = {"uses": "actions/checkout@v4"}
     install_nox = {"name": "Install nox", "run": "python3 -m pip install nox"}
 
+    def nox_job(title: str, session: str) -> dict:
+        """A Linux job that runs one nox session."""
+        return {
+            "name": title,
+            "runs-on": "ubuntu-latest",
+            "container": CONTAINER,
+            "timeout-minutes": 15,
+            "steps": [
+                checkout,
+                install_nox,
+                {"name": title, "run": f"python3 -m nox -s {session}"},
+            ],
+        }
+
     def upload(name: str) -> dict:
-        return {"name": "Upload reports", "if": "always()", "uses": "actions/upload-artifact@v4",
-                "with": {"name": name, "path": "reports/"}}
+        return {
+            "name": "Upload reports",
+            "if": "always()",
+            "uses": "actions/upload-artifact@v4",
+            "with": {"name": name, "path": "reports/"},
+        }
 
     return {
         "name": "matrix",
@@ -93,25 +116,22 @@ def workflow() -> dict:
                 "timeout-minutes": 60,
                 "strategy": {
                     "fail-fast": False,
-                    "matrix": {"include": [{"target": t.name, "runner": t.runner}
-                                           for t in TARGETS]},
+                    "matrix": {
+                        "include": [{"target": t.name, "runner": t.runner} for t in TARGETS]
+                    },
                 },
                 "steps": [
                     checkout,
                     install_nox,
-                    {"name": "Provision, build and test ${{ matrix.target }}",
-                     "run": "python3 -m nox -s ${{ matrix.target }}"},
+                    {
+                        "name": "Provision, build and test ${{ matrix.target }}",
+                        "run": "python3 -m nox -s ${{ matrix.target }}",
+                    },
                     upload("reports-${{ matrix.target }}"),
                 ],
             },
-            "harness": {
-                "name": "harness tests",
-                "runs-on": "ubuntu-latest",
-                "container": CONTAINER,
-                "timeout-minutes": 15,
-                "steps": [checkout, install_nox,
-                          {"name": "Harness tests", "run": "python3 -m nox -s harness"}],
-            },
+            "harness": nox_job("harness tests", "harness"),
+            "lint": nox_job("ruff, mypy, clang-format", "lint"),
             "windows-native": {
                 "name": "x86_64-windows (native Python)",
                 "runs-on": "windows-latest",
@@ -119,14 +139,20 @@ def workflow() -> dict:
                 "steps": [
                     checkout,
                     {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON}},
-                    {"name": "Install test dependencies",
-                     "run": "python -m pip install " + " ".join(PYTHON_DEPS)},
-                    {"name": "Build with fiber._build (mingw gcc of the runner)",
-                     "run": "python -m ci build --host"},
-                    {"name": "Test",
-                     "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
-                     "run": "python -m pytest -m \"not harness\" -p xdist -n 2 "
-                            "--timeout=120 -rfE --junitxml=reports/windows-native.xml"},
+                    {
+                        "name": "Install test dependencies",
+                        "run": "python -m pip install " + " ".join(PYTHON_DEPS),
+                    },
+                    {
+                        "name": "Build with fiber._build (mingw gcc of the runner)",
+                        "run": "python -m ci build --host",
+                    },
+                    {
+                        "name": "Test",
+                        "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
+                        "run": 'python -m pytest -m "not harness" -p xdist -n 2 '
+                        "--timeout=120 -rfE --junitxml=reports/windows-native.xml",
+                    },
                     upload("reports-windows-native"),
                 ],
             },
@@ -151,15 +177,13 @@ def main(argv: list[str]) -> int:
     if mode == "--check":
         current = WORKFLOW.read_text() if WORKFLOW.is_file() else ""
         if current != text:
-            print(f"{WORKFLOW.relative_to(paths.ROOT)} is out of date with ci/targets.py; "
-                  "run: python -m ci workflow --write", file=sys.stderr)
+            print(
+                f"{WORKFLOW.relative_to(paths.ROOT)} is out of date with ci/targets.py; "
+                "run: python -m ci workflow --write",
+                file=sys.stderr,
+            )
             return 1
         print(f"{WORKFLOW.relative_to(paths.ROOT)} is up to date")
         return 0
     print("usage: python -m ci workflow [--write | --check | --print]", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-

@@ -17,13 +17,14 @@ callable, at any call depth, can call :func:`suspend` to hand a value back to wh
 :mod:`fiber.aio` bridges fibers and asyncio: ``await fiber.aio.run(fn)`` runs synchronous
 code on a fiber, and ``fiber.aio.await_(awaitable)`` inside it waits for async work.
 
-The native extension is loaded on first use of the API (PEP 562), so that the build module
-``fiber._build`` can be imported from a checkout before the extension exists.
+Importing the package loads the native extension. A checkout whose extension is not built
+yet still imports (so that ``python -m fiber._build`` can build it): the API names then
+raise an ImportError that says how to build it. docs/python.md has the details.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 __all__ = ["Fiber", "FiberError", "FiberExit", "current", "suspend"]
 __version__ = "0.1.0"
@@ -80,7 +81,7 @@ except ImportError as _not_built:
     # modules that have one).
     _why = _not_built
 
-    def __getattr__(name: str):  # type: ignore[no-redef]
+    def __getattr__(name: str) -> NoReturn:
         if name in __all__:
             raise ImportError(
                 f"fiber's native extension is not available ({_why}): build it with "

@@ -20,6 +20,7 @@ import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "fiber"
@@ -128,8 +129,13 @@ def compile_native(
 
     The one place that knows the flags: every native build in the project comes through here.
     Raises subprocess.CalledProcessError (with the compiler's output) when the build fails.
+
+    The compiler writes a file beside `output` that is then renamed over it: the linker
+    rewrites an existing file in place, which would change the code under a process that has
+    the old extension loaded (the harness imports this package while it rebuilds it).
     """
     output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     cmd = [*tc.cc, optimize, "-g", *WARNINGS, *tc.cflags]
     if tc.os == "linux":
         # Unwind tables everywhere: backtraces from inside a fiber walk through our C frames
@@ -139,10 +145,14 @@ def compile_native(
         cmd += ["-shared", "-fPIC"] if tc.os == "linux" else ["-shared"]
     cmd += [f"-I{d}" for d in (CORE_DIR, ASM_DIR, *include_dirs)]
     cmd += [f"-D{d}" for d in defines]
-    cmd += [*extra_flags, *map(str, sources), "-o", str(output), *libs]
+    cmd += [*extra_flags, *map(str, sources), "-o", str(partial), *libs]
     if tc.os == "linux":
         cmd += ["-ldl"]
-    subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
     return output
 
 
@@ -200,7 +210,7 @@ def glue_sources() -> list[Path]:
     return [GLUE_DIR / "glue.c", GLUE_DIR / "compat.c"]
 
 
-def make_ffibuilder():
+def make_ffibuilder() -> Any:  # a cffi.FFI (cffi publishes no types)
     """The cffi builder of fiber._native (sources are compiled by compile_native, not here)."""
     import cffi
 

@@ -2,91 +2,48 @@
 
 ::
 
-    import asyncio
-    import fiber.aio
-
     def fetch_greeting(host, port):                 # plain synchronous code
         reader, writer = fiber.aio.await_(asyncio.open_connection(host, port))
         writer.write(b"hello\\n")
-        fiber.aio.await_(writer.drain())
         return fiber.aio.await_(reader.readline())
 
     async def main():
         return await fiber.aio.run(fetch_greeting, "127.0.0.1", 8888)
 
-``await run(fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` on a new fiber (its own native
-stack) and returns what it returns. Anywhere below ``fn``, at any call depth,
-``await_(awaitable)`` waits for the awaitable: while it is pending the fiber is suspended and the
-task that called ``run`` is simply waiting on it, so the event loop goes on with other tasks.
-
-How it works
-------------
-``await_`` drives the awaitable itself, on the fiber, exactly as ``await`` would: it calls
-``send``/``throw`` on the awaitable's iterator. An awaitable that completes without blocking (a
-coroutine that never reaches an unfinished future) therefore costs no switch at all. When the
-awaitable yields (an asyncio future to wait for, or a bare ``yield`` meaning "let the loop run
-once"), the fiber suspends with that value; the driver in ``run`` -- a coroutine of the calling
-task -- yields it on to the task unchanged, and passes whatever the task sends back (or throws,
-such as ``CancelledError``) into the fiber, where ``await_`` hands it to the awaitable. The task
-cannot tell the difference from a plain ``await``: cancellation, timeouts, ``asyncio.timeout``,
-``wait_for``, eager task factories and any event loop that follows the asyncio API all behave as
-usual. The same pass-through makes ``run``/``await_`` work under trio (see below).
-
-The fiber runs in the very ``contextvars.Context`` of the task that awaits ``run`` (no copy), so
-``fn`` sees the task's context variables and what it sets is visible to the coroutines it awaits
-and to the task after ``run`` returns.
-
-Cancellation: cancelling the task raises ``CancelledError`` inside the fiber, out of the
-``await_`` it is blocked in (after the awaitable itself got it, as with ``await``), so ``fn``'s
-``finally`` blocks run; ``run`` then ends as a coroutine would: with ``CancelledError`` if it
-propagates, or with ``fn``'s result if ``fn`` suppresses it. If the ``run`` coroutine is closed
-without finishing (the task is destroyed pending, or ``coro.close()``), the fiber is closed:
-``fiber.FiberExit`` is raised at its ``await_`` (the awaitable is closed first), so ``finally``
-blocks run there too.
-
-Fuel
-----
-``await run_fuelled(Fuel(per_tank, refuels), fn, *args, **kwargs)`` runs ``fn`` like ``run``,
-on a fiber that consumes fuel: **one unit per line of Python executed on that fiber** (the line
-events of ``sys.settrace``, counted per fiber: ``fn``, everything it calls, the awaitables
-``await_`` drives on the fiber and plain fibers it resumes). When a tank is empty the fiber
-yields to the event loop once (like ``await asyncio.sleep(0)``; a trio checkpoint under trio),
-gets a new tank and goes on. When the tank given by the last refuel is empty too,
-:class:`OutOfFuel` is raised inside the fiber, at the line that found the tank empty.
-``refuels=None`` refuels forever: plain cooperative multitasking for CPU-bound code.
-
-Code that does not run on a fuelled fiber pays nothing: the tracer is installed on the fuelled
-fiber's own thread state only, and taken off around each of its switches. Fuelled code itself
-runs under a Python-level tracer, several times slower than untraced code; time spent inside one
-C call (``sum(range(10**9))``) is not interrupted. While a fuelled fiber runs, it replaces any
-``sys.settrace`` tracer (debugger, coverage) the thread had; the tracer is back when the fiber
-suspends or finishes. A trace function that raises is switched off by CPython, so code that
-catches ``OutOfFuel`` (or a ``CancelledError`` delivered at a fuel yield) runs unmetered until
-the fiber's next ``await_``; from there it is metered again with one fresh tank, and
-``OutOfFuel`` is raised again when that is empty (refuels are not given back).
-
-Which event loops
------------------
-asyncio with any event loop implementation that follows the asyncio API (the bridge relies only
-on the coroutine protocol). trio: ``run`` and ``await_`` work directly under ``trio.run``, and
-so under anyio on either backend, because the driver passes trio's yields and sends through
-unchanged; fuel yields use a trio checkpoint there. Other frameworks are not tested.
+:func:`run` runs synchronous code on a new fiber; anywhere below it, :func:`await_` waits
+for an awaitable by driving it on the fiber and suspending the fiber while it is pending, so
+the event loop goes on. :func:`run_fuelled` adds fuel (one unit per line of Python) so that
+CPU-bound code yields to the loop; :func:`can_await` and :func:`run_and_report` are for
+libraries that bridge a synchronous API to an async driver. docs/asyncio.md has the whole
+story: how the driver works, cancellation, contextvars, fuel, trio.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from types import CoroutineType, GeneratorType
+from collections.abc import Awaitable, Callable
+from types import CoroutineType, FrameType, GeneratorType
 from types import coroutine as _types_coroutine
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 import fiber
 
-fiber.Fiber  # load the native extension (PEP 562 in fiber/__init__.py)
+# Without the native extension this raises fiber's ImportError, which says how to build it.
+fiber.Fiber  # noqa: B018
 from fiber._glue import RESUMER_CONTEXT, Fiber, FiberError, FiberExit, current, suspend  # noqa: E402
 
-__all__ = ["Fuel", "OutOfFuel", "await_", "run", "run_fuelled", "stack_size"]
+__all__ = [
+    "Fuel",
+    "OutOfFuel",
+    "RunReport",
+    "await_",
+    "can_await",
+    "run",
+    "run_and_report",
+    "run_fuelled",
+    "stack_size",
+]
 
 T = TypeVar("T")
 
@@ -116,9 +73,13 @@ _REQ = _Request()
 
 class _BridgeFiber(Fiber):
     """A fiber started by run(): await_ may suspend it. ``_yielded`` is what the awaitable
-    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None."""
+    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None;
+    ``_awaited`` becomes True at the first await_ on it (run_and_report says so)."""
 
-    __slots__ = ("_yielded", "_tank")
+    __slots__ = ("_yielded", "_tank", "_awaited")
+    _yielded: Any
+    _tank: _Tank | None
+    _awaited: bool
 
 
 # ------------------------------------------------------------------------------------------
@@ -138,6 +99,7 @@ def await_(awaitable: Awaitable[T]) -> T:
     f = current()
     if f.__class__ is not _BridgeFiber:
         _misuse(awaitable, f)
+    f._awaited = True
     it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
     send = it.send
     try:
@@ -204,10 +166,9 @@ class _SendAdapter:
         raise exc
 
 
-def _misuse(awaitable: Any, f: Any) -> None:
+def _misuse(awaitable: Any, f: Any) -> NoReturn:
     if awaitable.__class__ is CoroutineType or (
-        isinstance(awaitable, GeneratorType)
-        and awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
+        isinstance(awaitable, GeneratorType) and awaitable.gi_code.co_flags & _CO_ITERABLE_COROUTINE
     ):
         awaitable.close()  # no "coroutine ... was never awaited" warning
     if f is None:
@@ -263,6 +224,7 @@ async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         kwargs = {}
     f = _BridgeFiber(fn, *args, context=RESUMER_CONTEXT, stack_size=_stack_size, **kwargs)
     f._tank = None
+    f._awaited = False
     r = f.resume()
     if r is not _REQ and f.done:
         return r  # finished without waiting for anything: no driver needed
@@ -296,6 +258,67 @@ def _drive(f: _BridgeFiber, r: Any) -> Any:
                     "to suspend to your own code, run that code in a nested fiber.Fiber"
                 )
             )
+
+
+# ------------------------------------------------------------------------------------------
+# For library integrators: where await_ works, and whether a run used it
+# ------------------------------------------------------------------------------------------
+
+
+def can_await() -> bool:
+    """Whether :func:`await_` can wait from the code running now.
+
+    True in synchronous code running under :func:`run` or :func:`run_fuelled`, at any call
+    depth. False everywhere else: outside any bridge fiber, on a plain ``fiber.Fiber``
+    resumed by such code, and inside an awaitable that ``await_`` is driving (``await_``
+    runs a coroutine on the bridge fiber itself, but that is async code: it should
+    ``await``). A library that offers both a synchronous and an async path (an ORM over an
+    async driver, a plugin host) calls this to pick one, as SQLAlchemy's
+    ``in_greenlet()`` does for its greenlet bridge. Never raises; costs a walk over the
+    bridge fiber's own frames.
+    """
+    if current().__class__ is not _BridgeFiber:
+        return False
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:  # the fiber's own frames: its thread state starts at fn
+        if frame.f_code is _AWAIT_CODE:
+            return False  # inside the awaitable of an await_ on this fiber
+        frame = frame.f_back
+    return True
+
+
+_AWAIT_CODE = await_.__code__
+
+
+class RunReport(NamedTuple, Generic[T]):
+    """What :func:`run_and_report` gives back: ``fn``'s result and whether ``fn`` awaited."""
+
+    value: T
+    """What ``fn`` returned."""
+    awaited: bool
+    """True when ``fn`` (or code below it on the bridge fiber) called :func:`await_` at least
+    once, whether or not the awaitable had to wait; False when it never did."""
+
+
+async def run_and_report(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> RunReport[T]:
+    """:func:`run`, and also say whether ``fn`` awaited anything.
+
+    ``report = await run_and_report(fn, *args, **kwargs)``: ``report.value`` is what
+    ``await run(fn, *args, **kwargs)`` would return (an exception from ``fn`` propagates the
+    same way) and ``report.awaited`` whether ``fn`` called :func:`await_`. A library that
+    expects its synchronous code to reach an async driver can fail loudly when it did not,
+    as SQLAlchemy's ``greenlet_spawn(..., _require_await=True)`` does.
+    """
+    awaited = False
+
+    def body() -> T:
+        nonlocal awaited
+        value = fn(*args, **kwargs)
+        f = current()  # the bridge fiber run() started for body
+        awaited = f.__class__ is _BridgeFiber and f._awaited
+        return value
+
+    return RunReport(await run(body), awaited)
 
 
 # ------------------------------------------------------------------------------------------
@@ -341,6 +364,7 @@ async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs:
     tank = _Tank(fuel)
     f = _BridgeFiber(tank.entry, fn, args, kwargs, context=RESUMER_CONTEXT, stack_size=_stack_size)
     f._tank = tank
+    f._awaited = False
     tank.fiber = f
     r = f.resume()
     if r is not _REQ and f.done:
@@ -388,7 +412,7 @@ class _Tank:
         self.call = call
         self.refill = refill
 
-    def entry(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    def entry(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The fiber's function: fn(*args, **kwargs) with the tracer on."""
         self.outer = sys.gettrace()
         sys.settrace(self.call)
@@ -438,6 +462,7 @@ class _Tank:
     def _yield_to_loop(self) -> None:
         """From inside the tracer: let the event loop run once, like asyncio.sleep(0)."""
         f = self.fiber
+        assert f is not None  # run_fuelled sets it before the fiber starts
         if "trio" in sys.modules and _in_trio():
             import trio
 
@@ -463,4 +488,3 @@ def _in_trio() -> bool:
     except RuntimeError:
         return False
     return True
-

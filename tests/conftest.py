@@ -9,6 +9,12 @@ tests the host natively.
   (``qemu-aarch64 -L /cache/sysroot-arm64``, ``wine64``; empty: run directly).
 - FIBER_CONFORMANCE_EXE: the C conformance program, prebuilt for the target by the harness
   (unset: the tests build it for the host).
+
+The folders: tests/ holds what every target runs (the C core through tests/c/conformance.c,
+the Python API, the asyncio bridge); tests/harness/ tests the harness itself, natively.
+Markers (pyproject.toml): ``target_program`` (runs the target's own programs, so it applies
+on the Windows target too), ``native_only`` (drives the host's own tools: skipped on any
+other target, here), ``harness`` (everything under tests/harness/).
 """
 
 from __future__ import annotations
@@ -28,20 +34,19 @@ NO_WINDOWS_PYTHON = "no Windows Python under Wine"
 
 
 def pytest_collection_modifyitems(config, items):
-    if not IS_WINDOWS_TARGET:
-        return
-    skip = pytest.mark.skip(reason=NO_WINDOWS_PYTHON)
+    # Imported here, not at the top: ci.targets imports fiber._build, so the fiber package,
+    # whose import installs the core's SIGSEGV handler. A conftest loads before pytest enables
+    # faulthandler; the handler must come after it (tests/test_reliability_overflow.py).
+    from ci.targets import runs_natively
+
+    native = runs_natively(TARGET)
+    not_native = pytest.mark.skip(
+        reason=f"drives the host's own tools: runs on the native target only (this run is "
+        f"for {TARGET})"
+    )
+    no_python = pytest.mark.skip(reason=NO_WINDOWS_PYTHON)
     for item in items:
-        if "target_program" not in item.keywords:
-            item.add_marker(skip)
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "target_program: the test runs one of the target's own programs (through FIBER_RUNNER),"
-        " so it applies to every target, the Windows one included",
-    )
-    config.addinivalue_line(
-        "markers", "harness: a test of the harness itself; runs natively only"
-    )
+        if not native and "native_only" in item.keywords:
+            item.add_marker(not_native)
+        elif IS_WINDOWS_TARGET and "target_program" not in item.keywords:
+            item.add_marker(no_python)

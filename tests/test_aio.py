@@ -636,3 +636,134 @@ def test_trio_run_and_await():
 
     assert trio.run(main) == ([i * 2 for i in range(20)], True)
     assert events == ["finally"]
+
+
+# ------------------------------------------------------------------------------------------
+# For library integrators: can_await() and run_and_report()
+# ------------------------------------------------------------------------------------------
+
+
+def test_can_await_only_in_synchronous_code_under_run():
+    seen = {}
+
+    def deep(n):
+        return deep(n - 1) if n else aio.can_await()
+
+    async def coroutine_on_the_fiber():
+        seen["inside the awaitable"] = aio.can_await()
+        seen["sync code the awaitable calls"] = deep(3)
+        await asyncio.sleep(0)
+        seen["inside the awaitable, resumed"] = aio.can_await()
+        return "done"
+
+    def on_a_plain_fiber():
+        seen["plain fiber"] = aio.can_await()
+
+    def fn():
+        seen["fn"] = aio.can_await()
+        seen["20 calls below fn"] = deep(20)
+        assert aio.await_(coroutine_on_the_fiber()) == "done"
+        seen["fn after await_"] = aio.can_await()
+        fiber.Fiber(on_a_plain_fiber).resume()
+        return "ok"
+
+    async def main():
+        seen["async code"] = aio.can_await()
+        return await aio.run(fn)
+
+    seen["plain stack"] = aio.can_await()
+    assert asyncio.run(main()) == "ok"
+    assert seen == {
+        "plain stack": False,
+        "async code": False,
+        "fn": True,
+        "20 calls below fn": True,
+        "inside the awaitable": False,
+        "sync code the awaitable calls": False,
+        "inside the awaitable, resumed": False,
+        "fn after await_": True,
+        "plain fiber": False,
+    }
+
+
+def test_can_await_in_a_run_nested_in_an_awaitable_and_under_fuel():
+    def inner():
+        return aio.can_await()
+
+    async def nested():
+        return await aio.run(inner)
+
+    def outer():
+        return aio.await_(nested()), aio.can_await()
+
+    async def main():
+        fuelled = await aio.run_fuelled(aio.Fuel(1000), aio.can_await)
+        return await aio.run(outer), fuelled
+
+    assert asyncio.run(main()) == ((True, True), True)
+
+
+def test_can_await_agrees_with_await_():
+    """Where can_await() says True, await_ waits; where it says False outside the bridge,
+    await_ raises FiberError."""
+
+    def fn():
+        assert aio.can_await()
+        return aio.await_(later("waited"))
+
+    assert run_sync(fn) == "waited"
+    assert not aio.can_await()
+    with pytest.raises(fiber.FiberError, match="outside fiber.aio.run"):
+        aio.await_(later("never"))
+
+
+def test_run_and_report_says_whether_fn_awaited():
+    def no_io(x):
+        return x * 2
+
+    def io_that_finished_at_once(x):
+        return aio.await_(value_of(x))
+
+    def io_that_waited(x):
+        return aio.await_(later(x))
+
+    def io_deep_inside_an_awaitable(x):
+        async def outer():
+            return helper(x)
+
+        def helper(y):
+            return y  # sync code called by the awaitable: no await_ of its own
+
+        return aio.await_(outer())
+
+    async def main():
+        return [
+            await aio.run_and_report(no_io, 21),
+            await aio.run_and_report(io_that_finished_at_once, "a"),
+            await aio.run_and_report(io_that_waited, "b"),
+            await aio.run_and_report(io_deep_inside_an_awaitable, "c"),
+        ]
+
+    reports = asyncio.run(main())
+    assert reports == [(42, False), ("a", True), ("b", True), ("c", True)]
+    assert reports[0].value == 42 and reports[0].awaited is False
+    assert isinstance(reports[0], aio.RunReport)
+
+
+def test_run_and_report_passes_arguments_and_exceptions_like_run():
+    def fn(a, *, context, stack_size):  # names Fiber() takes go to fn, as with run()
+        return (a, context, stack_size)
+
+    def fails():
+        aio.await_(later(None))
+        raise KeyError("from fn")
+
+    async def main():
+        report = await aio.run_and_report(fn, 1, context="c", stack_size=2)
+        with pytest.raises(KeyError, match="from fn") as err:
+            await aio.run_and_report(fails)
+        return report, err
+
+    report, err = asyncio.run(main())
+    assert report == ((1, "c", 2), False)
+    assert "fails" in [frame.name for frame in traceback.extract_tb(err.value.__traceback__)]

@@ -12,12 +12,11 @@ Which program runs:
   build it with :func:`fiber._build.build_conformance`, which knows the flags the program needs.
 - unset (a plain ``pytest``): the program is built here for the host.
 
-``test_cross_target_case`` is the plain parametrisation that issue 2 asks for: on a host run
-(``FIBER_TARGET`` unset) it also cross-compiles the program for i686, aarch64, armhf, riscv64,
-s390x, ppc64le and loongarch64 with the Debian cross compilers and runs it under qemu-user, and
-for Windows with mingw-w64 under Wine, skipping (with the reason) where a compiler or an
-emulator is not installed. FIBER_CC_<NAME>, FIBER_QEMU_<NAME> and FIBER_SYSROOT_<NAME> replace
-a target's compiler, emulator and sysroot (loongarch64 needs all three: see CROSS_TARGETS).
+``test_cross_target_case``: on a host run (``FIBER_TARGET`` unset) the program is also built
+for every other target of ci/targets.py with that target's compiler and run the way its
+runner kind runs it (``qemu-ARCH -L SYSROOT``, Wine), with the sysroot or Wine prefix the
+harness cached; skipped, with the reason and the command that provides it, where a compiler,
+an emulator or that cache entry is missing.
 
 To run the program by hand: ``conformance --list``, ``conformance`` (every case, each in a
 forked child on POSIX), ``conformance CASE_NAME`` (one case, in-process, for a debugger).
@@ -28,13 +27,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ci import provision, runners
+from ci.targets import TARGETS, Target
+from ci.tools import find_tool
 from fiber import _build
 
 pytestmark = pytest.mark.target_program
@@ -42,7 +43,6 @@ pytestmark = pytest.mark.target_program
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent
 CONFORMANCE_C = _build.CONFORMANCE_C
-
 
 
 # Every case of conformance.c, in the program's order. A test below checks this list against
@@ -105,8 +105,7 @@ def run_program(command: list[str], *args: str, env: dict[str, str] | None = Non
     try:
         proc = subprocess.run(
             [*command, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
             errors="replace",
             timeout=RUN_TIMEOUT,
@@ -190,89 +189,13 @@ def test_conformance(case, conformance_run):
 
 
 # ---------------------------------------------------------------------------------------
-# Cross targets on a host run (issue 2's plain parametrisation; ci/ generalises it)
+# The other targets on a host run: the table's, run the harness's way
 # ---------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class CrossTarget:
-    name: str
-    cc: str
-    arch: str
-    os: str
-    runner: tuple[str, ...]
-
-
-
-def _qemu(arch: str, sysroot: str, libdir: str = "/lib") -> tuple[str, ...]:
-    # -E LD_LIBRARY_PATH=/lib (a guest path: QEMU maps it to SYSROOT/lib): the Debian cross
-    # sysroots have no etc/ld.so.cache, so the guest's ld.so would read the HOST's cache,
-    # which can name other builds of the same libraries (the amd64 host's /lib32/libc.so.6
-    # for i386). A cross ld.so with the host's libc.so.6 hangs in pthread_create().
-    # (loongarch64's cross libc lives in lib64.)
-    return (f"qemu-{arch}", "-L", sysroot, "-E", f"LD_LIBRARY_PATH={libdir}")
-
-
-CROSS_TARGETS = [
-    CrossTarget("i686", "i686-linux-gnu-gcc", "i686", "linux",
-                _qemu("i386", "/usr/i686-linux-gnu")),
-    CrossTarget("aarch64", "aarch64-linux-gnu-gcc", "aarch64", "linux",
-                _qemu("aarch64", "/usr/aarch64-linux-gnu")),
-    CrossTarget("armhf", "arm-linux-gnueabihf-gcc", "armhf", "linux",
-                _qemu("arm", "/usr/arm-linux-gnueabihf")),
-    CrossTarget("riscv64", "riscv64-linux-gnu-gcc", "riscv64", "linux",
-                _qemu("riscv64", "/usr/riscv64-linux-gnu")),
-    CrossTarget("s390x", "s390x-linux-gnu-gcc", "s390x", "linux",
-                _qemu("s390x", "/usr/s390x-linux-gnu")),
-    CrossTarget("ppc64le", "powerpc64le-linux-gnu-gcc", "ppc64le", "linux",
-                _qemu("ppc64le", "/usr/powerpc64le-linux-gnu")),
-    # Bookworm has neither a loongarch64 cross compiler nor a QEMU that runs Debian's
-    # loongarch64 code (7.2 dies with SIGILL): trixie's gcc-14-loongarch64-linux-gnu through a
-    # chroot and bookworm-backports' QEMU 10, named by FIBER_CC_LOONGARCH64,
-    # FIBER_QEMU_LOONGARCH64 and FIBER_SYSROOT_LOONGARCH64 (the cross libc's directory).
-    CrossTarget("loongarch64", "loongarch64-linux-gnu-gcc", "loongarch64", "linux",
-                _qemu("loongarch64", "/usr/loongarch64-linux-gnu", "/lib64")),
-    CrossTarget("x86_64-windows", "x86_64-w64-mingw32-gcc", "x86_64", "windows", ("wine",)),
-]
-
-# The oldest QEMU that runs each target's code, where that is newer than bookworm's 7.2.
-MIN_QEMU = {"loongarch64": 8}
-
-
-def _with_overrides(target: CrossTarget) -> CrossTarget:
-    """FIBER_CC_<NAME> (a command, shell-split), FIBER_QEMU_<NAME> and FIBER_SYSROOT_<NAME>
-    replace a target's compiler, emulator and sysroot."""
-    key = target.name.upper().replace("-", "_")
-    runner = list(target.runner)
-    if os.environ.get(f"FIBER_QEMU_{key}"):
-        runner[0] = os.environ[f"FIBER_QEMU_{key}"]
-    if os.environ.get(f"FIBER_SYSROOT_{key}") and len(runner) > 2:
-        runner[2] = os.environ[f"FIBER_SYSROOT_{key}"]
-    return CrossTarget(target.name, os.environ.get(f"FIBER_CC_{key}") or target.cc, target.arch,
-                       target.os, tuple(runner))
-
-
-def _qemu_major(qemu: str) -> int:
-    out = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
-    m = re.search(r"version (\d+)\.", out)
-    return int(m.group(1)) if m else 0
-
-
-def _wine_env() -> dict[str, str]:
-    """WINEPREFIX: the caller's, else the harness's prefix (ci/wine.py) once it is complete,
-    else one of our own (Wine creates it on first start, in some seconds)."""
-    env = dict(os.environ)
-    env.setdefault("WINEDEBUG", "-all")
-    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")  # no Mono/Gecko install prompts
-    if "WINEPREFIX" not in env:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        harness = Path(os.environ.get("FIBER_CACHE") or cache / "fiber-harness") / "wine-prefix"
-        if (harness / ".fiber-wineprefix-complete").is_file():
-            env["WINEPREFIX"] = str(harness)
-        else:
-            env["WINEPREFIX"] = str(cache / "fiber" / "conformance-wineprefix")
-    Path(env["WINEPREFIX"]).parent.mkdir(parents=True, exist_ok=True)
-    return env
+# Every target of ci/targets.py that does not run natively here. Each is built with its own
+# compiler and run through its runner kind (ci/runners/) with what the harness cached
+# (`python -m ci provision` makes it): the same prefix and environment as in a matrix run.
+CROSS_TARGETS = [t for t in TARGETS if t.runner_kind != "native"]
 
 
 class _CrossRuns:
@@ -282,35 +205,38 @@ class _CrossRuns:
         self.tmp = tmp_path_factory
         self.cache: dict[str, tuple[str, object]] = {}
 
-    def get(self, target: CrossTarget):
+    def get(self, target: Target):
         if target.name not in self.cache:
             self.cache[target.name] = self._make(target)
         return self.cache[target.name]
 
-    def _make(self, target: CrossTarget):
-        target = _with_overrides(target)
-        cc = shlex.split(target.cc)
-        missing = [tool for tool in (cc[0], target.runner[0]) if not shutil.which(tool)]
+    def _make(self, target: Target):
+        missing = [
+            cmd
+            for cmd, _ in provision.needs(target)
+            if not cmd.startswith("/") and find_tool(cmd) is None
+        ]
         if missing:
-            return ("skip", f"{' and '.join(missing)} not installed")
-        is_qemu = Path(target.runner[0]).name.startswith("qemu-")
-        if is_qemu and not Path(target.runner[2]).is_dir():
-            return ("skip", f"no {target.runner[2]} sysroot (install the cross libc)")
-        need = MIN_QEMU.get(target.name, 0)
-        if is_qemu and need and _qemu_major(target.runner[0]) < need:
-            return ("skip", f"{target.runner[0]} is older than QEMU {need}, which {target.name} "
-                    f"code needs (set FIBER_QEMU_{target.name.upper()})")
-        tc = _build.Toolchain(cc=tuple(cc), arch=target.arch, os=target.os)
-        absent = [str(p.relative_to(ROOT)) for p in _build.core_sources(tc) if not p.exists()]
-        if absent:
-            return ("fail", f"core sources missing for {target.name}: {', '.join(absent)}")
+            return (
+                "skip",
+                f"{', '.join(missing)} not installed (python -m ci provision {target.name})",
+            )
+        kind = runners.kind(target)
+        prepared = kind.find(target)
+        if prepared is None:
+            return (
+                "skip",
+                f"no {kind.cache_entry(target)} in the harness's cache "
+                f"(python -m ci provision {target.name})",
+            )
+        tc = target.toolchain(prepared.sysroot.path if prepared.sysroot else None)
         out = self.tmp.mktemp(f"conformance-{target.name}") / f"conformance{tc.exe_suffix}"
         try:
             _build.build_conformance(tc, out)
         except subprocess.CalledProcessError as exc:
             return ("fail", f"building for {target.name} failed:\n{exc.stdout}")
-        env = _wine_env() if target.os == "windows" else None
-        command = [*target.runner, str(out)]
+        env = {**os.environ, **kind.environment(target, prepared).set}
+        command = [*kind.prefix(target, prepared), str(out)]
         try:
             listed = listed_cases(command, env=env)
         except AssertionError as exc:
@@ -335,8 +261,7 @@ def _cross_outcome(cross_runs, target):
 
 
 # On a target run (FIBER_TARGET set) the cross items are not generated at all: each function
-# then shows up once, skipped for an empty parameter set, rather than as one skip per target
-# and case.
+# then shows up once, skipped for an empty parameter set, rather than as 84 skips.
 _CROSS = [] if TARGET else CROSS_TARGETS
 
 

@@ -28,13 +28,8 @@ import pytest
 
 from fiber import _build
 
-pytestmark = [
-    pytest.mark.harness,
-    pytest.mark.skipif(
-        os.environ.get("FIBER_TARGET", "x86_64-linux") not in ("", "x86_64-linux"),
-        reason="drives the host's cross compilers and readelf: runs on the native target",
-    ),
-]
+# Drives the host's cross compilers and readelf.
+pytestmark = pytest.mark.native_only
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Benchmarks of fiber against its peers, all measured in one run on one machine.
 
-``nox -s bench`` (or ``python -m ci.bench`` in an environment that has the peers) builds the
+``nox -s bench`` (or ``python -m ci bench`` in an environment that has the peers) builds the
 C benchmark programs through fiber._build.compile_native, runs every benchmark with warm-up and
 repetitions, and writes the table of medians and ratios (ours / peer):
 
@@ -23,7 +23,7 @@ One module per job:
   run (or quoted from reports/matrix-history.jsonl with ``--matrix-from-history``);
 - ``machine``: date, CPU, cores, commit, load;
 - ``report``: the printed table, reports/bench.{md,json}, BENCHMARKS.md;
-- ``runner``: runs everything in order (``python -m ci.bench --help``).
+- ``runner``: runs everything in order (``python -m ci bench --help``).
 
 Timings are medians of repetitions, with the contenders of a row interleaved repetition by
 repetition so that a burst of load elsewhere on the machine hits all of them alike. Tests never

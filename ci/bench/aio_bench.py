@@ -63,6 +63,7 @@ def _trivial() -> int:
 
 # --- the waits, as synchronous loops parameterised by the wait function --------------------
 
+
 def _loop_done(wait: Any, n: int) -> float:
     t0 = perf_counter()
     for _ in range(n):
@@ -81,12 +82,14 @@ def _loop_sleep(wait: Any, n: int) -> float:
 def _ours(loop: Any):
     async def case(n: int) -> float:
         return await aio.run(loop, aio.await_, n)
+
     return case
 
 
 def _sqlalchemy(loop: Any):
     async def case(n: int) -> float:
         return await sa_util.greenlet_spawn(loop, sa_util.await_only, n)
+
     return case
 
 
@@ -94,6 +97,7 @@ def _greenback(loop: Any):
     async def case(n: int) -> float:
         await greenback.ensure_portal()
         return loop(greenback.await_, n)
+
     return case
 
 
@@ -179,8 +183,11 @@ async def _measure(quick: bool) -> dict[str, Any]:
     for bench, pairs in plan.items():
         cases, absent = _cases(pairs)
         figures = await interleaved_async(cases, reps_of.get(bench, reps))
-        out[bench] = {**figures, **{name: None for name in absent},
-                      "_ratios": figures.ratios_to_ours()}
+        out[bench] = {
+            **figures,
+            **{name: None for name in absent},
+            "_ratios": figures.ratios_to_ours(),
+        }
     out["_notes"] = notes
     return out
 

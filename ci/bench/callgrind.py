@@ -64,9 +64,14 @@ def available() -> bool:
 
 
 def _total(cmd: list[str], cwd: Path | None = None) -> int:
-    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                           *cmd], cwd=cwd, text=True, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONHASHSEED="0"))
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+    )
     m = _COLLECTED.search(proc.stderr)
     if proc.returncode != 0 or not m:
         raise RuntimeError(f"callgrind failed on {cmd}: {proc.stderr[-500:]}")
@@ -86,11 +91,16 @@ def c_round_trips(progs: dict[str, Path | str]) -> dict[str, dict[str, float]]:
 
     # benchmark -> [(contender, program, the program's name for the benchmark)]
     plan = {
-        "round_trip": [("ours", "ours", "round_trip"),
-                       ("ours, FIBER_OWN_FP_CONTROL", "ours", "round_trip_own_fp"),
-                       (FCONTEXT, FCONTEXT, "round_trip")],
-        "create": [("ours", "ours", "create"), (BOOST_FIBER, FCONTEXT, "create_fiber"),
-                   (FCONTEXT + " (reused stack)", FCONTEXT, "create")],
+        "round_trip": [
+            ("ours", "ours", "round_trip"),
+            ("ours, FIBER_OWN_FP_CONTROL", "ours", "round_trip_own_fp"),
+            (FCONTEXT, FCONTEXT, "round_trip"),
+        ],
+        "create": [
+            ("ours", "ours", "create"),
+            (BOOST_FIBER, FCONTEXT, "create_fiber"),
+            (FCONTEXT + " (reused stack)", FCONTEXT, "create"),
+        ],
     }
     out: dict[str, dict[str, float]] = {}
     for bench, contenders in plan.items():
@@ -98,17 +108,22 @@ def c_round_trips(progs: dict[str, Path | str]) -> dict[str, dict[str, float]]:
         for contender, prog_key, prog_bench in contenders:
             prog = progs.get(prog_key)
             if isinstance(prog, Path):
-                out.setdefault(bench, {})[contender] = per_op(
-                    lambda n, p=prog, b=prog_bench: [str(p), "1", str(n), b], 20_000
-                ) / ops_per_iter
+                out.setdefault(bench, {})[contender] = (
+                    per_op(lambda n, p=prog, b=prog_bench: [str(p), "1", str(n), b], 20_000)
+                    / ops_per_iter
+                )
     return out
 
 
 def py_round_trips(root: Path) -> dict[str, float]:
-    return {name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 20_000, root)
-            for name, code in PY_ROUND_TRIP.items()}
+    return {
+        name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 20_000, root)
+        for name, code in PY_ROUND_TRIP.items()
+    }
 
 
 def py_unfuelled(root: Path) -> dict[str, float]:
-    return {name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 3, root)
-            for name, code in PY_UNFUELLED.items()}
+    return {
+        name: per_op(lambda n, c=code: [sys.executable, "-c", c, str(n)], 3, root)
+        for name, code in PY_UNFUELLED.items()
+    }

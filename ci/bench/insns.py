@@ -51,9 +51,9 @@ _COND_BRANCH = re.compile(r"^(b\.\w+|b(eq|ne|cs|cc|hi|ls|ge|lt|gt|le|mi|pl)\b|j(
 @dataclass
 class Count:
     arch: str
-    ours_executed: int | None      # fiber_asm_switch
+    ours_executed: int | None  # fiber_asm_switch
     ours_static: int | None
-    ours_fp_executed: int | None   # fiber_asm_switch_fp
+    ours_fp_executed: int | None  # fiber_asm_switch_fp
     ours_fp_static: int | None
     boost: int | None
     boost_source: str
@@ -61,8 +61,12 @@ class Count:
 
 
 def _disassemble(objdump: str, path: Path, symbol: str) -> list[str]:
-    out = subprocess.run([objdump, "-d", "--no-show-raw-insn", f"--disassemble={symbol}",
-                          str(path)], check=True, text=True, stdout=subprocess.PIPE).stdout
+    out = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", f"--disassemble={symbol}", str(path)],
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE,
+    ).stdout
     lines, inside = [], False
     for line in out.splitlines():
         if re.match(rf"^[0-9a-f]+ <{re.escape(symbol)}(@@\S+)?>:", line):
@@ -93,11 +97,14 @@ def count(arch: str, work: Path) -> Count:
         cc, objdump = "gcc", "objdump"
     note = ""
     ours: dict[str, tuple[int, int] | tuple[None, None]] = {
-        "fiber_asm_switch": (None, None), "fiber_asm_switch_fp": (None, None)}
+        "fiber_asm_switch": (None, None),
+        "fiber_asm_switch_fp": (None, None),
+    }
     if shutil.which(cc) and shutil.which(objdump):
         obj = work / f"switch_{arch}.o"
-        compile_native(Toolchain(cc=(cc,), arch=arch), [ASM_DIR / ASM_FILES[arch]], obj,
-                       extra_flags=("-c",))
+        compile_native(
+            Toolchain(cc=(cc,), arch=arch), [ASM_DIR / ASM_FILES[arch]], obj, extra_flags=("-c",)
+        )
         for routine in ours:
             insns = _disassemble(objdump, obj, routine)
             ours[routine] = (_executed(insns), len(insns))
@@ -108,8 +115,14 @@ def count(arch: str, work: Path) -> Count:
         insns = _disassemble("objdump", BOOST_LIB, "jump_fcontext")
         if insns:
             boost, source = len(insns), f"objdump of {BOOST_LIB.name}"
-    return Count(arch, *ours["fiber_asm_switch"], *ours["fiber_asm_switch_fp"], boost,
-                 f"{source}: {BOOST_FROM_SOURCE[arch][1]}", note)
+    return Count(
+        arch,
+        *ours["fiber_asm_switch"],
+        *ours["fiber_asm_switch_fp"],
+        boost,
+        f"{source}: {BOOST_FROM_SOURCE[arch][1]}",
+        note,
+    )
 
 
 def count_all() -> list[Count]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import subprocess
 from pathlib import Path
+
+from ci import history
 
 
 def _cpu_model() -> str:
@@ -20,17 +21,14 @@ def _cpu_model() -> str:
 
 
 def _git(root: Path, *args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=root, text=True, check=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    out = history.git(root, *args)
+    return "unknown" if out is None else out
 
 
 def describe(root: Path) -> dict[str, str]:
     dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", "fiber", "asm")
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
         "machine": f"{platform.system()} {platform.release()} {platform.machine()}",

@@ -22,16 +22,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ci import history
 from ci.bench.results import Goal, Row
 
 COLD, WARM = "cold", "warm"
-TITLE = {COLD: "harness: full matrix wall time, cold cache (new, empty)",
-         WARM: "harness: full matrix wall time, warm cache"}
+TITLE = {
+    COLD: "harness: full matrix wall time, cold cache (new, empty)",
+    WARM: "harness: full matrix wall time, warm cache",
+}
 MEASURED = "measured in this bench run"
 FROM_HISTORY = f"from reports/{history.FILE}"
 
@@ -59,12 +61,15 @@ def judge(kind: str, record: dict | None) -> str:
     if unprovisioned:
         first = unprovisioned[0]
         why = str(first["error"]).removeprefix("provision:").strip().splitlines()[0]
-        return (f"provisioning failed ({first['target']}: {why}); a sysroot is downloaded "
-                "from the Debian mirror: is the network or the mirror down?")
+        return (
+            f"provisioning failed ({first['target']}: {why}); a sysroot is downloaded "
+            "from the Debian mirror: is the network or the mirror down?"
+        )
     if record.get("cache") != kind:
         missing = record.get("cache_missing") or []
-        return (f"the cache was {record.get('cache')} at the start, not {kind}"
-                + (f" (missing: {', '.join(missing)})" if missing else ""))
+        return f"the cache was {record.get('cache')} at the start, not {kind}" + (
+            f" (missing: {', '.join(missing)})" if missing else ""
+        )
     if not record.get("full"):
         return f"a partial run: {record.get('partial')}"
     if not record.get("ok"):
@@ -81,9 +86,14 @@ def run_matrix(root: Path, cache: Path, logfile: Path) -> tuple[int, dict | None
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "w") as fh:
-        rc = subprocess.run([sys.executable, "-m", "ci", "matrix"], cwd=root, env=env,
-                            stdin=subprocess.DEVNULL, stdout=fh,
-                            stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            [sys.executable, "-m", "ci", "matrix"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        ).returncode
     records = [r for r in history.read(root / "reports") if r.get("cache_dir") == str(cache)]
     return rc, (records[-1] if records else None)
 
@@ -91,7 +101,7 @@ def run_matrix(root: Path, cache: Path, logfile: Path) -> tuple[int, dict | None
 def remove_cache(cache: Path, log: Callable[[str], None]) -> None:
     """Delete the temporary cache; the Wine prefix's server is stopped first (it may still be
     writing the registry)."""
-    from ci import wine
+    from ci.runners import wine
 
     prefix = wine.prefix_dir(cache)
     if prefix.exists():
@@ -101,9 +111,11 @@ def remove_cache(cache: Path, log: Callable[[str], None]) -> None:
         log(f"matrix wall time: could not delete the temporary cache {cache}: remove it by hand")
 
 
-def measure(root: Path, log: Callable[[str], None] = print,
-            run: Callable[[Path, Path, Path], tuple[int, dict | None]] = run_matrix,
-            ) -> list[Wall]:
+def measure(
+    root: Path,
+    log: Callable[[str], None] = print,
+    run: Callable[[Path, Path, Path], tuple[int, dict | None]] = run_matrix,
+) -> list[Wall]:
     """The cold run, then the warm run in the same new cache, then the cache deleted."""
     reports = root / "reports"
     cache = Path(tempfile.mkdtemp(prefix="fiber-cold-cache-")).resolve()
@@ -112,8 +124,14 @@ def measure(root: Path, log: Callable[[str], None] = print,
         for kind in (COLD, WARM):
             if walls and walls[0].reason.startswith("provisioning failed"):
                 # The cache did not fill: a second run would be cold again and fail the same way.
-                walls.append(Wall(kind, None, MEASURED, "not run: the cold run could not "
-                                  "fill the cache (its row says why)"))
+                walls.append(
+                    Wall(
+                        kind,
+                        None,
+                        MEASURED,
+                        "not run: the cold run could not fill the cache (its row says why)",
+                    )
+                )
                 continue
             logfile = reports / f"bench-matrix-{kind}.log"
             log(f"matrix, {kind} cache ({cache}); output in {logfile.relative_to(root)} ...")
@@ -122,8 +140,10 @@ def measure(root: Path, log: Callable[[str], None] = print,
             if record is None:
                 reason = f"the matrix run wrote no record (exit {rc}; see {logfile.name})"
             walls.append(Wall(kind, record, MEASURED, reason))
-            log(f"matrix, {kind} cache: "
-                + (f"{record['wall_seconds']:.1f} s" if not reason else f"not measured: {reason}"))
+            log(
+                f"matrix, {kind} cache: "
+                + (f"{record['wall_seconds']:.1f} s" if not reason else f"not measured: {reason}")
+            )
     finally:
         remove_cache(cache, log)
     return walls
@@ -135,8 +155,9 @@ def from_history(reports: Path) -> list[Wall]:
     walls = []
     for kind in (COLD, WARM):
         rec = history.newest(records, kind)
-        reason = "" if rec else (f"no full, passing run with a {kind} cache in "
-                                 f"reports/{history.FILE}")
+        reason = (
+            "" if rec else (f"no full, passing run with a {kind} cache in reports/{history.FILE}")
+        )
         walls.append(Wall(kind, rec, FROM_HISTORY, reason))
     return walls
 
@@ -178,25 +199,36 @@ def markdown(walls: list[Wall]) -> str:
     for w in walls:
         rec = w.record
         if w.reason:
-            lines.append(f"| {w.kind} | not measured | "
-                         f"{_when(rec) if rec else '-'} | {w.reason} | {w.source} |")
+            lines.append(
+                f"| {w.kind} | not measured | "
+                f"{_when(rec) if rec else '-'} | {w.reason} | {w.source} |"
+            )
             continue
         assert rec is not None
         n = len(rec.get("targets", []))
-        lines.append(f"| {w.kind} | {rec['wall_seconds']:.1f} s ({_minutes(rec['wall_seconds'])})"
-                     f" | {_when(rec)} | full matrix, {n} targets passed | {w.source} |")
+        lines.append(
+            f"| {w.kind} | {rec['wall_seconds']:.1f} s ({_minutes(rec['wall_seconds'])})"
+            f" | {_when(rec)} | full matrix, {n} targets passed | {w.source} |"
+        )
     per = _per_target(walls)
     if per:
-        lines += ["", "Per target (seconds from its provisioning to the end of its tests; two "
-                  "targets run at once, so these overlap and do not add up to the wall time):",
-                  "", per]
+        lines += [
+            "",
+            "Per target (seconds from its provisioning to the end of its tests; two "
+            "targets run at once, so these overlap and do not add up to the wall time):",
+            "",
+            per,
+        ]
     return "\n".join(lines)
 
 
 def _per_target(walls: list[Wall]) -> str:
     """Target | runner | seconds in each run | the last run's test counts."""
-    by_kind = {w.kind: {t.get("target"): t for t in w.record.get("targets", [])}
-               for w in walls if w.record is not None}
+    by_kind = {
+        w.kind: {t.get("target"): t for t in w.record.get("targets", [])}
+        for w in walls
+        if w.record is not None
+    }
     if not by_kind:
         return ""
     names: list[str] = []
@@ -206,9 +238,10 @@ def _per_target(walls: list[Wall]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name in names:
         last = [table[name] for table in by_kind.values() if name in table][-1]
-        secs = [str(table[name]["seconds"]) if name in table else "-"
-                for table in by_kind.values()]
-        tests = (f"{last.get('passed')} passed, {last.get('failed')} failed, "
-                 f"{last.get('skipped')} skipped")
+        secs = [str(table[name]["seconds"]) if name in table else "-" for table in by_kind.values()]
+        tests = (
+            f"{last.get('passed')} passed, {last.get('failed')} failed, "
+            f"{last.get('skipped')} skipped"
+        )
         out.append("| " + " | ".join([str(name), str(last.get("runner")), *secs, tests]) + " |")
     return "\n".join(out)

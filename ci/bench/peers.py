@@ -2,7 +2,7 @@
 g++), valgrind for the instruction counts, and the cross toolchains whose objdump counts each
 ABI's switch (the harness's own host tools, ci/provision.py).
 
-``python -m ci.bench.peers`` installs what is missing with apt-get when we are root (after
+``python -m ci bench-peers`` installs what is missing with apt-get when we are root (after
 waiting for any other apt-get to finish), and otherwise prints the command to run; the rows
 that need a missing tool then say so. The Python peers (greenlet, greenback, SQLAlchemy) are
 installed by the nox session with pip.
@@ -34,8 +34,11 @@ def ensure() -> int:
     if not missing():
         return 0
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("fiber bench: Boost.Context or valgrind is missing; install them with:\n  sudo "
-              + " ".join(COMMAND), file=sys.stderr)
+        print(
+            "fiber bench: Boost.Context or valgrind is missing; install them with:\n  sudo "
+            + " ".join(COMMAND),
+            file=sys.stderr,
+        )
         return 0  # the fcontext rows then say "missing"
     for _ in range(120):
         if not _apt_busy():
@@ -55,10 +58,14 @@ def ensure_cross_tools() -> int:
     try:
         provision.ensure_tools(targets.TARGETS)
     except provision.ProvisionError as exc:
-        print(f"fiber bench: {exc} (the instruction counts of those ABIs will say missing)",
-              file=sys.stderr)
+        print(
+            f"fiber bench: {exc} (the instruction counts of those ABIs will say missing)",
+            file=sys.stderr,
+        )
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(ensure() or ensure_cross_tools())
+def main(argv: list[str]) -> int:
+    """`python -m ci bench-peers`: Debian's Boost.Context, valgrind and the cross toolchains,
+    installed when missing (as root); the rows that need a missing one say so."""
+    return ensure() or ensure_cross_tools()

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import sys
 
-import fiber
 import greenlet
 
+import fiber
 from ci.bench.timing import Case, interleaved
 
 
@@ -84,15 +84,21 @@ def measure(quick: bool = False) -> dict[str, dict[str, float]]:
     reps = 5 if quick else 15
     scale = 10 if quick else 1
     figures = {
-        "round_trip": interleaved({
-            "ours": Case(_fiber_round_trip, 100_000 // scale),
-            "greenlet": Case(_greenlet_round_trip, 50_000 // scale),
-            "generator": Case(_generator_round_trip, 200_000 // scale),
-        }, reps),
-        "create": interleaved({
-            "ours": Case(_fiber_create, 20_000 // scale),
-            "greenlet": Case(_greenlet_create, 2_000 // scale),
-        }, reps),
+        "round_trip": interleaved(
+            {
+                "ours": Case(_fiber_round_trip, 100_000 // scale),
+                "greenlet": Case(_greenlet_round_trip, 50_000 // scale),
+                "generator": Case(_generator_round_trip, 200_000 // scale),
+            },
+            reps,
+        ),
+        "create": interleaved(
+            {
+                "ours": Case(_fiber_create, 20_000 // scale),
+                "greenlet": Case(_greenlet_create, 2_000 // scale),
+            },
+            reps,
+        ),
     }
     return {bench: {**fig, "_ratios": fig.ratios_to_ours()} for bench, fig in figures.items()}
 

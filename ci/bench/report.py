@@ -37,23 +37,25 @@ def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         for i, (peer, value) in enumerate(peers):
             ratio = row.ratio(peer) if peer != "-" else None
             is_goal_peer = peer == row.goal.peer or (row.goal.peer is None and i == 0)
-            body.append([
-                row.benchmark if i == 0 else "",
-                row.unit if i == 0 else "",
-                _num(row.ours, row.unit) if i == 0 else "",
-                peer,
-                _num(value, row.unit) if peer != "-" else "-",
-                f"{ratio:.2f}x" if ratio is not None else "-",
-                row.goal.text if is_goal_peer else "",
-                row.status if is_goal_peer else "",
-            ])
+            body.append(
+                [
+                    row.benchmark if i == 0 else "",
+                    row.unit if i == 0 else "",
+                    _num(row.ours, row.unit) if i == 0 else "",
+                    peer,
+                    _num(value, row.unit) if peer != "-" else "-",
+                    f"{ratio:.2f}x" if ratio is not None else "-",
+                    row.goal.text if is_goal_peer else "",
+                    row.status if is_goal_peer else "",
+                ]
+            )
     return head, body
 
 
 def format_text(rows: list[Row]) -> str:
     head, body = table(rows)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
@@ -76,13 +78,27 @@ def _to_boost(c: Count, executed: int | None) -> str:
 
 
 def insns_markdown(counts: list[Count]) -> str:
-    head = ["ABI", "ours: fiber_asm_switch executed (static)",
-            "ours: fiber_asm_switch_fp executed (static)", "Boost.Context jump_fcontext",
-            "ours/Boost", "ours _fp/Boost", "Boost figure from"]
-    body = [[c.arch, _executed_and_static(c, c.ours_executed, c.ours_static),
-             _executed_and_static(c, c.ours_fp_executed, c.ours_fp_static), str(c.boost),
-             _to_boost(c, c.ours_executed), _to_boost(c, c.ours_fp_executed), c.boost_source]
-            for c in counts]
+    head = [
+        "ABI",
+        "ours: fiber_asm_switch executed (static)",
+        "ours: fiber_asm_switch_fp executed (static)",
+        "Boost.Context jump_fcontext",
+        "ours/Boost",
+        "ours _fp/Boost",
+        "Boost figure from",
+    ]
+    body = [
+        [
+            c.arch,
+            _executed_and_static(c, c.ours_executed, c.ours_static),
+            _executed_and_static(c, c.ours_fp_executed, c.ours_fp_static),
+            str(c.boost),
+            _to_boost(c, c.ours_executed),
+            _to_boost(c, c.ours_fp_executed),
+            c.boost_source,
+        ]
+        for c in counts
+    ]
     return _md(head, body)
 
 
@@ -96,8 +112,15 @@ def callgrind_markdown(cg: dict[str, dict[str, float]]) -> str:
         for peer, value in figures.items():
             if peer == "ours":
                 continue
-            body.append([bench, _num(ours), peer, _num(value),
-                         f"{ours / value:.2f}x" if ours and value else "-"])
+            body.append(
+                [
+                    bench,
+                    _num(ours),
+                    peer,
+                    _num(value),
+                    f"{ours / value:.2f}x" if ours and value else "-",
+                ]
+            )
     return _md(head, body)
 
 
@@ -108,13 +131,15 @@ def write_json(rows: list[Row], path: Path) -> None:
 
 
 def _machine_lines(machine: dict[str, str]) -> str:
-    return "\n".join([
-        f"- Date: {machine['date']}",
-        f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['machine']})",
-        f"- Commit: {machine['commit']}",
-        f"- Python: {machine['python']}; load average at start / end: {machine['load']} / "
-        f"{machine.get('load_end', '?')}",
-    ])
+    return "\n".join(
+        [
+            f"- Date: {machine['date']}",
+            f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['machine']})",
+            f"- Commit: {machine['commit']}",
+            f"- Python: {machine['python']}; load average at start / end: {machine['load']} / "
+            f"{machine.get('load_end', '?')}",
+        ]
+    )
 
 
 def _notes(rows: list[Row]) -> str:
@@ -122,8 +147,13 @@ def _notes(rows: list[Row]) -> str:
     return "\n".join(f"- {n}" for n in notes)
 
 
-def bench_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count],
-                   cg: dict[str, dict[str, float]], harness: str = "") -> str:
+def bench_markdown(
+    rows: list[Row],
+    machine: dict[str, str],
+    counts: list[Count],
+    cg: dict[str, dict[str, float]],
+    harness: str = "",
+) -> str:
     parts = [
         "# fiber benchmarks",
         _machine_lines(machine),
@@ -154,8 +184,14 @@ def _soak(reports: Path) -> str:
     return "\n".join("##" + line if line.startswith("#") else line for line in text.splitlines())
 
 
-def benchmarks_markdown(rows: list[Row], machine: dict[str, str], counts: list[Count],
-                        cg: dict[str, dict[str, float]], reports: Path, harness: str) -> str:
+def benchmarks_markdown(
+    rows: list[Row],
+    machine: dict[str, str],
+    counts: list[Count],
+    cg: dict[str, dict[str, float]],
+    reports: Path,
+    harness: str,
+) -> str:
     parts = [
         "# Benchmarks",
         "Generated by `nox -s bench` (ci/bench); do not edit by hand: rerun and commit.",
@@ -166,8 +202,8 @@ def benchmarks_markdown(rows: list[Row], machine: dict[str, str], counts: list[C
         "(lower is better): for the Python and aio rows the median over repetitions of the "
         "ratio of the two batches that ran next to each other, for the C rows the median over "
         "rounds of the ratio of the two programs' figures in the same round (robust to a "
-        "burst of load on one side). The C peers are Boost.Context 1.74 (Debian) and glibc ucontext; the "
-        "Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
+        "burst of load on one side). The C peers are Boost.Context 1.74 (Debian) and glibc "
+        "ucontext; the Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
         format_markdown(rows),
     ]
     if _notes(rows):

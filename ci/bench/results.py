@@ -77,8 +77,13 @@ class Row:
         if not self.peers:
             return [{**base, "peer": None, "peer_value": None, "ratio": None, **extra}]
         return [
-            {**base, "peer": peer, "peer_value": _round(value),
-             "ratio": _round(self.ratio(peer), 3), **extra}
+            {
+                **base,
+                "peer": peer,
+                "peer_value": _round(value),
+                "ratio": _round(self.ratio(peer), 3),
+                **extra,
+            }
             for peer, value in self.peers.items()
         ]
 

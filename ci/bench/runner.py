@@ -1,4 +1,4 @@
-"""Run every benchmark and write the reports: ``python -m ci.bench [--quick] [--no-callgrind]
+"""Run every benchmark and write the reports: ``python -m ci bench [--quick] [--no-callgrind]
 [--matrix-from-history]``.
 
 Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
@@ -40,8 +40,13 @@ def _env() -> dict[str, str]:
 
 
 def _python(module: str, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=_env(),
-                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=_env(),
+        text=True,
+        capture_output=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{module} failed: {proc.stderr.strip()[-600:]}")
     return proc.stdout
@@ -57,18 +62,33 @@ def c_rows(quick: bool) -> tuple[list[Row], dict]:
         return rows, c_bench.build(BUILD)
     except Exception as exc:  # noqa: BLE001 - report, do not hide the other rows
         note = f"C benchmarks failed: {exc}"
-        return [Row("C: resume+suspend round trip", "ns", None, {c_bench.FCONTEXT: None},
-                    Goal("ratio", c_bench.FCONTEXT, 1.0), note)], {}
+        return [
+            Row(
+                "C: resume+suspend round trip",
+                "ns",
+                None,
+                {c_bench.FCONTEXT: None},
+                Goal("ratio", c_bench.FCONTEXT, 1.0),
+                note,
+            )
+        ], {}
 
 
-def _timed_row(title: str, unit: str, scale: float, figures: dict, peers: dict[str, str],
-               goal: Goal, note: str) -> Row:
+def _timed_row(
+    title: str, unit: str, scale: float, figures: dict, peers: dict[str, str], goal: Goal, note: str
+) -> Row:
     """A row from one benchmark's figures (python_bench / aio_bench output): ``peers`` maps
     each peer's label in the table to its contender name there."""
     paired = figures.get("_ratios", {})
-    return Row(title, unit, _scaled(figures.get("ours"), scale),
-               {label: _scaled(figures.get(key), scale) for label, key in peers.items()},
-               goal, note, paired={label: paired.get(key) for label, key in peers.items()})
+    return Row(
+        title,
+        unit,
+        _scaled(figures.get("ours"), scale),
+        {label: _scaled(figures.get(key), scale) for label, key in peers.items()},
+        goal,
+        note,
+        paired={label: paired.get(key) for label, key in peers.items()},
+    )
 
 
 def python_rows(quick: bool) -> list[Row]:
@@ -80,26 +100,46 @@ def python_rows(quick: bool) -> list[Row]:
     rt, cr = py.get("round_trip", {}), py.get("create", {})
     ns = 1e9
     rows = [
-        _timed_row("Python: resume+suspend round trip", "ns", ns, rt,
-                   {GREENLET_RT: "greenlet", "generator send (floor)": "generator"},
-                   Goal("ratio", GREENLET_RT, 0.6), note),
-        _timed_row("Python: create, run and finish a trivial fiber", "ns", ns, cr,
-                   {"greenlet": "greenlet"}, Goal("ratio", "greenlet", 1.0), note),
+        _timed_row(
+            "Python: resume+suspend round trip",
+            "ns",
+            ns,
+            rt,
+            {GREENLET_RT: "greenlet", "generator send (floor)": "generator"},
+            Goal("ratio", GREENLET_RT, 0.6),
+            note,
+        ),
+        _timed_row(
+            "Python: create, run and finish a trivial fiber",
+            "ns",
+            ns,
+            cr,
+            {"greenlet": "greenlet"},
+            Goal("ratio", "greenlet", 1.0),
+            note,
+        ),
     ]
     reps = 1 if quick else 3
     count = 2_000 if quick else 10_000
     samples: dict[str, list[float]] = {"fiber": [], "greenlet": []}
     mem_note = ""
     for rep in range(reps):
-        for kind in (["fiber", "greenlet"] if rep % 2 == 0 else ["greenlet", "fiber"]):
+        for kind in ["fiber", "greenlet"] if rep % 2 == 0 else ["greenlet", "fiber"]:
             try:
                 samples[kind].append(float(_python("ci.bench.memory", kind, str(count), "20")))
             except Exception as exc:  # noqa: BLE001
                 mem_note = str(exc)
     med = {k: statistics.median(v) if v else None for k, v in samples.items()}
-    rows.append(Row(f"Python: memory per suspended fiber ({count:,} alive, 20 frames deep)",
-                    "B", med["fiber"], {"greenlet": med["greenlet"]},
-                    Goal("ratio", "greenlet", 1.0), mem_note))
+    rows.append(
+        Row(
+            f"Python: memory per suspended fiber ({count:,} alive, 20 frames deep)",
+            "B",
+            med["fiber"],
+            {"greenlet": med["greenlet"]},
+            Goal("ratio", "greenlet", 1.0),
+            mem_note,
+        )
+    )
     return rows
 
 
@@ -120,35 +160,56 @@ def aio_rows(quick: bool) -> list[Row]:
         return _timed_row(title, "us", us, data.get(bench, {}), peers, goal, note)
 
     return [
-        row("aio: await_ of an already finished coroutine", "await_done",
+        row(
+            "aio: await_ of an already finished coroutine",
+            "await_done",
             {SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
-            Goal("ratio", SA_AWAIT, 0.75)),
-        row("aio: await_(asyncio.sleep(0))", "await_sleep0",
+            Goal("ratio", SA_AWAIT, 0.75),
+        ),
+        row(
+            "aio: await_(asyncio.sleep(0))",
+            "await_sleep0",
             {FLOOR: "plain", SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
-            Goal("floor_plus", FLOOR, 1.0, "us")),
-        row("aio: run of a trivial function", "run_trivial",
+            Goal("floor_plus", FLOOR, 1.0, "us"),
+        ),
+        row(
+            "aio: run of a trivial function",
+            "run_trivial",
             {GB_PORTAL: "greenback", "SQLAlchemy greenlet_spawn": "sqlalchemy"},
-            Goal("ratio", GB_PORTAL, 0.75)),
-        row("aio: unfuelled code on a bridge fiber", "unfuelled",
+            Goal("ratio", GB_PORTAL, 0.75),
+        ),
+        row(
+            "aio: unfuelled code on a bridge fiber",
+            "unfuelled",
             {"same code on the plain stack": "plain"},
-            Goal("ratio", "same code on the plain stack", 1.02)),
+            Goal("ratio", "same code on the plain stack", 1.02),
+        ),
     ]
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ci.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m ci bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the valgrind counts")
-    ap.add_argument("--no-benchmarks-md", action="store_true",
-                    help="write reports/ only, leave BENCHMARKS.md alone")
-    ap.add_argument("--matrix-from-history", action="store_true",
-                    help="do not run the matrix twice (cold cache, then warm); quote the newest "
-                         "full runs of each from reports/matrix-history.jsonl")
+    ap.add_argument(
+        "--no-benchmarks-md",
+        action="store_true",
+        help="write reports/ only, leave BENCHMARKS.md alone",
+    )
+    ap.add_argument(
+        "--matrix-from-history",
+        action="store_true",
+        help="do not run the matrix twice (cold cache, then warm); quote the newest "
+        "full runs of each from reports/matrix-history.jsonl",
+    )
     args = ap.parse_args(argv)
 
     machine = describe(ROOT)
-    print(f"fiber benchmarks on {machine['cpu']} ({machine['cores']} cores), "
-          f"commit {machine['commit']}, load {machine['load']}", flush=True)
+    print(
+        f"fiber benchmarks on {machine['cpu']} ({machine['cores']} cores), "
+        f"commit {machine['commit']}, load {machine['load']}",
+        flush=True,
+    )
     rows: list[Row] = []
     print("C benchmarks ...", flush=True)
     c, progs = c_rows(args.quick)
@@ -188,7 +249,8 @@ def main(argv: list[str]) -> int:
     written = ["reports/bench.md", "reports/bench.json"]
     if not args.no_benchmarks_md:
         (ROOT / "BENCHMARKS.md").write_text(
-            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS, harness))
+            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS, harness)
+        )
         written.append("BENCHMARKS.md")
     met = [r for r in rows if r.goal_met is True]
     missed = [r for r in rows if r.goal_met is False]

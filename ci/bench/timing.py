@@ -47,7 +47,7 @@ class Figures(dict):
 
     def ratio(self, name: str, reference: str) -> float:
         """Median over repetitions of name's time / reference's time in that repetition."""
-        pairs = zip(self.samples[name], self.samples[reference])
+        pairs = zip(self.samples[name], self.samples[reference], strict=False)
         return statistics.median(a / b for a, b in pairs)
 
     def ratios_to_ours(self) -> dict[str, float]:
@@ -79,8 +79,9 @@ class _Schedule:
         """The batch just run took ``elapsed`` seconds, or ``inner`` by its own clock."""
         name, rep = self._current
         if rep >= self.warmup:
-            self.samples[name].append((inner if inner is not None else elapsed)
-                                      / self.cases[name].n)
+            self.samples[name].append(
+                (inner if inner is not None else elapsed) / self.cases[name].n
+            )
 
     def figures(self) -> Figures:
         medians = {name: statistics.median(values) for name, values in self.samples.items()}
@@ -90,7 +91,7 @@ class _Schedule:
 class _Batch:
     """Times one batch with the garbage collector collected beforehand and off during it."""
 
-    def __enter__(self) -> "_Batch":
+    def __enter__(self) -> _Batch:
         gc.collect()
         gc.disable()
         self.t0 = time.perf_counter()
@@ -111,8 +112,7 @@ def interleaved(cases: dict[str, Case], reps: int, warmup: int = 2) -> Figures:
     return schedule.figures()
 
 
-async def interleaved_async(cases: dict[str, AsyncCase], reps: int,
-                            warmup: int = 2) -> Figures:
+async def interleaved_async(cases: dict[str, AsyncCase], reps: int, warmup: int = 2) -> Figures:
     """interleaved() for coroutines: call and await it from inside the event loop."""
     schedule = _Schedule(cases, reps, warmup)
     for case in schedule:

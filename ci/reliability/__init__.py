@@ -1,7 +1,7 @@
-"""Reliability sessions of fiber (issue 7): sanitizers, valgrind and the soak run.
+"""Reliability sessions of fiber: sanitizers, valgrind and the soak run.
 
 One module per session, each with a ``main(argv) -> int`` that noxfile.py reaches through
-``python -m ci.reliability COMMAND``:
+``python -m ci COMMAND``:
 
 - sanitize   the core and the C conformance suite built with -fsanitize=address,undefined
              (clang and gcc, whichever are installed), every case run on its own, clean

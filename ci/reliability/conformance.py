@@ -17,11 +17,11 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ci import fiberbuild
+from fiber import _build
 
 LINE_RE = re.compile(r"^CASE (\S+) (PASS|FAIL|SKIP)(?: (.*))?$")
 CASE_TIMEOUT = 900  # seconds; valgrind makes the 1,000-fiber cases slow, never this slow
@@ -32,13 +32,12 @@ def build(cc: str, cflags: tuple[str, ...], output: Path) -> Path:
 
     Raises SystemExit with the compiler's output when the build fails.
     """
-    b = fiberbuild.module()
-    tc = b.Toolchain(cc=tuple(shlex.split(cc)), arch=b.host_arch(), cflags=tuple(cflags))
+    tc = _build.Toolchain(cc=tuple(shlex.split(cc)), arch=_build.host_arch(), cflags=tuple(cflags))
     try:
-        return b.build_conformance(tc, output)
+        return _build.build_conformance(tc, output)
     except subprocess.CalledProcessError as exc:
         cmd = exc.cmd if isinstance(exc.cmd, str) else shlex.join(map(str, exc.cmd))
-        raise SystemExit(f"building the conformance program failed:\n{cmd}\n{exc.stdout}")
+        raise SystemExit(f"building the conformance program failed:\n{cmd}\n{exc.stdout}") from None
 
 
 def list_cases(exe: Path) -> list[str]:
@@ -63,18 +62,31 @@ class CaseRun:
         return not self.problems
 
     def transcript(self, limit: int = 8000) -> str:
-        text = (f"    command: {shlex.join(self.command)}\n    exit status: {self.returncode}\n"
-                f"    --- stdout ---\n{self.stdout}    --- stderr ---\n{self.stderr}")
+        text = (
+            f"    command: {shlex.join(self.command)}\n    exit status: {self.returncode}\n"
+            f"    --- stdout ---\n{self.stdout}    --- stderr ---\n{self.stderr}"
+        )
         return text if len(text) <= limit else text[:limit] + "\n    [... truncated]"
 
 
-def run_case(prefix: list[str], exe: Path, case: str, env: dict[str, str],
-             stderr_problems: Callable[[str], list[str]]) -> CaseRun:
+def run_case(
+    prefix: list[str],
+    exe: Path,
+    case: str,
+    env: dict[str, str],
+    stderr_problems: Callable[[str], list[str]],
+) -> CaseRun:
     command = [*prefix, str(exe), case]
     start = time.monotonic()
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, errors="replace", env=env, timeout=CASE_TIMEOUT)
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=CASE_TIMEOUT,
+        )
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
@@ -95,9 +107,15 @@ def run_case(prefix: list[str], exe: Path, case: str, env: dict[str, str],
     return run
 
 
-def run_suite(label: str, exe: Path, prefix: list[str], env: dict[str, str],
-              excluded: dict[str, str], stderr_problems: Callable[[str], list[str]],
-              only: list[str] | None = None) -> int:
+def run_suite(
+    label: str,
+    exe: Path,
+    prefix: list[str],
+    env: dict[str, str],
+    excluded: dict[str, str],
+    stderr_problems: Callable[[str], list[str]],
+    only: list[str] | None = None,
+) -> int:
     """Run every case (or `only`) except `excluded`; print one line per case. Returns the
     number of problems (cases not clean, stale exclusions, unknown names)."""
     cases = list_cases(exe)
@@ -127,6 +145,8 @@ def run_suite(label: str, exe: Path, prefix: list[str], env: dict[str, str],
             print(f"[{label}] NOT CLEAN {case}: {'; '.join(run.problems)}\n{run.transcript()}")
         sys.stdout.flush()
     n_excluded = len([c for c in cases if c in excluded])
-    print(f"[{label}] {ran} cases run: {ran - not_clean - skipped} clean, {skipped} skipped, "
-          f"{not_clean} not clean; {n_excluded} excluded")
+    print(
+        f"[{label}] {ran} cases run: {ran - not_clean - skipped} clean, {skipped} skipped, "
+        f"{not_clean} not clean; {n_excluded} excluded"
+    )
     return failures + not_clean

@@ -5,10 +5,10 @@ assertions check the glue's use of thread states, frames and reference counts on
 switch. The extension is built for it (its own ABI tag, `cpython-311d`) beside the host's, and
 the Python part of the suite runs on it natively.
 
-    python -m ci.reliability debug [PYTEST ARGS...]
+    python -m ci debug [PYTEST ARGS...]
 
 Debian carries no debug build of 3.13 or later in a suite this harness uses for x86_64, so
-this is the one debug interpreter (README, "Reliability sessions").
+this is the one debug interpreter (docs/benchmarks-and-reliability.md).
 """
 
 from __future__ import annotations

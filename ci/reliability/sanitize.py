@@ -28,27 +28,36 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ci import fiberbuild, paths
+from ci import paths
 from ci.reliability import conformance
+from fiber import _build
 
-SAN_FLAGS = ("-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-             "-fno-omit-frame-pointer")
+SAN_FLAGS = (
+    "-O1",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+)
 
-ASAN_OPTIONS = ("detect_stack_use_after_return=1:detect_leaks=1:check_initialization_order=1:"
-                "strict_init_order=1:halt_on_error=1:abort_on_error=0")
+ASAN_OPTIONS = (
+    "detect_stack_use_after_return=1:detect_leaks=1:check_initialization_order=1:"
+    "strict_init_order=1:halt_on_error=1:abort_on_error=0"
+)
 UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
 
 # Cases that cannot run under ASan, and why. Everything else must be clean.
 EXCLUDED = {
-    "guard_page_write_kills_with_sigsegv":
+    "guard_page_write_kills_with_sigsegv": (
         "crashes a child into the guard page on purpose, and checksums its neighbour "
         "fiber's whole raw stack, which under ASan includes poisoned redzones (and, with "
-        "detect_stack_use_after_return, locals live on ASan's fake stack, not the fiber's)",
-    "deep_recursion_within_stack":
+        "detect_stack_use_after_return, locals live on ASan's fake stack, not the fiber's)"
+    ),
+    "deep_recursion_within_stack": (
         "measures stack use from the addresses of locals: ASan's redzones make each frame "
         "about twice its plain size (the case's 'more than half the stack' check fails), and "
         "with detect_stack_use_after_return the locals sit on the fake stack, so its "
-        "stop-before-the-guard test never fires",
+        "stop-before-the-guard test never fires"
+    ),
 }
 
 REPORT_PATTERNS = (
@@ -71,32 +80,37 @@ def stderr_problems(stderr: str) -> list[str]:
 
 def check_switch_annotated(cc: str, workdir: Path) -> list[str]:
     """The core compiled with SAN_FLAGS calls both switch hooks: problems found (or [])."""
-    b = fiberbuild.module()
-    tc = b.Toolchain(cc=(cc,), arch=b.host_arch(), cflags=SAN_FLAGS)
+    tc = _build.Toolchain(cc=(cc,), arch=_build.host_arch(), cflags=SAN_FLAGS)
     obj = workdir / "fiber_posix.o"
     try:
         # -c: compile only (compile_native's link-only flags are unused then).
-        b.compile_native(tc, [b.CORE_DIR / "fiber_posix.c"], obj, extra_flags=("-c",))
+        _build.compile_native(tc, [_build.CORE_DIR / "fiber_posix.c"], obj, extra_flags=("-c",))
     except subprocess.CalledProcessError as exc:
         return [f"compiling fiber_posix.c with {cc} failed:\n{exc.stdout}"]
     nm = shutil.which("nm")
     if not nm:
         return ["nm (binutils) is not installed: cannot check the switch annotation"]
-    undefined = subprocess.run([nm, "-u", str(obj)], stdout=subprocess.PIPE, text=True,
-                               check=True).stdout.split()
+    undefined = subprocess.run(
+        [nm, "-u", str(obj)], stdout=subprocess.PIPE, text=True, check=True
+    ).stdout.split()
     missing = [h for h in SWITCH_HOOKS if h not in undefined]
     if missing:
-        return [f"the core built with {' '.join(SAN_FLAGS)} by {cc} does not call "
-                f"{', '.join(missing)}: the fiber switch is not annotated for ASan "
-                "(fiber_posix.c's FIBER_ASAN detection did not fire)"]
+        return [
+            f"the core built with {' '.join(SAN_FLAGS)} by {cc} does not call "
+            f"{', '.join(missing)}: the fiber switch is not annotated for ASan "
+            "(fiber_posix.c's FIBER_ASAN detection did not fire)"
+        ]
     return []
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ci.reliability sanitize")
-    ap.add_argument("--cc", default="clang,gcc",
-                    help="comma-separated compilers to try (default: clang,gcc; missing ones "
-                         "are skipped, but at least one must exist)")
+    ap = argparse.ArgumentParser(prog="python -m ci sanitize")
+    ap.add_argument(
+        "--cc",
+        default="clang,gcc",
+        help="comma-separated compilers to try (default: clang,gcc; missing ones "
+        "are skipped, but at least one must exist)",
+    )
     ap.add_argument("cases", nargs="*", help="run only these cases")
     args = ap.parse_args(argv)
     compilers = [c for c in args.cc.split(",") if c]
@@ -120,10 +134,14 @@ def main(argv: list[str]) -> int:
         if issues:
             problems += len(issues)
             continue
-        print(f"[{label}] the fiber switch is annotated: the core calls {' and '.join(SWITCH_HOOKS)}")
+        print(
+            f"[{label}] the fiber switch is annotated: the core calls {' and '.join(SWITCH_HOOKS)}"
+        )
         exe = conformance.build(cc, SAN_FLAGS, out_root / cc / "conformance")
-        problems += conformance.run_suite(label, exe, [], env, EXCLUDED, stderr_problems,
-                                          only=args.cases or None)
-    print(f"[sanitize] {'clean' if not problems else f'{problems} problem(s)'} "
-          f"({', '.join(found)})")
+        problems += conformance.run_suite(
+            label, exe, [], env, EXCLUDED, stderr_problems, only=args.cases or None
+        )
+    print(
+        f"[sanitize] {'clean' if not problems else f'{problems} problem(s)'} ({', '.join(found)})"
+    )
     return 1 if problems else 0

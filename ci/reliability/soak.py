@@ -15,7 +15,7 @@ when RSS grew by at most 1 MiB and the live-object count did not grow (beyond OB
 a few objects of interpreter-internal caches; a leak of one object per cycle would be a
 million).
 
-`python -m ci.reliability soak` runs the full counts and writes reports/soak.md and
+`python -m ci soak` runs the full counts and writes reports/soak.md and
 reports/soak.json. tests/test_reliability_soak.py runs :func:`measure` with smaller counts.
 This module imports nothing from ``ci`` at module level, so the test can load it by path.
 """
@@ -26,13 +26,12 @@ import gc
 import json
 import os
 import platform
-import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-RSS_LIMIT = 1 << 20      # bytes of RSS growth allowed (issue 7: within 1 MiB)
-OBJECT_SLACK = 16        # GC-tracked objects of growth tolerated (interpreter caches)
+RSS_LIMIT = 1 << 20  # bytes of RSS growth allowed (the soak's promise: within 1 MiB)
+OBJECT_SLACK = 16  # GC-tracked objects of growth tolerated (interpreter caches)
 
 FULL_CYCLES = 1_000_000
 FULL_ROUND_TRIPS = 1_000_000
@@ -102,14 +101,22 @@ def run_round_trips(total: int, fibers: int, stack_size: int | None = None) -> i
     return rounds * fibers
 
 
-def measure(cycles: int, round_trips: int, fibers: int, *, warmup_cycles: int | None = None,
-            warmup_round_trips: int | None = None, stack_size: int | None = None) -> dict:
+def measure(
+    cycles: int,
+    round_trips: int,
+    fibers: int,
+    *,
+    warmup_cycles: int | None = None,
+    warmup_round_trips: int | None = None,
+    stack_size: int | None = None,
+) -> dict:
     """Warm up, then run both workloads and return the figures (see the module docstring)."""
     from fiber._native import lib
 
     warmup_cycles = warmup_cycles if warmup_cycles is not None else max(1000, cycles // 20)
-    warmup_round_trips = (warmup_round_trips if warmup_round_trips is not None
-                          else max(2 * fibers, round_trips // 20))
+    warmup_round_trips = (
+        warmup_round_trips if warmup_round_trips is not None else max(2 * fibers, round_trips // 20)
+    )
     for _ in range(2):
         run_cycles(warmup_cycles)
         run_round_trips(warmup_round_trips, fibers, stack_size)
@@ -153,19 +160,26 @@ def problems(fig: dict) -> list[str]:
     """What is wrong with a measurement (empty: the soak passed)."""
     out = []
     if abs(fig["rss_after_cycles"] - fig["rss_before"]) > RSS_LIMIT:
-        out.append(f"RSS changed by {fig['rss_after_cycles'] - fig['rss_before']} bytes over "
-                   f"{fig['cycles']} create/run/finish cycles (limit {RSS_LIMIT})")
+        out.append(
+            f"RSS changed by {fig['rss_after_cycles'] - fig['rss_before']} bytes over "
+            f"{fig['cycles']} create/run/finish cycles (limit {RSS_LIMIT})"
+        )
     if abs(fig["rss_growth"]) > RSS_LIMIT:
-        out.append(f"RSS changed by {fig['rss_growth']} bytes over the whole run "
-                   f"(limit {RSS_LIMIT})")
+        out.append(
+            f"RSS changed by {fig['rss_growth']} bytes over the whole run (limit {RSS_LIMIT})"
+        )
     if fig["objects_after_cycles"] - fig["objects_before"] > OBJECT_SLACK:
-        out.append(f"{fig['objects_after_cycles'] - fig['objects_before']} more live objects "
-                   f"after {fig['cycles']} cycles")
+        out.append(
+            f"{fig['objects_after_cycles'] - fig['objects_before']} more live objects "
+            f"after {fig['cycles']} cycles"
+        )
     if fig["objects_growth"] > OBJECT_SLACK:
         out.append(f"{fig['objects_growth']} more live objects after the whole run")
     if fig["stack_pool_after"] != fig["stack_pool_before"]:
-        out.append(f"the core's stack pool held {fig['stack_pool_before']} stacks before and "
-                   f"{fig['stack_pool_after']} after")
+        out.append(
+            f"the core's stack pool held {fig['stack_pool_before']} stacks before and "
+            f"{fig['stack_pool_after']} after"
+        )
     return out
 
 
@@ -177,10 +191,10 @@ def render_markdown(fig: dict, meta: dict, found: list[str]) -> str:
     cyc_us = 1e6 * fig["cycles_seconds"] / max(1, fig["cycles"])
     rt_us = 1e6 * fig["round_trips_seconds"] / max(1, fig["round_trips"])
     lines = [
-        "## Soak (issue 7)",
+        "## Soak",
         "",
         f"{meta['date']}, {meta['machine']}, Python {meta['python']}, "
-        f"`python -m ci.reliability soak` (`nox -s soak`). RSS and live objects are taken after "
+        f"`python -m ci soak` (`nox -s soak`). RSS and live objects are taken after "
         f"a warm-up and `gc.collect()`; limits: RSS within {_mib(RSS_LIMIT)}, live objects "
         f"+{OBJECT_SLACK} at most.",
         "",
@@ -210,7 +224,7 @@ def render_markdown(fig: dict, meta: dict, found: list[str]) -> str:
 def main(argv: list[str]) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m ci.reliability soak")
+    ap = argparse.ArgumentParser(prog="python -m ci soak")
     ap.add_argument("--cycles", type=int, default=FULL_CYCLES)
     ap.add_argument("--round-trips", type=int, default=FULL_ROUND_TRIPS)
     ap.add_argument("--fibers", type=int, default=FULL_FIBERS)
@@ -221,31 +235,32 @@ def main(argv: list[str]) -> int:
     out_dir = args.out or paths.REPORTS
     try:
         import fiber._native  # noqa: F401
-    except ImportError:
-        from ci import fiberbuild
-
-        print("[soak] building fiber._native in place for this interpreter")
-        fiberbuild.module().build_host_extension()
-    print(f"[soak] {args.cycles:,} cycles, {args.round_trips:,} round trips across "
-          f"{args.fibers:,} fibers ...", flush=True)
+    except ImportError as e:
+        print(
+            f"[soak] fiber's extension is not built for this Python ({e}): run "
+            "`python -m fiber._build` first (nox -s soak does)"
+        )
+        return 2
+    print(
+        f"[soak] {args.cycles:,} cycles, {args.round_trips:,} round trips across "
+        f"{args.fibers:,} fibers ...",
+        flush=True,
+    )
     fig = measure(args.cycles, args.round_trips, args.fibers)
     found = problems(fig)
     meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
-                   f"{platform.release()}",
+        f"{platform.release()}",
         "python": platform.python_version(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "soak.json").write_text(json.dumps(
-        {**meta, "figures": fig, "problems": found, "passed": not found}, indent=2) + "\n")
+    (out_dir / "soak.json").write_text(
+        json.dumps({**meta, "figures": fig, "problems": found, "passed": not found}, indent=2)
+        + "\n"
+    )
     md = render_markdown(fig, meta, found)
     (out_dir / "soak.md").write_text(md)
     print(md)
     print(f"[soak] wrote {out_dir / 'soak.md'} and {out_dir / 'soak.json'}")
     return 1 if found else 0
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    sys.exit(main(sys.argv[1:]))

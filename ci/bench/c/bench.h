@@ -56,23 +56,23 @@ static inline void bench_args(int argc, char **argv, int *reps, long *iters)
 #define BENCH_CLOBBER() __asm__ __volatile__("" ::: "memory")
 
 /* Run BODY (one operation) ITERS times per repetition; print the median ns per operation. */
-#define BENCH_RUN(NAME, REPS, ITERS, BODY)                                                    \
-    do {                                                                                      \
-        static double samples_[BENCH_MAX_REPS];                                               \
-        if (bench_only && strcmp(bench_only, (NAME)) != 0)                                    \
-            break;                                                                            \
-        for (int rep_ = -BENCH_WARMUP; rep_ < (REPS); rep_++) {                               \
-            double t0_ = bench_now_ns();                                                      \
-            for (long i_ = 0; i_ < (ITERS); i_++) {                                           \
-                BODY;                                                                         \
-                BENCH_CLOBBER();                                                              \
-            }                                                                                 \
-            double t1_ = bench_now_ns();                                                      \
-            if (rep_ >= 0)                                                                    \
-                samples_[rep_] = (t1_ - t0_) / (double)(ITERS);                               \
-        }                                                                                     \
-        printf("%s %.3f\n", (NAME), bench_median(samples_, (REPS)));                          \
-        fflush(stdout);                                                                       \
+#define BENCH_RUN(NAME, REPS, ITERS, BODY)                           \
+    do {                                                             \
+        static double samples_[BENCH_MAX_REPS];                      \
+        if (bench_only && strcmp(bench_only, (NAME)) != 0)           \
+            break;                                                   \
+        for (int rep_ = -BENCH_WARMUP; rep_ < (REPS); rep_++) {      \
+            double t0_ = bench_now_ns();                             \
+            for (long i_ = 0; i_ < (ITERS); i_++) {                  \
+                BODY;                                                \
+                BENCH_CLOBBER();                                     \
+            }                                                        \
+            double t1_ = bench_now_ns();                             \
+            if (rep_ >= 0)                                           \
+                samples_[rep_] = (t1_ - t0_) / (double)(ITERS);      \
+        }                                                            \
+        printf("%s %.3f\n", (NAME), bench_median(samples_, (REPS))); \
+        fflush(stdout);                                              \
     } while (0)
 
 #endif /* CI_BENCH_H */

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
-import pytest
-
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import reports  # noqa: E402
+from ci import reports
 
 PYTEST_XML = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites name="pytest tests"><testsuite name="aarch64-linux" errors="1" failures="1"
@@ -25,9 +15,12 @@ PYTEST_XML = """<?xml version="1.0" encoding="utf-8"?>
  <testcase classname="tests.test_a" name="test_bad" time="0.1">
    <failure message="assert 1 == 2&#10;more">trace</failure></testcase>
  <testcase classname="tests.test_a" name="test_err" time="0.1">
-   <error message="failed on setup with &quot;worker 'gw0' crashed while running 'tests/test_a.py::test_err'&quot;">x</error></testcase>
- <testcase classname="tests.test_b" name="test_skip" time="0"><skipped message="no"/></testcase>
- <testcase classname="tests.test_b" name="test_xfail" time="0"><skipped type="pytest.xfail" message="x"/></testcase>
+   <error message="failed on setup with &quot;worker 'gw0' crashed while running
+ 'tests/test_a.py::test_err'&quot;">x</error></testcase>
+ <testcase classname="tests.test_b" name="test_skip" time="0"><skipped message="no"/>
+ </testcase>
+ <testcase classname="tests.test_b" name="test_xfail" time="0">
+   <skipped type="pytest.xfail" message="x"/></testcase>
 </testsuite></testsuites>
 """
 
@@ -83,8 +76,9 @@ def test_broken_xml_is_replaced(tmp_path):
 def test_hangs_are_named_in_the_report(tmp_path):
     p = tmp_path / "t.xml"
     p.write_text(PYTEST_XML)
-    reports.mark_hangs(p, {"tests/test_a.py::test_err": "Timeout (0:00:13)!\nThread 0x1"},
-                       "aarch64-linux", 13)
+    reports.mark_hangs(
+        p, {"tests/test_a.py::test_err": "Timeout (0:00:13)!\nThread 0x1"}, "aarch64-linux", 13
+    )
     c = reports.parse_junit(p)
     msg = dict(c.failures)["tests.test_a::test_err"]
     assert msg.startswith("hung on aarch64-linux: still running after 13 s")
@@ -105,9 +99,16 @@ def test_status_rules():
 
 
 def test_matrix_files(tmp_path):
-    rs = [result("x86_64-linux", runner="native", passed=10, skipped=1, seconds=3.14159),
-          result("armhf-linux", passed=0, failed=1, error="build: x.c:1: error: boom",
-                 failures=[("harness.armhf-linux::build", "x.c:1: error: boom")])]
+    rs = [
+        result("x86_64-linux", runner="native", passed=10, skipped=1, seconds=3.14159),
+        result(
+            "armhf-linux",
+            passed=0,
+            failed=1,
+            error="build: x.c:1: error: boom",
+            failures=[("harness.armhf-linux::build", "x.c:1: error: boom")],
+        ),
+    ]
     reports.write_matrix(rs, tmp_path)
     rows = json.loads((tmp_path / "matrix.json").read_text())["targets"]
     assert [r["target"] for r in rows] == ["x86_64-linux", "armhf-linux"]
@@ -122,8 +123,15 @@ def test_matrix_files(tmp_path):
 
 
 def test_matrix_json_carries_the_run_and_md_says_its_wall_time(tmp_path):
-    run = {"date": "2026-11-24T10:00:00Z", "commit": "abc1234", "dirty": False, "full": False,
-           "partial": "1 of 5 targets (not run: ...)", "cache": "warm", "wall_seconds": 61.2}
+    run = {
+        "date": "2026-11-24T10:00:00Z",
+        "commit": "abc1234",
+        "dirty": False,
+        "full": False,
+        "partial": "1 of 5 targets (not run: ...)",
+        "cache": "warm",
+        "wall_seconds": 61.2,
+    }
     reports.write_matrix([result("x86_64-linux", runner="native", passed=1)], tmp_path, run)
     data = json.loads((tmp_path / "matrix.json").read_text())
     assert data["wall_seconds"] == 61.2 and data["full"] is False and data["cache"] == "warm"
@@ -139,12 +147,22 @@ def test_older_plain_list_matrix_json_is_still_read(tmp_path):
 
 
 def test_text_table_and_closing_line():
-    rs = [result("x86_64-linux", runner="native", passed=10, skipped=1),
-          result("i686-linux", runner="qemu-i386", passed=8, failed=2)]
+    rs = [
+        result("x86_64-linux", runner="native", passed=10, skipped=1),
+        result("i686-linux", runner="qemu-i386", passed=8, failed=2),
+    ]
     text = reports.format_text(rs)
     head, rule, *rows = text.splitlines()
-    assert head.split() == ["target", "runner", "python", "passed", "failed", "skipped",
-                            "seconds", "status"]
+    assert head.split() == [
+        "target",
+        "runner",
+        "python",
+        "passed",
+        "failed",
+        "skipped",
+        "seconds",
+        "status",
+    ]
     assert rows[1].split()[:6] == ["i686-linux", "qemu-i386", "3.11.2", "8", "2", "0"]
     line = reports.closing_line(reports.totals(rs))
     assert line == "matrix: 18 passed, 2 failed, 1 skipped"
@@ -152,6 +170,7 @@ def test_text_table_and_closing_line():
 
 def test_summary_command(tmp_path, monkeypatch, capsys):
     from ci import paths
+
     monkeypatch.setattr(paths, "REPORTS", tmp_path)
     reports.write_matrix([result("x86_64-linux", passed=5, skipped=1)], tmp_path)
     harness = tmp_path / "harness.xml"

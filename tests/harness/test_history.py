@@ -5,31 +5,30 @@ only one quoted as the matrix's time."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
-
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import build, cache_state, history, matrix, reports, sysroots, targets, wine  # noqa: E402
+from ci import build, cache_state, history, matrix, reports, runners, sysroots, targets
+from ci.runners import wine
 
 REV = {"commit": "abc1234", "dirty": False}
 
 
 # ---- cold / warm detection ------------------------------------------------------------------
 
+
 def fill_sysroot(cache: Path, name: str, key: str | None = None) -> None:
     t = targets.get(name)
     path = sysroots.sysroot_dir(t, cache)
     path.mkdir(parents=True)
-    (path / sysroots.MARKER).write_text(json.dumps(
-        {"key": key or sysroots.cache_key(t.debian_arch)}))
+    (path / sysroots.MARKER).write_text(
+        json.dumps(
+            {
+                "key": key or sysroots.cache_key(t.debian_arch),
+                "python": "3.11.2",
+                "ext_suffix": ".so",
+            }
+        )
+    )
 
 
 def fill_wine(cache: Path) -> None:
@@ -41,7 +40,7 @@ def fill_wine(cache: Path) -> None:
 
 def fill_all(cache: Path) -> None:
     for t in targets.TARGETS:
-        if t.needs_sysroot:
+        if t.runner_kind == "qemu":
             fill_sysroot(cache, t.name)
     fill_wine(cache)
 
@@ -90,6 +89,7 @@ def test_cache_folder_comes_from_fiber_cache(tmp_path, monkeypatch):
 
 # ---- full or partial ------------------------------------------------------------------------
 
+
 def test_full_means_every_target_and_the_whole_suite():
     assert history.partial_reason(list(targets.NAMES), targets.NAMES, ()) == ""
     one = history.partial_reason(["armhf-linux"], targets.NAMES, ())
@@ -99,10 +99,19 @@ def test_full_means_every_target_and_the_whole_suite():
 
 
 def record(**kw) -> dict:
-    defaults = dict(ran=list(targets.NAMES), all_targets=targets.NAMES, pytest_args=(),
-                    cache={"kind": "cold", "cache": "/c", "missing": []}, wall_seconds=148.71,
-                    status=0, jobs=2, rows=[{"target": "x86_64-linux", "ok": True}],
-                    date="2026-11-24T10:00:00Z", revision=REV, env={})
+    defaults = dict(
+        ran=list(targets.NAMES),
+        all_targets=targets.NAMES,
+        pytest_args=(),
+        cache={"kind": "cold", "cache": "/c", "missing": []},
+        wall_seconds=148.71,
+        status=0,
+        jobs=2,
+        rows=[{"target": "x86_64-linux", "ok": True}],
+        date="2026-11-24T10:00:00Z",
+        revision=REV,
+        env={},
+    )
     defaults.update(kw)
     return history.make_record(**defaults)
 
@@ -120,6 +129,7 @@ def test_record_fields():
 
 
 # ---- the history file -----------------------------------------------------------------------
+
 
 def test_history_appends_one_line_per_run_and_reads_them_back(tmp_path):
     history.append(record(wall_seconds=1), tmp_path)
@@ -156,6 +166,7 @@ def test_newest_picks_full_passing_runs_of_the_kind_only():
 
 # ---- the matrix run writes it ---------------------------------------------------------------
 
+
 def passing_run(inv, logfile, log):
     junit = Path(next(a for a in inv.argv if a.startswith("--junitxml=")).split("=", 1)[1])
     junit.write_text('<testsuite><testcase classname="t" name="a"/></testsuite>')
@@ -163,19 +174,27 @@ def passing_run(inv, logfile, log):
 
 
 def fake_stages() -> matrix.Stages:
-    return matrix.Stages(prepare=lambda t, log: matrix.Prepared(),
-                         build=lambda t, p: build.Built(),
-                         run=passing_run,
-                         invocation=lambda t, *, junit, **kw: matrix.runners.Invocation(
-                             ["true", f"--junitxml={junit}"], {}, (), 10, 1, "3.11"))
+    return matrix.Stages(
+        prepare=lambda t, log: runners.Prepared("3.11"),
+        build=lambda t, p: build.Built(),
+        run=passing_run,
+        invocation=lambda t, prepared, *, junit, **kw: runners.Invocation(
+            ["true", f"--junitxml={junit}"], {}, (), 10, 1, "3.11"
+        ),
+    )
 
 
 def run(tmp_path, selected, state="warm", pytest_args=(), lines=None):
     return matrix.run_matrix(
-        selected, reports_dir=tmp_path, stages=fake_stages(), pytest_args=pytest_args,
+        selected,
+        reports_dir=tmp_path,
+        stages=fake_stages(),
+        pytest_args=pytest_args,
         log=(lines.append if lines is not None else lambda s: None),
-        ensure_tools=lambda sel: None, revision=REV,
-        look_at_cache=lambda sel: cache_state.CacheState(state, "/cache"))
+        ensure_tools=lambda sel: None,
+        revision=REV,
+        look_at_cache=lambda sel: cache_state.CacheState(state, "/cache"),
+    )
 
 
 def test_matrix_run_records_wall_time_cache_and_scope(tmp_path):
@@ -213,8 +232,13 @@ def test_tools_missing_is_recorded_as_a_failed_run(tmp_path):
         raise provision.ProvisionError("missing host tools")
 
     status, _ = matrix.run_matrix(
-        list(targets.TARGETS), reports_dir=tmp_path, log=lambda s: None, ensure_tools=ensure,
-        revision=REV, look_at_cache=lambda sel: cache_state.CacheState("cold", "/cache"))
+        list(targets.TARGETS),
+        reports_dir=tmp_path,
+        log=lambda s: None,
+        ensure_tools=ensure,
+        revision=REV,
+        look_at_cache=lambda sel: cache_state.CacheState("cold", "/cache"),
+    )
     assert status == 2
     (rec,) = history.read(tmp_path)
     assert rec["ok"] is False and rec["status"] == 2 and history.newest([rec], "cold") is None
@@ -222,18 +246,25 @@ def test_tools_missing_is_recorded_as_a_failed_run(tmp_path):
 
 def test_provisioning_failure_says_why_the_time_is_no_matrix_time(tmp_path):
     def prepare(t, log):
-        if t.needs_sysroot:
-            raise sysroots.SysrootError(f"mmdebstrap failed for {t.name} (exit 1):\n"
-                                        "E: Failed to fetch http://deb.debian.org/...")
-        return matrix.Prepared()
+        if t.runner_kind == "qemu":
+            raise sysroots.SysrootError(
+                f"mmdebstrap failed for {t.name} (exit 1):\n"
+                "E: Failed to fetch http://deb.debian.org/..."
+            )
+        return runners.Prepared("3.11")
 
     stages = fake_stages()
     stages.prepare = prepare
     lines: list[str] = []
     status, _ = matrix.run_matrix(
-        list(targets.TARGETS), reports_dir=tmp_path, stages=stages, log=lines.append,
-        ensure_tools=lambda sel: None, revision=REV,
-        look_at_cache=lambda sel: cache_state.CacheState("cold", "/cache"))
+        list(targets.TARGETS),
+        reports_dir=tmp_path,
+        stages=stages,
+        log=lines.append,
+        ensure_tools=lambda sel: None,
+        revision=REV,
+        look_at_cache=lambda sel: cache_state.CacheState("cold", "/cache"),
+    )
     assert status == 1
     out = "\n".join(lines)
     assert "matrix: provisioning failed for i686-linux, aarch64-linux, armhf-linux" in out

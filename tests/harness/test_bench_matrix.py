@@ -4,30 +4,46 @@ from a partial, failed or wrongly-cached run."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import history, targets  # noqa: E402
-from ci.bench import matrix_wall, report  # noqa: E402
+from ci import history, targets
+from ci.bench import matrix_wall, report
 
 
-def rec(cache="cold", wall=150.0, ok=True, ran=None, date="2026-11-24T10:00:00Z",
-        cache_dir="/c", errors=None, pytest_args=()):
-    rows = [{"target": n, "runner": "r", "seconds": 10.0, "passed": 5, "failed": 0,
-             "skipped": 1, "ok": ok, "error": (errors or {}).get(n, "")}
-            for n in (ran or targets.NAMES)]
+def rec(
+    cache="cold",
+    wall=150.0,
+    ok=True,
+    ran=None,
+    date="2026-11-24T10:00:00Z",
+    cache_dir="/c",
+    errors=None,
+    pytest_args=(),
+):
+    rows = [
+        {
+            "target": n,
+            "runner": "r",
+            "seconds": 10.0,
+            "passed": 5,
+            "failed": 0,
+            "skipped": 1,
+            "ok": ok,
+            "error": (errors or {}).get(n, ""),
+        }
+        for n in (ran or targets.NAMES)
+    ]
     return history.make_record(
-        ran=list(ran or targets.NAMES), all_targets=targets.NAMES, pytest_args=pytest_args,
-        cache={"kind": cache, "cache": cache_dir}, wall_seconds=wall, status=0 if ok else 1,
-        jobs=2, rows=rows, date=date, revision={"commit": "abc1234", "dirty": False}, env={})
+        ran=list(ran or targets.NAMES),
+        all_targets=targets.NAMES,
+        pytest_args=pytest_args,
+        cache={"kind": cache, "cache": cache_dir},
+        wall_seconds=wall,
+        status=0 if ok else 1,
+        jobs=2,
+        rows=rows,
+        date=date,
+        revision={"commit": "abc1234", "dirty": False},
+        env={},
+    )
 
 
 def test_judge():
@@ -40,8 +56,13 @@ def test_judge():
 
 
 def test_judge_names_a_mirror_outage():
-    bad = rec(ok=False, errors={"i686-linux": "provision: mmdebstrap failed for i686-linux "
-                                              "(exit 1):\nE: Failed to fetch"})
+    bad = rec(
+        ok=False,
+        errors={
+            "i686-linux": "provision: mmdebstrap failed for i686-linux "
+            "(exit 1):\nE: Failed to fetch"
+        },
+    )
     reason = matrix_wall.judge("cold", bad)
     assert reason.startswith("provisioning failed (i686-linux: mmdebstrap failed")
     assert "network or the mirror down" in reason
@@ -61,8 +82,10 @@ def test_measure_runs_cold_then_warm_in_one_new_cache_and_deletes_it(tmp_path):
 
     walls = matrix_wall.measure(tmp_path, log=lambda s: None, run=run)
     assert len(seen) == 2 and seen[0] == seen[1] and not seen[0].exists()
-    assert [(w.kind, w.seconds, w.reason) for w in walls] == [("cold", 150.0, ""),
-                                                              ("warm", 80.0, "")]
+    assert [(w.kind, w.seconds, w.reason) for w in walls] == [
+        ("cold", 150.0, ""),
+        ("warm", 80.0, ""),
+    ]
     rows = matrix_wall.rows(walls)
     assert [r.benchmark for r in rows] == [matrix_wall.TITLE["cold"], matrix_wall.TITLE["warm"]]
     assert [r.ours for r in rows] == [150.0, 80.0] and all(r.status == "recorded" for r in rows)
@@ -74,9 +97,16 @@ def test_unreachable_mirror_is_not_measured_and_the_warm_run_is_skipped(tmp_path
 
     def run(root, cache, logfile):
         calls.append(cache)
-        return 1, rec("cold", wall=12.0, ok=False, cache_dir=str(cache), errors={
-            n: "provision: mmdebstrap failed (exit 1): E: Failed to fetch"
-            for n in ("i686-linux", "aarch64-linux", "armhf-linux")})
+        return 1, rec(
+            "cold",
+            wall=12.0,
+            ok=False,
+            cache_dir=str(cache),
+            errors={
+                n: "provision: mmdebstrap failed (exit 1): E: Failed to fetch"
+                for n in ("i686-linux", "aarch64-linux", "armhf-linux")
+            },
+        )
 
     walls = matrix_wall.measure(tmp_path, log=lambda s: None, run=run)
     assert len(calls) == 1 and not calls[0].exists()
@@ -91,22 +121,26 @@ def test_unreachable_mirror_is_not_measured_and_the_warm_run_is_skipped(tmp_path
 
 
 def test_a_run_that_wrote_no_record_is_not_measured(tmp_path):
-    walls = matrix_wall.measure(tmp_path, log=lambda s: None,
-                                run=lambda root, cache, logfile: (2, None))
+    walls = matrix_wall.measure(
+        tmp_path, log=lambda s: None, run=lambda root, cache, logfile: (2, None)
+    )
     assert walls[0].seconds is None and "wrote no record (exit 2" in walls[0].reason
 
 
 def test_from_history_quotes_the_newest_full_runs_with_date_and_commit(tmp_path):
-    for r in (rec("cold", 150.0, date="2026-11-20T00:00:00Z"),
-              rec("warm", 80.0, date="2026-11-21T00:00:00Z"),
-              rec("warm", 9.0, ran=["x86_64-linux"], date="2026-11-22T00:00:00Z"),
-              rec("cold", 20.0, ok=False, date="2026-11-23T00:00:00Z")):
+    for r in (
+        rec("cold", 150.0, date="2026-11-20T00:00:00Z"),
+        rec("warm", 80.0, date="2026-11-21T00:00:00Z"),
+        rec("warm", 9.0, ran=["x86_64-linux"], date="2026-11-22T00:00:00Z"),
+        rec("cold", 20.0, ok=False, date="2026-11-23T00:00:00Z"),
+    ):
         history.append(r, tmp_path)
     cold, warm = matrix_wall.from_history(tmp_path)
     assert (cold.seconds, warm.seconds) == (150.0, 80.0)
     rows = matrix_wall.rows([cold, warm])
-    assert rows[0].note == (f"cold matrix: from reports/{history.FILE} "
-                            "(2026-11-20T00:00:00Z, commit abc1234)")
+    assert rows[0].note == (
+        f"cold matrix: from reports/{history.FILE} (2026-11-20T00:00:00Z, commit abc1234)"
+    )
     md = matrix_wall.markdown([cold, warm])
     assert "| cold | 150.0 s (2 min 30 s) | 2026-11-20T00:00:00Z, commit abc1234 |" in md
     assert "| target | runner | cold: seconds | warm: seconds | tests (last run) |" in md

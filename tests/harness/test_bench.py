@@ -4,19 +4,11 @@ evaluation. No timing is asserted: the cases below report fixed "inner" times.""
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci.bench.results import Goal, Row  # noqa: E402
-from ci.bench.timing import AsyncCase, Case, interleaved, interleaved_async  # noqa: E402
+from ci.bench.results import Goal, Row
+from ci.bench.timing import AsyncCase, Case, interleaved, interleaved_async
 
 
 def _recording_case(log: list[str], name: str, seconds: list[float], n: int = 10) -> Case:
@@ -52,8 +44,9 @@ def test_async_interleaving_gives_the_same_schedule():
 
         return AsyncCase(run, 4)
 
-    figures = asyncio.run(interleaved_async({"x": case("x", 8.0), "y": case("y", 4.0)},
-                                            reps=2, warmup=1))
+    figures = asyncio.run(
+        interleaved_async({"x": case("x", 8.0), "y": case("y", 4.0)}, reps=2, warmup=1)
+    )
     assert log == ["x", "y", "y", "x", "x", "y"]
     assert figures == {"x": pytest.approx(2.0), "y": pytest.approx(1.0)}
 
@@ -111,8 +104,13 @@ def test_goal_evaluation(ours, peer, goal, met, status):
 
 
 def test_json_has_one_object_per_peer_with_the_issue_keys():
-    row = Row("C: round trip", "ns", 9.0, {"fcontext": 10.0, "ucontext": 300.0},
-              Goal("ratio", "fcontext", 1.0))
+    row = Row(
+        "C: round trip",
+        "ns",
+        9.0,
+        {"fcontext": 10.0, "ucontext": 300.0},
+        Goal("ratio", "fcontext", 1.0),
+    )
     objs = row.json_objects()
     assert [o["peer"] for o in objs] == ["fcontext", "ucontext"]
     for key in ("benchmark", "unit", "ours", "peer", "peer_value", "ratio", "goal"):

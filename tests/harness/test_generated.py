@@ -4,27 +4,20 @@ workflow file and the README's table."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import types
 
 import pytest
 
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import paths, readme, targets, workflow  # noqa: E402
-
+from ci import paths, readme, targets, workflow
 
 # ---- the CI workflow -------------------------------------------------------------------
 
+
 def test_committed_workflow_equals_the_generated_one():
     assert workflow.WORKFLOW.read_text() == workflow.render(), (
-        "ci/github-workflow.yml is out of date: run python -m ci workflow --write")
+        "ci/github-workflow.yml is out of date: run python -m ci workflow --write"
+    )
 
 
 def test_workflow_has_a_linux_job_per_target_running_its_nox_session():
@@ -71,11 +64,13 @@ def test_yaml_scalars_are_quoted_when_needed():
 
 # ---- the README ----------------------------------------------------------------------
 
+
 def test_readme_target_table_equals_the_generated_one():
     text = readme.README.read_text()
     assert readme.BEGIN in text and readme.END in text
     assert readme.splice(text) == text, (
-        "README.md's target table is out of date: run python -m ci readme --write")
+        "README.md's target table is out of date: run python -m ci readme --write"
+    )
 
 
 def test_readme_table_has_one_row_per_target():
@@ -89,21 +84,22 @@ def test_splice_needs_the_markers():
     with pytest.raises(ValueError, match="markers"):
         readme.splice("# no markers here\n")
     assert readme.splice(f"a\n{readme.BEGIN}\nold\n{readme.END}\nb\n") == (
-        f"a\n{readme.BEGIN}\n{readme.table()}\n{readme.END}\nb\n")
+        f"a\n{readme.BEGIN}\n{readme.table()}\n{readme.END}\nb\n"
+    )
 
 
 def test_readme_puts_the_two_commands_first():
     text = readme.README.read_text()
     quick = text.index("## Quick start")
-    section = text[quick:text.index("\n## ", quick)]
-    commands = [ln.split("#")[0].strip() for ln in section.splitlines()
-                if ln.startswith("bash ")]
+    section = text[quick : text.index("\n## ", quick)]
+    commands = [ln.split("#")[0].strip() for ln in section.splitlines() if ln.startswith("bash ")]
     assert commands[:2] == ["bash ci/bootstrap.sh", "bash ci/bootstrap.sh test"]
     assert text.index("## Quick start") < text.index("## Harness")
     assert "bash ci/bootstrap.sh test" in (paths.ROOT / ".ci" / "run").read_text()
 
 
 # ---- the nox sessions ------------------------------------------------------------------
+
 
 class FakeNox(types.ModuleType):
     """Enough of nox to import noxfile.py and see what it registers."""
@@ -138,8 +134,7 @@ class FakeSession:
 def noxfile(monkeypatch):
     fake = FakeNox()
     monkeypatch.setitem(sys.modules, "nox", fake)
-    spec = importlib.util.spec_from_file_location("_noxfile_under_test",
-                                                  paths.ROOT / "noxfile.py")
+    spec = importlib.util.spec_from_file_location("_noxfile_under_test", paths.ROOT / "noxfile.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return fake
@@ -160,8 +155,9 @@ def test_target_session_runs_that_target_with_pytest_args(noxfile):
     func, _ = noxfile.registered["armhf-linux"]
     s = FakeSession(posargs=["-k", "registers"])
     func(s)
-    assert s.runs == [("python", "-m", "ci", "matrix", "--targets", "armhf-linux", "--",
-                       "-k", "registers")]
+    assert s.runs == [
+        ("python", "-m", "ci", "matrix", "--targets", "armhf-linux", "--", "-k", "registers")
+    ]
     assert set(targets.PYTHON_DEPS) <= set(s.installs[0])
 
 
@@ -171,3 +167,12 @@ def test_matrix_session_runs_every_target(noxfile):
     func(s)
     (run,) = s.runs
     assert run[run.index("--targets") + 1] == ",".join(targets.NAMES)
+
+
+def test_readme_is_a_front_door_linking_every_docs_page():
+    text = readme.README.read_text()
+    assert len(text.splitlines()) <= 250
+    pages = sorted(p.name for p in (paths.ROOT / "docs").glob("*.md"))
+    assert pages, "docs/ has no pages"
+    for page in pages:
+        assert f"](docs/{page})" in text, f"README.md does not link docs/{page}"

@@ -12,14 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.targets import runs_natively
-
-pytestmark = pytest.mark.harness
-if not runs_natively():
-    pytest.skip(f"harness tests run natively only (this run is for {os.environ['FIBER_TARGET']})",
-                allow_module_level=True)
-
-from ci import build, matrix, paths, reports, runners, targets  # noqa: E402
+from ci import build, matrix, paths, reports, runners, targets
 
 
 def quiet(_line):
@@ -32,12 +25,14 @@ def junit_of(inv: runners.Invocation) -> Path:
 
 def write_junit(path: Path, passed: int, skipped: int = 0) -> None:
     cases = "".join(f'<testcase classname="tests.test_x" name="test_{i}"/>' for i in range(passed))
-    cases += "".join(f'<testcase classname="tests.test_x" name="skip_{i}"><skipped/></testcase>'
-                     for i in range(skipped))
+    cases += "".join(
+        f'<testcase classname="tests.test_x" name="skip_{i}"><skipped/></testcase>'
+        for i in range(skipped)
+    )
     path.write_text(f'<testsuites><testsuite name="t">{cases}</testsuite></testsuites>')
 
 
-def fake_invocation(target, *, junit, **kw):
+def fake_invocation(target, prepared, *, junit, **kw):
     return runners.Invocation(["true"], {}, (), 5.0, 1.0, "3.11.2")
 
 
@@ -51,9 +46,12 @@ def junit_of_fake(inv, logfile: Path) -> Path:
 
 
 def fake_stages(**kw) -> matrix.Stages:
-    stages = dict(prepare=lambda t, log: matrix.Prepared(),
-                  build=lambda t, p: build.Built(conformance=Path("/b/conformance")),
-                  run=passing_run, invocation=fake_invocation)
+    stages = dict(
+        prepare=lambda t, log: runners.Prepared("3.11.2"),
+        build=lambda t, p: build.Built(conformance=Path("/b/conformance")),
+        run=passing_run,
+        invocation=fake_invocation,
+    )
     stages.update(kw)
     return matrix.Stages(**stages)
 
@@ -62,8 +60,11 @@ def fake_stages(**kw) -> matrix.Stages:
 def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, jobs):
     def build_fn(t, prepared):
         if t.name == "aarch64-linux":
-            raise build.BuildError("the extension", ["aarch64-linux-gnu-gcc", "x.c"],
-                                   "x.c:3:1: error: expected ';' before '}' token\n")
+            raise build.BuildError(
+                "the extension",
+                ["aarch64-linux-gnu-gcc", "x.c"],
+                "x.c:3:1: error: expected ';' before '}' token\n",
+            )
         return build.Built()
 
     ran: list[str] = []
@@ -73,10 +74,14 @@ def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, job
         return passing_run(inv, logfile, log)
 
     lines: list[str] = []
-    status, results = matrix.run_matrix(list(targets.TARGETS), reports_dir=tmp_path,
-                                        stages=fake_stages(build=build_fn, run=run),
-                                        log=lines.append, ensure_tools=lambda sel: None,
-                                        jobs=jobs)
+    status, results = matrix.run_matrix(
+        list(targets.TARGETS),
+        reports_dir=tmp_path,
+        stages=fake_stages(build=build_fn, run=run),
+        log=lines.append,
+        ensure_tools=lambda sel: None,
+        jobs=jobs,
+    )
     assert status == 1
     assert sorted(ran) == sorted(t for t in targets.NAMES if t != "aarch64-linux")
     assert [r.target for r in results] == list(targets.NAMES)  # table order, whatever ran first
@@ -88,8 +93,10 @@ def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, job
     out = "\n".join(lines)
     if jobs > 1:
         assert "[aarch64-linux] === aarch64-linux (qemu-aarch64) ===" in out
-    assert "aarch64-linux: harness.aarch64-linux::build: building the extension failed: " \
-           "x.c:3:1: error: expected ';' before '}' token" in out
+    assert (
+        "aarch64-linux: harness.aarch64-linux::build: building the extension failed: "
+        "x.c:3:1: error: expected ';' before '}' token" in out
+    )
     assert out.splitlines()[-1] == "matrix: 8 passed, 1 failed, 4 skipped"
     rows = reports.read_matrix(tmp_path)
     assert [r["target"] for r in rows] == list(targets.NAMES)
@@ -97,36 +104,45 @@ def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, job
 
 
 def test_all_passing_exits_zero(tmp_path):
-    status, results = matrix.run_matrix(targets.select("x86_64-linux,i686-linux"),
-                                        reports_dir=tmp_path, stages=fake_stages(), log=quiet,
-                                        ensure_tools=lambda sel: None)
+    status, results = matrix.run_matrix(
+        targets.select("x86_64-linux,i686-linux"),
+        reports_dir=tmp_path,
+        stages=fake_stages(),
+        log=quiet,
+        ensure_tools=lambda sel: None,
+    )
     assert status == 0 and all(r.ok for r in results)
 
 
-@pytest.mark.parametrize("rc, passed, skipped, step", [
-    (5, 0, 0, "pytest-exit-5"),      # pytest found no test
-    (0, 0, 3, "ran-no-test"),        # everything skipped: nothing was proven
-    (1, 2, 0, "pytest"),             # non-zero exit yet no failed test in the report
-    (3, 2, 0, "pytest-exit-3"),      # internal error
-])
+@pytest.mark.parametrize(
+    "rc, passed, skipped, step",
+    [
+        (5, 0, 0, "pytest-exit-5"),  # pytest found no test
+        (0, 0, 3, "ran-no-test"),  # everything skipped: nothing was proven
+        (1, 2, 0, "pytest"),  # non-zero exit yet no failed test in the report
+        (3, 2, 0, "pytest-exit-3"),  # internal error
+    ],
+)
 def test_runs_that_prove_nothing_fail(tmp_path, rc, passed, skipped, step):
     def run(inv, logfile, log):
         write_junit(logfile.with_suffix(".xml"), passed, skipped)
         return matrix.RunOutcome(rc, "last words\n")
 
-    r = matrix.run_target(targets.get("armhf-linux"), reports_dir=tmp_path,
-                          stages=fake_stages(run=run), log=quiet)
+    r = matrix.run_target(
+        targets.get("armhf-linux"), reports_dir=tmp_path, stages=fake_stages(run=run), log=quiet
+    )
     assert not r.ok and r.failed >= 1
     assert r.error.startswith(step + ":")
-    assert (f"harness.armhf-linux::{step}", ) == (r.failures[-1][0], )
+    assert (f"harness.armhf-linux::{step}",) == (r.failures[-1][0],)
 
 
 def test_crash_without_report_fails_with_the_output(tmp_path):
     def run(inv, logfile, log):
         return matrix.RunOutcome(-11, "Fatal Python error: Segmentation fault\n")
 
-    r = matrix.run_target(targets.get("i686-linux"), reports_dir=tmp_path,
-                          stages=fake_stages(run=run), log=quiet)
+    r = matrix.run_target(
+        targets.get("i686-linux"), reports_dir=tmp_path, stages=fake_stages(run=run), log=quiet
+    )
     assert not r.ok and r.failed == 1
     assert "Segmentation fault" in (tmp_path / "i686-linux.xml").read_text()
 
@@ -137,23 +153,35 @@ def test_provisioning_failure_of_one_target(tmp_path):
     def prepare(t, log):
         if t.name == "armhf-linux":
             raise sysroots.SysrootError("mmdebstrap failed for armhf-linux (exit 1)")
-        return matrix.Prepared()
+        return runners.Prepared("3.11.7")
 
-    status, results = matrix.run_matrix(targets.select("armhf-linux,x86_64-linux"),
-                                        reports_dir=tmp_path,
-                                        stages=fake_stages(prepare=prepare), log=quiet,
-                                        ensure_tools=lambda sel: None)
+    status, results = matrix.run_matrix(
+        targets.select("armhf-linux,x86_64-linux"),
+        reports_dir=tmp_path,
+        stages=fake_stages(prepare=prepare),
+        log=quiet,
+        ensure_tools=lambda sel: None,
+    )
     assert status == 1
     assert [r.ok for r in results] == [False, True]
     assert results[0].error.startswith("provision: mmdebstrap failed")
 
 
 def test_run_timeout_stops_the_whole_run_and_goes_on(tmp_path):
-    inv = runners.Invocation([sys.executable, "-c", "import time; print('started', flush=True);"
-                              " time.sleep(60)"], {}, (), 1.0, 1.0, "3.11.7")
-    r = matrix.run_target(targets.get("x86_64-linux"), reports_dir=tmp_path,
-                          stages=fake_stages(run=matrix.run_process,
-                                             invocation=lambda t, **kw: inv), log=quiet)
+    inv = runners.Invocation(
+        [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
+        {},
+        (),
+        1.0,
+        1.0,
+        "3.11.7",
+    )
+    r = matrix.run_target(
+        targets.get("x86_64-linux"),
+        reports_dir=tmp_path,
+        stages=fake_stages(run=matrix.run_process, invocation=lambda t, p, **kw: inv),
+        log=quiet,
+    )
     assert not r.ok and r.error.startswith("timeout:")
     assert "started" in r.error and "x86_64-linux" in r.error
     assert r.seconds < 30
@@ -164,7 +192,8 @@ def test_hung_test_fails_by_timeout_with_target_and_name(tmp_path, monkeypatch):
     (as a hang in C would); both fail, named, and the tests after them still run."""
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "test_hangs.py").write_text(textwrap.dedent("""
+    (suite / "test_hangs.py").write_text(
+        textwrap.dedent("""
         import signal, time
         def test_before(): pass
         def test_hang_in_python(): time.sleep(60)
@@ -172,30 +201,43 @@ def test_hung_test_fails_by_timeout_with_target_and_name(tmp_path, monkeypatch):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             time.sleep(60)
         def test_after(): pass
-    """))
+    """)
+    )
     monkeypatch.setenv("FIBER_TEST_TIMEOUT", "1")
     monkeypatch.setenv("FIBER_WORKERS", "2")
     target = targets.get("x86_64-linux")
 
-    def invocation(t, **kw):
+    def invocation(t, prepared, **kw):
         kw.update(pytest_args=("-p", "no:cacheprovider", str(suite)), root=suite)
-        return runners.pytest_invocation(t, **kw)
+        return runners.pytest_invocation(t, prepared, **kw)
 
-    r = matrix.run_target(target, reports_dir=tmp_path / "reports", log=quiet,
-                          stages=fake_stages(run=matrix.run_process, invocation=invocation))
+    r = matrix.run_target(
+        target,
+        reports_dir=tmp_path / "reports",
+        log=quiet,
+        stages=fake_stages(run=matrix.run_process, invocation=invocation),
+    )
     assert (r.passed, r.failed) == (2, 2), r.error
     msgs = dict(r.failures)
     assert "Timeout" in msgs["test_hangs::test_hang_in_python"]
     assert msgs["test_hangs::test_hang_signal_blocked"].startswith(
-        "hung on x86_64-linux: still running after")
-    assert "x86_64-linux: test_hangs::test_hang_signal_blocked: hung on x86_64-linux" in \
-        reports.details([r])
+        "hung on x86_64-linux: still running after"
+    )
+    assert (
+        "x86_64-linux: test_hangs::test_hang_signal_blocked: hung on x86_64-linux"
+        in reports.details([r])
+    )
     assert r.seconds < 60
 
 
 def test_unknown_target_on_the_command_line():
-    proc = subprocess.run([sys.executable, "-m", "ci", "matrix", "--targets", "mips-linux"],
-                          cwd=paths.ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ci", "matrix", "--targets", "mips-linux"],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "unknown target 'mips-linux'" in proc.stderr
     assert "known targets: " + ", ".join(targets.NAMES) in proc.stderr
@@ -203,8 +245,13 @@ def test_unknown_target_on_the_command_line():
 
 def test_unknown_target_in_provision_and_build():
     for args in (["provision", "mips-linux"], ["build", "mips-linux"]):
-        proc = subprocess.run([sys.executable, "-m", "ci", *args], cwd=paths.ROOT,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ci", *args],
+            cwd=paths.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2, args
         assert "known targets: x86_64-linux" in proc.stderr
 
@@ -212,9 +259,11 @@ def test_unknown_target_in_provision_and_build():
 def test_killing_the_process_group_reaches_grandchildren(tmp_path):
     """The run timeout kills pytest's workers too (they are in its process group)."""
     pidfile = tmp_path / "pid"
-    code = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', "
-            f"'import time; time.sleep(60)']); open({str(pidfile)!r}, 'w').write(str(p.pid)); "
-            f"time.sleep(60)")
+    code = (
+        f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', "
+        f"'import time; time.sleep(60)']); open({str(pidfile)!r}, 'w').write(str(p.pid)); "
+        f"time.sleep(60)"
+    )
     inv = runners.Invocation([sys.executable, "-c", code], {}, (), 2.0, 1.0, "3.11.7")
     out = matrix.run_process(inv, tmp_path / "log", quiet)
     assert out.timed_out

@@ -1,0 +1,190 @@
+"""Runner kinds: how a target's programs and its Python run, one module per kind.
+
+A target's row names its kind (``Target.runner_kind``); :func:`kind` imports the module of that
+name from this package. Today's kinds:
+
+- ``native``: the host's Python runs pytest, the target's programs run directly.
+- ``qemu``: a Debian sysroot's Python runs pytest under ``qemu-ARCH -L SYSROOT``, and so do its
+  xdist workers (no binfmt_misc here: nothing can exec an emulated ``sys.executable``).
+- ``wine``: the host's Python runs pytest; the target's Windows programs run under Wine.
+
+The interface every kind module provides (the harness calls nothing else of it):
+
+``TEST_TIMEOUT_SCALE: float``
+    the per-test timeout is the native one (FIBER_TEST_TIMEOUT, default 60 s) times this.
+``RUN_TIMEOUT: float``
+    seconds after which a target's whole pytest run is stopped (FIBER_RUN_TIMEOUT overrides).
+``WORKERS: int``
+    xdist workers for a target's run (FIBER_WORKERS overrides).
+``host_needs(target) -> tuple[(what, debian_package), ...]``
+    host commands (or absolute file paths) the kind needs beyond the row's own ``tools``.
+``cache_entry(target) -> str | None``
+    what the kind keeps in the cache folder for `target`, as reports name it ("sysroot
+    i686-linux", "Wine prefix"); None when it keeps nothing.
+``find(target, cache=None) -> Prepared | None``
+    the prepared state if the cache already holds everything `target` needs; never builds.
+``prepare(target, log) -> Prepared``
+    the same, building what is missing (a sysroot, a Wine prefix); raises a
+    ``ci.tools.SetupError`` with the reason when it cannot.
+``prefix(target, prepared) -> list[str]``
+    the command prefix that runs one of the target's programs (the tests get it as
+    FIBER_RUNNER).
+``interpreter(target, prepared, host_python) -> list[str]``
+    the command that runs the Python that runs pytest, controller and workers alike.
+``environment(target, prepared) -> Environment``
+    variables to set and to remove for that Python.
+
+A new kind (docs/harness.md sketches a loader/chroot kind for the Pythons of other Debian
+suites) is one more module here with these names, and rows naming it in ci/targets.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from ci import paths
+from ci.sysroots import Sysroot
+from ci.targets import Target
+
+Log = Callable[[str], None]
+
+# The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides).
+BASE_TEST_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a runner kind made ready for one target.
+
+    python    the version of the Python that runs the suite, as reports show it
+    sysroot   the Debian sysroot the target's extension is built against and run from, if any
+    cached    the folder the kind uses from the cache (a sysroot, a Wine prefix), if any
+    """
+
+    python: str
+    sysroot: Sysroot | None = None
+    cached: Path | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Variables a kind sets for its Python, and the harness's own it removes."""
+
+    set: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str]  # set on top of the harness's own environment
+    unset: tuple[str, ...]  # removed from it
+    timeout: float  # for the whole run, seconds
+    test_timeout: float  # per test, seconds
+    python: str  # the Python version that runs the suite, for the report
+
+
+def kind(target: Target) -> ModuleType:
+    """The module of `target`'s runner kind (ci/runners/<kind>.py)."""
+    name = target.runner_kind
+    if not name.isidentifier() or name.startswith("_"):
+        raise ValueError(f"target {target.name}: runner kind {name!r} is not a module name")
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+        raise ValueError(
+            f"target {target.name}: no runner kind {name!r} (no module ci/runners/{name}.py)"
+        ) from None
+
+
+def test_timeout(target: Target) -> float:
+    base = float(os.environ.get("FIBER_TEST_TIMEOUT") or BASE_TEST_TIMEOUT)
+    return base * kind(target).TEST_TIMEOUT_SCALE
+
+
+def hang_backstop(per_test: float) -> float:
+    """When the hang watch ends a test that pytest-timeout could not interrupt."""
+    return per_test * 1.5 + min(10.0, per_test)
+
+
+def run_timeout(target: Target) -> float:
+    return float(os.environ.get("FIBER_RUN_TIMEOUT") or kind(target).RUN_TIMEOUT)
+
+
+def workers(target: Target) -> int:
+    n = int(os.environ.get("FIBER_WORKERS") or kind(target).WORKERS)
+    return max(1, n)
+
+
+def pytest_invocation(
+    target: Target,
+    prepared: Prepared,
+    *,
+    junit: Path,
+    conformance: Path | None = None,
+    pytest_args: tuple[str, ...] = (),
+    host_python: str = sys.executable,
+    n_workers: int | None = None,
+    root: Path = paths.ROOT,
+    hang_dir: Path | None = None,
+) -> Invocation:
+    """The pytest run of the suite for `target`, as its runner kind runs it.
+
+    The suite is tests/ less tests/harness/ (the harness's own tests run once, natively, in
+    `nox -s harness`). Every run goes through pytest-xdist with at least one worker, so a test
+    that crashes its worker fails alone and the run and its JUnit report go on. The per-test timeout
+    (pytest-timeout, signal method: a clean failure for a hang in Python code) is scaled per
+    kind; the ci.hangwatch plugin backs it up for hangs in native code, ending the worker at
+    1.5x the timeout with the stacks dumped and the test named.
+    """
+    k = kind(target)
+    python = k.interpreter(target, prepared, host_python)
+    n = workers(target) if n_workers is None else n_workers
+    per_test = test_timeout(target)
+    argv = [
+        *python,
+        "-m",
+        "pytest",
+        "--rootdir",
+        str(root),
+        "-o",
+        "testpaths=tests",
+        f"--ignore={root / 'tests' / 'harness'}",
+        f"--junitxml={junit}",
+        "-o",
+        f"junit_suite_name={target.name}",
+        "-o",
+        "junit_logging=no",
+        f"--timeout={per_test:g}",
+        "--timeout-method=signal",
+        "-p",
+        "ci.hangwatch",
+        f"--hang-backstop={hang_backstop(per_test):g}",
+        "-p",
+        "xdist",
+        "--dist",
+        "load",
+        "--tx",
+        f"{n}*popen//python={shlex.join(python)}",
+        "-rfE",
+        *pytest_args,
+    ]
+    environment = k.environment(target, prepared)
+    env = {
+        "FIBER_TARGET": target.name,
+        "FIBER_RUNNER": shlex.join(k.prefix(target, prepared)),
+        "FIBER_HANG_DIR": str(hang_dir or junit.parent / ".hang" / target.name),
+        **environment.set,
+    }
+    if conformance is not None:
+        env["FIBER_CONFORMANCE_EXE"] = str(conformance)
+    return Invocation(argv, env, environment.unset, run_timeout(target), per_test, prepared.python)

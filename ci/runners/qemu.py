@@ -1,0 +1,79 @@
+"""The qemu runner kind: a Debian sysroot's Python runs pytest under user-mode QEMU.
+
+``qemu-ARCH -L SYSROOT SYSROOT/usr/bin/python3 -m pytest ... --tx
+'N*popen//python=qemu-ARCH -L SYSROOT SYSROOT/usr/bin/python3'``: the controller and its xdist
+workers are the same emulated Python (xdist sends the controller's sys.path to the workers), and
+``-n`` cannot work because there is no binfmt_misc to exec an emulated sys.executable. The
+target's programs (the C conformance program) run as ``qemu-ARCH -L SYSROOT PROGRAM``. The
+sysroot (ci/sysroots.py) is what this kind keeps in the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci import sysroots
+from ci.runners import Environment, Log, Prepared
+from ci.targets import Target
+from ci.tools import find_tool
+
+# Python under QEMU runs about 10-19x slower than natively.
+TEST_TIMEOUT_SCALE = 6.0
+RUN_TIMEOUT = 40 * 60.0
+# One worker: every emulated worker pays Python's start-up under QEMU and the controller
+# already holds one core (measured: docs/harness.md).
+WORKERS = 1
+
+# The emulated Python must see its own library only, not the host venv's.
+HOST_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
+def host_needs(target: Target) -> tuple[tuple[str, str], ...]:
+    return sysroots.HOST_NEEDS
+
+
+def cache_entry(target: Target) -> str | None:
+    return f"sysroot {target.name}"
+
+
+def _qemu(target: Target) -> str:
+    return find_tool(target.runner) or target.runner
+
+
+def python_at(target: Target, root: Path) -> list[str]:
+    """The command that runs the Python of the sysroot at `root` under QEMU."""
+    return [_qemu(target), "-L", str(root), str(root / "usr" / "bin" / "python3")]
+
+
+def _prepared(sysroot: sysroots.Sysroot) -> Prepared:
+    return Prepared(python=sysroot.python, sysroot=sysroot, cached=sysroot.path)
+
+
+def find(target: Target, cache: Path | None = None) -> Prepared | None:
+    sysroot = sysroots.find(target, cache)
+    return None if sysroot is None else _prepared(sysroot)
+
+
+def prepare(target: Target, log: Log = print) -> Prepared:
+    def python(root: Path) -> list[str]:
+        return python_at(target, root)
+
+    return _prepared(sysroots.ensure(target, python=python, log=log))
+
+
+def _sysroot(target: Target, prepared: Prepared) -> sysroots.Sysroot:
+    if prepared.sysroot is None:
+        raise ValueError(f"{target.name} runs under QEMU and needs its sysroot")
+    return prepared.sysroot
+
+
+def prefix(target: Target, prepared: Prepared) -> list[str]:
+    return [_qemu(target), "-L", str(_sysroot(target, prepared).path)]
+
+
+def interpreter(target: Target, prepared: Prepared, host_python: str) -> list[str]:
+    return python_at(target, _sysroot(target, prepared).path)
+
+
+def environment(target: Target, prepared: Prepared) -> Environment:
+    return Environment(unset=HOST_PYTHON_VARIABLES)
