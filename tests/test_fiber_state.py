@@ -220,12 +220,7 @@ def test_coverage_measures_code_on_fibers(tmp_path):
     coverage = pytest.importorskip("coverage", reason="coverage is not installed")
     module = tmp_path / "covered_mod.py"
     module.write_text(
-        "import fiber\n"
-        "def body():\n"
-        "    a = 1\n"
-        "    fiber.suspend(a)\n"
-        "    b = 2\n"
-        "    return b\n"
+        "import fiber\ndef body():\n    a = 1\n    fiber.suspend(a)\n    b = 2\n    return b\n"
     )
     sys.path.insert(0, str(tmp_path))
     try:

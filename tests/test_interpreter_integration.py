@@ -23,14 +23,13 @@ import tempfile
 import textwrap
 import threading
 import time
-import weakref
 
 import pytest
+from fresh_interpreter import RUNNER, run_python
 
 import fiber
 import fiber.aio
 from fiber import Fiber, FiberError
-from fresh_interpreter import RUNNER, run_python
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
 
@@ -183,6 +182,7 @@ def test_an_unclosable_fiber_in_a_garbage_cycle_keeps_what_its_frames_use():
         return "gave up"
     """
     exec(compile(textwrap.dedent(code), "<stubborn>", "exec"), ns)
+
     class Stubborn(Fiber):  # (a subclass, to carry a marker attribute)
         pass
 
@@ -193,7 +193,9 @@ def test_an_unclosable_fiber_in_a_garbage_cycle_keeps_what_its_frames_use():
     del f, ns, code
     with Unraisable() as unraisable:
         gc.collect()
-    found = [o for o in gc.get_objects() if isinstance(o, Fiber) and getattr(o, "marker", 0) is marker]
+    found = [
+        o for o in gc.get_objects() if isinstance(o, Fiber) and getattr(o, "marker", 0) is marker
+    ]
     assert found, "the unclosable fiber was freed by the collector"
     f = found[0]
     assert any("suspended again" in u for u in unraisable.seen), unraisable.seen
@@ -420,7 +422,8 @@ def test_a_new_thread_with_a_dead_threads_ident_cannot_resume_its_fibers():
     last_message = outcome[-1][1]
     # Dropped here, on another thread, it cannot be closed: it is kept, and that is said.
     with Unraisable() as unraisable:
-        del left, orphan, intruder
+        left.clear()
+        orphan = None  # (intruder sees it through its cell)
         gc.collect()
     assert any("became unreachable on another thread" in u for u in unraisable.seen)
     assert all("belongs to thread" in what for _, what in outcome), outcome

@@ -36,21 +36,33 @@ ROUTINES = ("_fiber_asm_init", "_fiber_asm_switch", "_fiber_asm_switch_fp", "_fi
 @dataclass(frozen=True)
 class MachO:
     name: str
-    target: str         # clang -target
-    asm_file: str       # what asm/switch.S must pick
-    cfa: str            # fiber_asm_start's CFA expression, as llvm-dwarfdump prints it
-    ra_rule: str        # the resumer's return address, as llvm-dwarfdump prints it
+    target: str  # clang -target
+    asm_file: str  # what asm/switch.S must pick
+    cfa: str  # fiber_asm_start's CFA expression, as llvm-dwarfdump prints it
+    ra_rule: str  # the resumer's return address, as llvm-dwarfdump prints it
     signal_frame: bool  # as the ELF file for the same architecture
-    dwarf_mode: int     # the compact-unwind mode that means "see the DWARF FDE"
+    dwarf_mode: int  # the compact-unwind mode that means "see the DWARF FDE"
 
 
 TARGETS = [
-    MachO("arm64", "arm64-apple-macos11", "switch_arm64_aapcs_macho_gas.S",
-          r"DW_OP_breg31 WSP\+0, DW_OP_deref, DW_OP_plus_uconst 0xb0$",
-          r"DW_CFA_offset: W30 -168$", True, 0x03000000),
-    MachO("x86_64", "x86_64-apple-macos10.15", "switch_x86_64_sysv_macho_gas.S",
-          r"DW_OP_breg7 RSP\+0, DW_OP_deref, DW_OP_plus_uconst 0x40$",
-          r"DW_CFA_offset: RIP -8$", False, 0x04000000),
+    MachO(
+        "arm64",
+        "arm64-apple-macos11",
+        "switch_arm64_aapcs_macho_gas.S",
+        r"DW_OP_breg31 WSP\+0, DW_OP_deref, DW_OP_plus_uconst 0xb0$",
+        r"DW_CFA_offset: W30 -168$",
+        True,
+        0x03000000,
+    ),
+    MachO(
+        "x86_64",
+        "x86_64-apple-macos10.15",
+        "switch_x86_64_sysv_macho_gas.S",
+        r"DW_OP_breg7 RSP\+0, DW_OP_deref, DW_OP_plus_uconst 0x40$",
+        r"DW_CFA_offset: RIP -8$",
+        False,
+        0x04000000,
+    ),
 ]
 IDS = [t.name for t in TARGETS]
 MODE_MASK = 0x0F000000
@@ -59,8 +71,10 @@ MODE_MASK = 0x0F000000
 def tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        pytest.skip(f"{name} is not installed (Debian: clang and llvm); the Mach-O files can "
-                    "only be checked with LLVM's tools here")
+        pytest.skip(
+            f"{name} is not installed (Debian: clang and llvm); the Mach-O files can "
+            "only be checked with LLVM's tools here"
+        )
     return found
 
 
@@ -76,17 +90,30 @@ def objects(tmp_path_factory) -> dict[str, str]:
     objs = {}
     for t in TARGETS:
         obj = out / f"switch-{t.name}.o"
-        subprocess.run([clang, "-target", t.target, "-c", f"-I{_build.ASM_DIR}",
-                        str(_build.SWITCH_S), "-o", str(obj)], check=True, capture_output=True,
-                       text=True)
+        subprocess.run(
+            [
+                clang,
+                "-target",
+                t.target,
+                "-c",
+                f"-I{_build.ASM_DIR}",
+                str(_build.SWITCH_S),
+                "-o",
+                str(obj),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         objs[t.name] = str(obj)
     return objs
 
 
 @pytest.mark.parametrize("t", TARGETS, ids=IDS)
 def test_switch_s_picks_the_macho_file_for_the_apple_target(t):
-    deps = run(tool("clang"), "-target", t.target, "-MM", f"-I{_build.ASM_DIR}",
-               str(_build.SWITCH_S))
+    deps = run(
+        tool("clang"), "-target", t.target, "-MM", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)
+    )
     included = set(re.findall(r"switch_\w+_gas\.S", deps))
     assert t.asm_file in included, deps
     # ... and nothing of another architecture.
@@ -129,8 +156,11 @@ def compact_unwind(obj: str) -> dict[str, int]:
     """The object's __compact_unwind entries: routine -> encoding."""
     text = run(tool("llvm-objdump"), "--unwind-info", obj)
     entries = {}
-    for m in re.finditer(r"start:\s+0x[0-9a-f]+ (\S+)\s+length:\s+0x[0-9a-f]+\s+"
-                         r"compact encoding:\s+0x([0-9a-f]+)", text):
+    for m in re.finditer(
+        r"start:\s+0x[0-9a-f]+ (\S+)\s+length:\s+0x[0-9a-f]+\s+"
+        r"compact encoding:\s+0x([0-9a-f]+)",
+        text,
+    ):
         entries[m.group(1)] = int(m.group(2), 16)
     return entries
 

@@ -19,8 +19,6 @@ import shlex
 import subprocess
 import sys
 
-import pytest
-
 CODE = """
 import fiber
 f = fiber.Fiber(lambda: [fiber.suspend(i) for i in range(3)] and 'done')
@@ -33,8 +31,15 @@ print('dev mode ok')
 
 def test_fibers_work_under_python_dev_mode():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    )
     runner = shlex.split(os.environ.get("FIBER_RUNNER", ""))
-    proc = subprocess.run([*runner, sys.executable, "-X", "dev", "-c", CODE], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*runner, sys.executable, "-X", "dev", "-c", CODE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "dev mode ok" in proc.stdout, proc.stderr[-3000:]

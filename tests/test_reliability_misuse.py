@@ -45,7 +45,7 @@ def test_resume_throw_of_a_done_fiber_are_fiber_errors_close_does_nothing():
         assert f.done and f.state == "done"
     f.close()
     ref = weakref.ref(f)
-    del f, action
+    f = action = None  # the lambdas see f through its cell
     assert_freed(ref, "done fiber after misuse")
     interpreter_works()
 
@@ -79,7 +79,7 @@ def test_resume_throw_close_of_every_ancestor_are_fiber_errors():
         me = fiber.current()
         if depth == 0:
             for a in ancestors:
-                for action in (a.resume, lambda: a.throw(ValueError), a.close):
+                for action in (a.resume, lambda a=a: a.throw(ValueError), a.close):
                     with pytest.raises(FiberError, match="running"):
                         action()
                 assert a.state == "running"
@@ -251,13 +251,18 @@ def test_many_misuses_in_a_row_leave_no_garbage():
     for _ in range(200):
         done = Fiber(int)
         done.resume()
-        for action in (done.resume, fiber.suspend, lambda: Fiber(1),
-                       lambda: Fiber(int, stack_size=-3), lambda: done.throw(5)):
+        for action in (
+            done.resume,
+            fiber.suspend,
+            lambda: Fiber(1),
+            lambda: Fiber(int, stack_size=-3),
+            lambda done=done: done.throw(5),
+        ):
             try:
                 action()
             except (FiberError, TypeError, ValueError):
                 pass
-    del done, action
+    done = action = None
     gc.collect()
     assert len(gc.get_objects()) - before < 50
     interpreter_works()
@@ -270,9 +275,9 @@ def test_many_misuses_in_a_row_leave_no_garbage():
 # thread created last: the interrupted thread goes on with another thread's TLS (pthread_self
 # changes, Python stops treating it as the main thread). Reproduced without any fiber: a
 # plain `signal.raise_signal(SIGINT)` under pytest-xdist (whose worker has an I/O thread).
-QEMU_I386_SIGNALS = os.environ.get("FIBER_TARGET") == "i686-linux" and "qemu-i386" in os.environ.get(
-    "FIBER_RUNNER", ""
-)
+QEMU_I386_SIGNALS = os.environ.get(
+    "FIBER_TARGET"
+) == "i686-linux" and "qemu-i386" in os.environ.get("FIBER_RUNNER", "")
 
 needs_main_thread = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread() or QEMU_I386_SIGNALS,

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import sys
-import threading
 
 import pytest
 
@@ -98,8 +97,13 @@ def run_in_fresh_interpreter(code: str) -> tuple[int, str]:
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]))
     runner = shlex.split(os.environ.get("FIBER_RUNNER", ""))
-    proc = subprocess.run([*runner, sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=CHILD_TIMEOUT)
+    proc = subprocess.run(
+        [*runner, sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=CHILD_TIMEOUT,
+    )
     rc = proc.returncode
     status = (-rc) & 0x7F if rc < 0 else (rc & 0xFF) << 8
     return status, proc.stderr.decode(errors="replace")
@@ -233,6 +237,7 @@ def test_repeated_python_overflows_then_normal_use():
     limit = sys.getrecursionlimit()
     for _ in range(5):
         assert Fiber(overflow_python).resume() == "RecursionError"
+
     # the same fiber overflows again and again between suspends
     def again_and_again():
         for i in range(3):

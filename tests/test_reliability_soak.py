@@ -60,17 +60,29 @@ def test_the_checks_catch_a_leak():
     """problems() is what the soak asserts on: it must flag growth beyond the limits."""
     soak = load_soak()
     base = {
-        "cycles": 10, "rss_before": 100 << 20, "rss_after_cycles": 100 << 20,
-        "rss_after": 100 << 20, "rss_growth": 0, "objects_before": 1000,
-        "objects_after_cycles": 1000, "objects_after": 1000, "objects_growth": 0,
-        "stack_pool_before": 64, "stack_pool_after": 64,
+        "cycles": 10,
+        "rss_before": 100 << 20,
+        "rss_after_cycles": 100 << 20,
+        "rss_after": 100 << 20,
+        "rss_growth": 0,
+        "objects_before": 1000,
+        "objects_after_cycles": 1000,
+        "objects_after": 1000,
+        "objects_growth": 0,
+        "stack_pool_before": 64,
+        "stack_pool_after": 64,
     }
     assert soak.problems(base) == []
-    grown = dict(base, rss_after=base["rss_after"] + 2 * soak.RSS_LIMIT,
-                 rss_growth=2 * soak.RSS_LIMIT)
+    grown = dict(
+        base, rss_after=base["rss_after"] + 2 * soak.RSS_LIMIT, rss_growth=2 * soak.RSS_LIMIT
+    )
     assert any("RSS" in p for p in soak.problems(grown))
-    leaky = dict(base, objects_after_cycles=1000 + 10 * soak.OBJECT_SLACK,
-                 objects_after=1000 + 10 * soak.OBJECT_SLACK, objects_growth=10 * soak.OBJECT_SLACK)
+    leaky = dict(
+        base,
+        objects_after_cycles=1000 + 10 * soak.OBJECT_SLACK,
+        objects_after=1000 + 10 * soak.OBJECT_SLACK,
+        objects_growth=10 * soak.OBJECT_SLACK,
+    )
     assert len(soak.problems(leaky)) == 2
 
 

@@ -35,22 +35,24 @@ pytestmark = pytest.mark.native_only
 @dataclass(frozen=True)
 class Abi:
     name: str
-    cc: str           # the compiler's usual command (FIBER_CC_<NAME> replaces it)
-    triple: str       # for <triple>-readelf
-    asm_file: str     # the per-ABI file asm/switch.S must pick for this compiler
-    sp: int           # DWARF number of the stack pointer,
-    slot: int         # the link slot's offset from it while fiber_asm_start runs,
-    frame: int        # and the switch frame's size: CFA = *(sp + slot) + frame
-    ra: int           # DWARF number of the return-address column,
-    ra_offset: str    # and where the resumer's return address lies from the CFA
+    cc: str  # the compiler's usual command (FIBER_CC_<NAME> replaces it)
+    triple: str  # for <triple>-readelf
+    asm_file: str  # the per-ABI file asm/switch.S must pick for this compiler
+    sp: int  # DWARF number of the stack pointer,
+    slot: int  # the link slot's offset from it while fiber_asm_start runs,
+    frame: int  # and the switch frame's size: CFA = *(sp + slot) + frame
+    ra: int  # DWARF number of the return-address column,
+    ra_offset: str  # and where the resumer's return address lies from the CFA
     signal_frame: bool  # start's FDE is marked a signal frame (see the per-ABI file)
 
     @property
     def cfa(self) -> str:
         """fiber_asm_start's CFA expression as readelf prints it (register names differ between
         binutils versions: `(sp)`, `(r3)`, `($sp)`)."""
-        return (rf"DW_OP_breg{self.sp} \([^)]*\): {self.slot}; DW_OP_deref; "
-                rf"DW_OP_plus_uconst: {self.frame}\)")
+        return (
+            rf"DW_OP_breg{self.sp} \([^)]*\): {self.slot}; DW_OP_deref; "
+            rf"DW_OP_plus_uconst: {self.frame}\)"
+        )
 
     @property
     def ra_rule(self) -> str:
@@ -58,28 +60,108 @@ class Abi:
 
 
 ABIS = [
-    Abi("x86_64", "gcc", "x86_64-linux-gnu", "switch_x86_64_sysv_elf_gas.S",
-        7, 0, 64, 16, "-8", False),
-    Abi("i686", "i686-linux-gnu-gcc", "i686-linux-gnu", "switch_i386_sysv_elf_gas.S",
-        4, 16, 28, 8, "-4", False),
-    Abi("aarch64", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu", "switch_arm64_aapcs_elf_gas.S",
-        31, 0, 176, 30, "-168", True),
-    Abi("armhf", "arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf", "switch_arm_aapcs_elf_gas.S",
-        13, 0, 104, 14, "-4", True),
-    Abi("riscv64", "riscv64-linux-gnu-gcc", "riscv64-linux-gnu",
-        "switch_riscv64_lp64d_elf_gas.S", 2, 0, 208, 1, "-8", True),
-    Abi("s390x", "s390x-linux-gnu-gcc", "s390x-linux-gnu", "switch_s390x_sysv_elf_gas.S",
-        15, 160, 232, 14, "-48", True),
-    Abi("ppc64le", "powerpc64le-linux-gnu-gcc", "powerpc64le-linux-gnu",
-        "switch_ppc64le_elfv2_elf_gas.S", 1, 32, 528, 65, "+16", True),
-    Abi("loongarch64", "loongarch64-linux-gnu-gcc", "loongarch64-linux-gnu",
-        "switch_loongarch64_lp64d_elf_gas.S", 3, 0, 160, 1, "-8", True),
+    Abi(
+        "x86_64",
+        "gcc",
+        "x86_64-linux-gnu",
+        "switch_x86_64_sysv_elf_gas.S",
+        7,
+        0,
+        64,
+        16,
+        "-8",
+        False,
+    ),
+    Abi(
+        "i686",
+        "i686-linux-gnu-gcc",
+        "i686-linux-gnu",
+        "switch_i386_sysv_elf_gas.S",
+        4,
+        16,
+        28,
+        8,
+        "-4",
+        False,
+    ),
+    Abi(
+        "aarch64",
+        "aarch64-linux-gnu-gcc",
+        "aarch64-linux-gnu",
+        "switch_arm64_aapcs_elf_gas.S",
+        31,
+        0,
+        176,
+        30,
+        "-168",
+        True,
+    ),
+    Abi(
+        "armhf",
+        "arm-linux-gnueabihf-gcc",
+        "arm-linux-gnueabihf",
+        "switch_arm_aapcs_elf_gas.S",
+        13,
+        0,
+        104,
+        14,
+        "-4",
+        True,
+    ),
+    Abi(
+        "riscv64",
+        "riscv64-linux-gnu-gcc",
+        "riscv64-linux-gnu",
+        "switch_riscv64_lp64d_elf_gas.S",
+        2,
+        0,
+        208,
+        1,
+        "-8",
+        True,
+    ),
+    Abi(
+        "s390x",
+        "s390x-linux-gnu-gcc",
+        "s390x-linux-gnu",
+        "switch_s390x_sysv_elf_gas.S",
+        15,
+        160,
+        232,
+        14,
+        "-48",
+        True,
+    ),
+    Abi(
+        "ppc64le",
+        "powerpc64le-linux-gnu-gcc",
+        "powerpc64le-linux-gnu",
+        "switch_ppc64le_elfv2_elf_gas.S",
+        1,
+        32,
+        528,
+        65,
+        "+16",
+        True,
+    ),
+    Abi(
+        "loongarch64",
+        "loongarch64-linux-gnu-gcc",
+        "loongarch64-linux-gnu",
+        "switch_loongarch64_lp64d_elf_gas.S",
+        3,
+        0,
+        160,
+        1,
+        "-8",
+        True,
+    ),
 ]
 BY_NAME = {a.name: a for a in ABIS}
 
 HOW_TO_INSTALL = {
     "loongarch64": "bookworm has none: trixie's gcc-14-loongarch64-linux-gnu in a trixie amd64 "
-                   "chroot, named by FIBER_CC_LOONGARCH64",
+    "chroot, named by FIBER_CC_LOONGARCH64",
 }
 
 
@@ -87,8 +169,9 @@ def compiler(abi: Abi) -> list[str]:
     """The compiler command for `abi`, or a skip that says how to get one."""
     cmd = shlex.split(os.environ.get(f"FIBER_CC_{abi.name.upper()}", "") or abi.cc)
     if not shutil.which(cmd[0]):
-        how = HOW_TO_INSTALL.get(abi.name, f"Debian: gcc-{abi.triple}, or set "
-                                           f"FIBER_CC_{abi.name.upper()}")
+        how = HOW_TO_INSTALL.get(
+            abi.name, f"Debian: gcc-{abi.triple}, or set FIBER_CC_{abi.name.upper()}"
+        )
         pytest.skip(f"{cmd[0]} is not installed ({how})")
     return cmd
 
@@ -106,15 +189,20 @@ def readelf_for(abi: Abi) -> list[str]:
 def assemble(abi: Abi, tmp_path) -> str:
     """asm/switch.S assembled by the ABI's compiler, the way the build compiles it."""
     out = tmp_path / f"{abi.name}.o"
-    _build.compile_native(_build.Toolchain(cc=tuple(compiler(abi)), arch=abi.name),
-                          [_build.SWITCH_S], out, extra_flags=("-c",))
+    _build.compile_native(
+        _build.Toolchain(cc=tuple(compiler(abi)), arch=abi.name),
+        [_build.SWITCH_S],
+        out,
+        extra_flags=("-c",),
+    )
     return str(out)
 
 
 def frame_entries(abi: Abi, obj: str) -> list[str]:
     """readelf's --debug-dump=frames output, one string per CIE/FDE."""
-    proc = subprocess.run([*readelf_for(abi), "--debug-dump=frames", obj], check=True,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*readelf_for(abi), "--debug-dump=frames", obj], check=True, capture_output=True, text=True
+    )
     return [e for e in re.split(r"\n\s*\n", proc.stdout) if re.match(r"^[0-9a-f]+ ", e.strip())]
 
 
@@ -136,8 +224,12 @@ def test_every_elf_file_in_asm_is_an_abi_here():
 @pytest.mark.parametrize("abi", ABIS, ids=[a.name for a in ABIS])
 def test_switch_s_picks_the_abi_file_by_the_compilers_target(abi):
     cmd = compiler(abi)
-    deps = subprocess.run([*cmd, "-MM", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
-                          check=True, capture_output=True, text=True).stdout
+    deps = subprocess.run(
+        [*cmd, "-MM", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     picked = sorted(set(re.findall(r"switch_\w+_gas\.S", deps)))
     assert picked == [abi.asm_file], deps
 
@@ -147,8 +239,11 @@ def test_switch_s_names_the_supported_abis_for_any_other_target():
     object that would fail at link time."""
     if not shutil.which("gcc"):
         pytest.skip("gcc is not installed")
-    proc = subprocess.run(["gcc", "-undef", "-E", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["gcc", "-undef", "-E", f"-I{_build.ASM_DIR}", str(_build.SWITCH_S)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert "no stack-switch assembly for this target" in proc.stderr, proc.stderr
     for abi in ("riscv64 LP64D", "s390x", "ppc64le ELFv2", "loongarch64 LP64D", "macOS"):
@@ -170,8 +265,9 @@ def test_start_has_a_cfa_expression_reading_the_link_slot(abi, tmp_path):
 def test_arm32_start_unwinds_through_the_link_slot_at_run_time(tmp_path):
     abi = BY_NAME["armhf"]
     obj = assemble(abi, tmp_path)
-    table = subprocess.run([*readelf_for(abi), "-u", obj], check=True, capture_output=True,
-                           text=True).stdout
+    table = subprocess.run(
+        [*readelf_for(abi), "-u", obj], check=True, capture_output=True, text=True
+    ).stdout
     entry = table.split("<fiber_asm_start>", 1)[1].split("\n\n", 1)[0]
     ops = [ln.split(None, 1)[1] for ln in entry.splitlines() if ln.strip().startswith("0x")]
     # vsp <- the link slot (the resumer's saved sp), then the resumer's switch frame.

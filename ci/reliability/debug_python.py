@@ -38,7 +38,10 @@ IMPORTS = "cffi, pytest, xdist, pytest_timeout, hypothesis, trio, coverage"
 def ensure_interpreter() -> str:
     """The debug interpreter's path, with what the suite imports; installs it as root."""
     exe = shutil.which(INTERPRETER)
-    if exe and subprocess.run([exe, "-c", f"import {IMPORTS}"], capture_output=True).returncode == 0:
+    if (
+        exe
+        and subprocess.run([exe, "-c", f"import {IMPORTS}"], capture_output=True).returncode == 0
+    ):
         return exe
     if not provision.is_root():
         raise provision.ProvisionError(
@@ -62,13 +65,30 @@ def main(argv: list[str]) -> int:
     root = str(paths.ROOT)
     build = subprocess.run([exe, "-m", "fiber._build"], cwd=root, capture_output=True, text=True)
     if build.returncode != 0:
-        print(f"debug: building the extension for {INTERPRETER} failed:\n{build.stdout}"
-              f"{build.stderr}", file=sys.stderr)
+        print(
+            f"debug: building the extension for {INTERPRETER} failed:\n{build.stdout}"
+            f"{build.stderr}",
+            file=sys.stderr,
+        )
         return 1
     report = paths.ROOT / "reports" / "debug-python.xml"
     report.parent.mkdir(exist_ok=True)
-    cmd = [exe, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--timeout=600", "-rfEs",
-           "--ignore-glob=tests/test_harness*", f"--junitxml={report}",
-           "-o", "junit_suite_name=debug-python", "tests", *argv]
+    cmd = [
+        exe,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--timeout=600",
+        "-rfEs",
+        "--ignore-glob=tests/test_harness*",
+        f"--junitxml={report}",
+        "-o",
+        "junit_suite_name=debug-python",
+        "tests",
+        *argv,
+    ]
     print(f"debug: {' '.join(cmd)}", flush=True)
     return subprocess.run(cmd, cwd=root).returncode
