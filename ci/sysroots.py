@@ -298,9 +298,31 @@ def smoke(target: Target, root: Path, python: PythonCommand) -> dict:
     return info
 
 
+def relativize_symlinks(root: Path) -> int:
+    """Point the sysroot's absolute symlinks inside it, relatively. QEMU's -L maps the guest's
+    paths into the sysroot, but a symlink's absolute target is read on the host: ppc64el's
+    loader /lib64/ld64.so.2 -> /lib/powerpc64le-linux-gnu/ld64.so.2 would name the host's
+    (missing) file. Returns how many links changed."""
+    changed = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            link = Path(dirpath) / name
+            if not link.is_symlink():
+                continue
+            dest = os.readlink(link)
+            if not dest.startswith("/"):
+                continue
+            link.unlink()
+            link.symlink_to(os.path.relpath(root / dest.lstrip("/"), link.parent))
+            changed += 1
+    return changed
+
+
 def build_into(target: Target, dest: Path, log: Log, python: PythonCommand) -> dict:
-    """The real build: mmdebstrap, bytecode, smoke check. Returns the smoke check's facts."""
+    """The real build: mmdebstrap, symlinks, bytecode, smoke check. Returns the smoke check's
+    facts."""
     mmdebstrap(target, dest, host_mirror(), log)
+    relativize_symlinks(dest)
     precompile(dest, python, log)
     return smoke(target, dest, python)
 

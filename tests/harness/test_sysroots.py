@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,17 @@ def test_half_built_wine_prefix_is_recreated(tmp_path):
 def test_wine_environment(tmp_path):
     env = wine.variables(tmp_path)
     assert env["WINEPREFIX"] == str(tmp_path) and env["WINEDEBUG"] == "-all"
+
+
+def test_absolute_symlinks_in_a_sysroot_are_made_relative_to_it(tmp_path):
+    root = tmp_path / "root"
+    (root / "lib" / "powerpc64le-linux-gnu").mkdir(parents=True)
+    (root / "lib" / "powerpc64le-linux-gnu" / "ld64.so.2").write_text("loader")
+    (root / "lib64").mkdir()
+    (root / "lib64" / "ld64.so.2").symlink_to("/lib/powerpc64le-linux-gnu/ld64.so.2")
+    (root / "usr").mkdir()
+    (root / "usr" / "lib").symlink_to("../lib")  # relative: left alone
+    assert sysroots.relativize_symlinks(root) == 1
+    assert os.readlink(root / "lib64" / "ld64.so.2") == "../lib/powerpc64le-linux-gnu/ld64.so.2"
+    assert (root / "lib64" / "ld64.so.2").read_text() == "loader"
+    assert os.readlink(root / "usr" / "lib") == "../lib"
