@@ -87,6 +87,8 @@ enum fiber_flags {
    flags are refused with FIBER_EINVAL. */
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg);
+
+/* The fiber's user area (NULL when it was created with user_size 0, or f is NULL). */
 void *fiber_user_area(const fiber_t *f);
 
 /* Switch into `f`, passing `value` (the first resume passes it as the entry's `first`; later
@@ -112,7 +114,8 @@ int fiber_running(const fiber_t *f);
    suspension point simply never continues. */
 int fiber_destroy(fiber_t *f);
 
-/* The usable stack of a fiber: [*low, *high). */
+/* The usable stack of a fiber: [*low, *high) (the guard page lies just below low). A NULL
+   f gives *low = *high = NULL. low or high may be NULL. */
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
 
 /* Install (once per process) a SIGSEGV handler that recognises a fiber overrunning its

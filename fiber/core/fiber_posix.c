@@ -577,7 +577,7 @@ int fiber_suspend(void *value, void **in)
 #endif
 }
 
-void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->top : NULL; }
+void *fiber_user_area(const fiber_t *f) { return f && f->user_size ? f->top : NULL; }
 
 int fiber_done(const fiber_t *f) { return f && f->state == STATE_DONE; }
 
@@ -596,7 +596,7 @@ int fiber_destroy(fiber_t *f)
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
 {
     if (low)
-        *low = f->map_base + page_size();
+        *low = f ? f->map_base + page_size() : NULL;
     if (high)
-        *high = f->top;
+        *high = f ? f->top : NULL;
 }

@@ -475,7 +475,7 @@ static int ensure_user_area(fiber_t *f, size_t user_size)
     return FIBER_OK;
 }
 
-void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->user_area : NULL; }
+void *fiber_user_area(const fiber_t *f) { return f && f->user_size ? f->user_area : NULL; }
 
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
 {

@@ -1960,6 +1960,36 @@ static result_t case_stack_aligned_per_abi(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * null_fiber_queries_give_null
+ * ------------------------------------------------------------------------------------- */
+
+static result_t case_null_fiber_queries_give_null(void)
+{
+    EXPECT(fiber_user_area(NULL) == NULL, "fiber_user_area(NULL) is not NULL");
+    void *low = P(1), *high = P(1);
+    fiber_stack_bounds(NULL, &low, &high);
+    EXPECT(low == NULL && high == NULL, "fiber_stack_bounds(NULL) gave [%p, %p), expected "
+           "NULL bounds", low, high);
+    low = P(1);
+    fiber_stack_bounds(NULL, &low, NULL);
+    EXPECT(low == NULL, "fiber_stack_bounds(NULL, &low, NULL) gave low %p", low);
+    fiber_stack_bounds(NULL, NULL, NULL);
+    EXPECT_RC(FIBER_EINVAL, fiber_destroy(NULL));
+    /* And the same queries of real fibers, for contrast. */
+    fiber_t *f, *g;
+    REQUIRE_OK(fiber_create(&f, 0, return_arg_entry, NULL));
+    REQUIRE_OK(fiber_create_ex(&g, 0, 40, 0, return_arg_entry, NULL));
+    EXPECT(fiber_user_area(f) == NULL, "a fiber without a user area has one");
+    void *area = fiber_user_area(g);
+    EXPECT(area != NULL && U(area) % 16 == 0, "the 40-byte user area is %p", area);
+    fiber_stack_bounds(g, &low, &high);
+    EXPECT(low != NULL && U(high) > U(low), "a real fiber's bounds [%p, %p) are empty", low, high);
+    REQUIRE_OK(fiber_destroy(f));
+    REQUIRE_OK(fiber_destroy(g));
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
  * The case table and the driver
  * ------------------------------------------------------------------------------------- */
 
@@ -1991,6 +2021,7 @@ static const struct test_case cases[] = {
     CASE(destroy_suspended_fiber),
     CASE(null_arguments_are_einval),
     CASE(strerror_describes_every_status),
+    CASE(null_fiber_queries_give_null),
 };
 
 static const char *status_word(result_t r)
