@@ -67,8 +67,9 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
 
 /* Flags for fiber_create_ex(). */
 enum fiber_flags {
-    /* The fiber owns its FP control state: MXCSR and the x87 control word on x86, FPCR on
-       aarch64, FPSCR on arm32 (rounding mode, flush-to-zero, exception masks). It starts
+    /* The fiber owns its FP control state: MXCSR and the x87 control word on x86 (on 32-bit
+       x86, MXCSR when the CPU has SSE, checked at run time: a CPU without it has no MXCSR),
+       FPCR on aarch64, FPSCR on arm32 (rounding mode, flush-to-zero, exception masks). It starts
        with its creator's modes, keeps a mode it sets across its suspends, and its resumer
        never sees that mode. Without the flag a fiber runs in the thread's modes, like any
        function its resumer calls: code on it that changes a mode must restore it before it

@@ -28,6 +28,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FIBER_ASAN 1
@@ -62,11 +65,11 @@ struct fiber {
     void *first;            /* the entry's `first`: `in` points here until the entry runs */
     fiber_t *resumer;       /* while running: the fiber that resumed it (NULL: a thread) */
     enum fiber_state state;
-    /* fiber_asm_switch_fp for a fiber created with FIBER_OWN_FP_CONTROL, else
-       fiber_asm_switch. Both directions of a fiber must use the same routine (switch.h), and
-       it is fixed from create to destroy. A pointer rather than a flag: the wrappers end in
-       one indirect jump instead of a test and two direct ones (measured: about 0.4 ns less
-       per round trip). */
+    /* fiber_asm_switch_fp (on i386 with SSE: fiber_asm_switch_fp_sse) for a fiber created
+       with FIBER_OWN_FP_CONTROL, else fiber_asm_switch. Both directions of a fiber must use
+       the same routine (switch.h), and it is fixed from create to destroy. A pointer rather
+       than a flag: the wrappers end in one indirect jump instead of a test and two direct
+       ones (measured: about 0.4 ns less per round trip). */
     int (*switch_routine)(void *top, int status);
     struct fiber_pool_node pool_node; /* its place in the reuse pool while freed */
 #ifdef FIBER_VALGRIND
@@ -459,11 +462,48 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
     return fiber_create_ex(out, stack_size, 0, 0, entry, arg);
 }
 
+typedef int (*switch_routine_fn)(void *top, int status);
+
+#if defined(__i386__)
+unsigned char fiber_asm_i386_sse; /* declared in switch.h: read by fiber_asm_init */
+
+/* i386: whether the FP control state includes MXCSR depends on the CPU, not on the build.
+   Debian's i686 baseline has no SSE (stmxcsr would raise SIGILL there, so a default build
+   cannot save it unconditionally), but on a CPU that has it glibc's fesetround() sets MXCSR
+   as well as the x87 control word, and SSE code chosen at run time rounds by MXCSR. CPUID
+   is asked once, at the first create of an owning fiber; the answer picks the routine for
+   every owning fiber (fixed for the process, so a fiber is always entered and left by the
+   same one) and tells fiber_asm_init to capture MXCSR for them (switch.h). The plain switch
+   is not involved. */
+static switch_routine_fn detect_owning_switch(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(edx & bit_SSE))
+        return fiber_asm_switch_fp;
+    __atomic_store_n(&fiber_asm_i386_sse, 1, __ATOMIC_RELAXED);
+    return fiber_asm_switch_fp_sse;
+}
+
+static switch_routine_fn owning_switch(void)
+{
+    static switch_routine_fn chosen;
+    /* Acquire/release: a thread that sees `chosen` also sees the flag stored before it. */
+    switch_routine_fn s = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!s, 0)) {
+        s = detect_owning_switch();
+        __atomic_store_n(&chosen, s, __ATOMIC_RELEASE);
+    }
+    return s;
+}
+#else
+static inline switch_routine_fn owning_switch(void) { return fiber_asm_switch_fp; }
+#endif
+
 /* Make a taken record a new fiber that will run entry(arg). */
 static inline int start_record(fiber_t **out, fiber_t *f, unsigned flags,
                                fiber_entry_fn entry, void *arg)
 {
-    f->switch_routine = (flags & FIBER_OWN_FP_CONTROL) ? fiber_asm_switch_fp : fiber_asm_switch;
+    f->switch_routine = (flags & FIBER_OWN_FP_CONTROL) ? owning_switch() : fiber_asm_switch;
     f->entry = entry;
     f->arg = arg;
     f->in = &f->first;

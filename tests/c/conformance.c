@@ -1960,6 +1960,155 @@ static result_t case_stack_aligned_per_abi(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * owning_fiber_keeps_mxcsr
+ *
+ * x86: MXCSR (SSE rounding, flush-to-zero, exception masks) is part of the FP control state
+ * an owning fiber keeps, read here with stmxcsr itself, whatever fegetround() reports (on
+ * i386 glibc's fegetround() reads only the x87 control word, while its fesetround() sets
+ * both). On i386 the core decides at run time whether the CPU has MXCSR.
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_MXCSR_CASE 1
+#if defined(__i386__)
+#include <cpuid.h>
+#endif
+#define MXCSR_RC_MASK 0x6000u
+#define MXCSR_RC_NEAREST 0x0000u
+#define MXCSR_RC_DOWN 0x2000u
+#define MXCSR_RC_UP 0x4000u
+#define MXCSR_RC_ZERO 0x6000u
+#define MXCSR_FTZ 0x8000u
+
+static int cpu_has_sse(void)
+{
+#if defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (d & bit_SSE);
+#else
+    return 1;
+#endif
+}
+
+#if defined(__i386__) && !defined(__SSE__)
+#define FT_SSE_TARGET __attribute__((target("sse")))
+#else
+#define FT_SSE_TARGET
+#endif
+
+FT_SSE_TARGET static unsigned mxcsr_get(void)
+{
+    unsigned m;
+    __asm__ __volatile__("stmxcsr %0" : "=m"(m));
+    return m;
+}
+
+FT_SSE_TARGET static void mxcsr_set(unsigned m) { __asm__ __volatile__("ldmxcsr %0" : : "m"(m)); }
+
+static void mxcsr_set_rc(unsigned rc) { mxcsr_set((mxcsr_get() & ~MXCSR_RC_MASK) | rc); }
+static unsigned mxcsr_rc(void) { return mxcsr_get() & MXCSR_RC_MASK; }
+
+static const char *rc_name(unsigned rc)
+{
+    switch (rc) {
+    case MXCSR_RC_NEAREST: return "nearest";
+    case MXCSR_RC_DOWN: return "down";
+    case MXCSR_RC_UP: return "up";
+    default: return "toward zero";
+    }
+}
+
+static int ftz_sticks; /* whether this CPU (or emulator) keeps MXCSR.FTZ at all */
+
+static void *mxcsr_owner_entry(void *arg, void *first)
+{
+    unsigned start = mxcsr_rc();
+    EXPECT(start == MXCSR_RC_DOWN, "a new owning fiber started with MXCSR rounding %s, "
+           "expected its creator's (down)", rc_name(start));
+    /* The issue's scenario: fesetround() sets MXCSR too (glibc on an SSE CPU); set it
+       directly as well, in case a libc leaves MXCSR alone. */
+#if HAVE_ROUNDING_MODES
+    fesetround(FE_UPWARD);
+#endif
+    mxcsr_set_rc(MXCSR_RC_UP);
+    if (ftz_sticks)
+        mxcsr_set(mxcsr_get() | MXCSR_FTZ);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_RC(FIBER_OK, fiber_suspend(NULL, NULL));
+        unsigned m = mxcsr_get();
+        EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_UP, "after suspend #%d the owning fiber's "
+               "MXCSR rounding was %s, expected its own (up)", i + 1, rc_name(m & MXCSR_RC_MASK));
+        EXPECT(!ftz_sticks || (m & MXCSR_FTZ), "after suspend #%d the owning fiber lost its "
+               "MXCSR flush-to-zero bit", i + 1);
+    }
+    return NULL;
+}
+
+static void *mxcsr_plain_entry(void *arg, void *first)
+{
+    unsigned start = mxcsr_rc();
+    mxcsr_set_rc(MXCSR_RC_UP);
+    return P(start);
+}
+#else
+#define HAVE_MXCSR_CASE 0
+#endif
+
+static result_t case_owning_fiber_keeps_mxcsr(void)
+{
+#if !HAVE_MXCSR_CASE
+    return skip("MXCSR is x86's; FPCR/FPSCR ownership is pinned by fp_control_travels_with_fiber");
+#else
+    if (!cpu_has_sse())
+        return skip("this CPU has no SSE, hence no MXCSR to own");
+    unsigned orig = mxcsr_get();
+#if HAVE_ROUNDING_MODES
+    int orig_mode = fegetround();
+#endif
+    mxcsr_set(orig | MXCSR_FTZ);
+    ftz_sticks = (mxcsr_get() & MXCSR_FTZ) != 0;
+    mxcsr_set(orig & ~MXCSR_FTZ);
+
+    fiber_t *f;
+    mxcsr_set_rc(MXCSR_RC_DOWN);
+    REQUIRE_OK(fiber_create_ex(&f, 0, 0, FIBER_OWN_FP_CONTROL, mxcsr_owner_entry, NULL));
+    mxcsr_set_rc(MXCSR_RC_NEAREST);
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    unsigned m = mxcsr_get();
+    EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_NEAREST, "after an owning fiber set its rounding "
+           "(fesetround and MXCSR) and suspended, the resumer's MXCSR rounding was %s, "
+           "expected its own (nearest)", rc_name(m & MXCSR_RC_MASK));
+    EXPECT(!(m & MXCSR_FTZ), "an owning fiber's flush-to-zero bit leaked to its resumer");
+    mxcsr_set_rc(MXCSR_RC_ZERO);
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "the resumer's MXCSR rounding was %s after a resume, "
+           "expected toward zero", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    EXPECT(fiber_done(f), "the owning fiber did not finish");
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "after the owning fiber finished the resumer's MXCSR "
+           "rounding was %s, expected toward zero", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_destroy(f));
+
+    /* Without the flag MXCSR stays the thread's, both ways. */
+    void *out = NULL;
+    mxcsr_set_rc(MXCSR_RC_DOWN);
+    REQUIRE_OK(fiber_create(&f, 0, mxcsr_plain_entry, NULL));
+    mxcsr_set_rc(MXCSR_RC_ZERO);
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT((unsigned)U(out) == MXCSR_RC_ZERO, "a fiber without FIBER_OWN_FP_CONTROL ran with "
+           "MXCSR rounding %s, expected its resumer's (toward zero)", rc_name((unsigned)U(out)));
+    EXPECT(mxcsr_rc() == MXCSR_RC_UP, "a fiber without FIBER_OWN_FP_CONTROL set MXCSR rounding "
+           "up and returned, but its resumer has %s", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_destroy(f));
+    mxcsr_set(orig);
+#if HAVE_ROUNDING_MODES
+    fesetround(orig_mode);
+#endif
+    return verdict();
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
  * null_fiber_queries_give_null
  * ------------------------------------------------------------------------------------- */
 
@@ -2021,6 +2170,7 @@ static const struct test_case cases[] = {
     CASE(destroy_suspended_fiber),
     CASE(null_arguments_are_einval),
     CASE(strerror_describes_every_status),
+    CASE(owning_fiber_keeps_mxcsr),
     CASE(null_fiber_queries_give_null),
 };
 
