@@ -67,6 +67,7 @@ CASES = [
     "destroy_suspended_fiber",
     "null_arguments_are_einval",
     "strerror_describes_every_status",
+    "size_overflow_is_einval",
     "owning_fiber_keeps_mxcsr",
     "null_fiber_queries_give_null",
 ]

@@ -45,11 +45,14 @@ typedef void *(*fiber_entry_fn)(void *arg, void *first);
 
 typedef enum fiber_status {
     FIBER_OK = 0,
-    FIBER_ENOMEM = -1,      /* the stack (or the fiber record) could not be allocated */
+    FIBER_ENOMEM = -1,      /* the system refused the memory: the stack could not be mapped
+                               (more than the address space, or than is left), or the record
+                               could not be allocated */
     FIBER_EDONE = -2,       /* resume of a fiber that has already finished */
     FIBER_ENOTFIBER = -3,   /* fiber_suspend() called on a thread's own stack */
     FIBER_EBUSY = -4,       /* resume of a running fiber (itself, or an ancestor resumer) */
-    FIBER_EINVAL = -5,      /* a NULL fiber or entry, or a size that overflows */
+    FIBER_EINVAL = -5,      /* a NULL fiber, out pointer or entry, an unknown flag, or a size
+                               whose arithmetic overflows (see fiber_create_ex) */
 } fiber_status;
 
 /* A short English description of a status code (never NULL). */
@@ -85,7 +88,12 @@ enum fiber_flags {
    it last held) that belong to the caller for the fiber's lifetime, placed next to the top
    of the stack so that data used with the first stack frames shares their pages (the Python
    glue keeps the first interpreter frames there). fiber_user_area() returns it. Unknown
-   flags are refused with FIBER_EINVAL. */
+   flags are refused with FIBER_EINVAL.
+   Sizes: a request whose arithmetic overflows size_t is malformed and gets FIBER_EINVAL:
+   stack_size or user_size rounded up (to pages, to 16 bytes), or the whole, stack + guard
+   region + user area + the record, beyond SIZE_MAX (SIZE_MAX itself, for instance). A
+   request that can be represented but that the system will not map (more than the address
+   space, or than it has left) gets FIBER_ENOMEM. On failure *out is NULL. */
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg);
 

@@ -113,31 +113,38 @@ size_t fiber_min_stack_size(void)
 
 #define ALIGN16(n) (((n) + 15) & ~(size_t)15)
 
-/* Page sizes are powers of two: a mask, not a division (this runs on every create). */
-static size_t round_to_pages(size_t n)
+/* n rounded up to a multiple of `align` (a power of two) in *out; 0 if that overflows. */
+static int round_up(size_t n, size_t align, size_t *out)
 {
-    size_t page = page_size();
-    return (n + page - 1) & ~(page - 1);
+    size_t sum;
+    if (__builtin_add_overflow(n, align - 1, &sum))
+        return 0;
+    *out = sum & ~(align - 1);
+    return 1;
 }
 
-/* Round a requested usable size (plus user area) to the mapping size; 0 when it cannot be
-   represented. */
-static size_t mapping_size_for(size_t stack_size, size_t user_size)
+/* The mapping for a request: the guard page, the stack rounded to pages, and the pages
+   above `top` (record and user area). FIBER_EINVAL when that sum cannot be represented in a
+   size_t: such a request is malformed, whatever the system's memory. */
+static int mapping_size_for(size_t stack_size, size_t user_size, size_t *out)
 {
     size_t page = page_size();
     if (stack_size == 0)
         stack_size = fiber_default_stack_size();
     if (stack_size < fiber_min_stack_size())
         stack_size = fiber_min_stack_size();
-    if (user_size > SIZE_MAX / 4)
-        return 0;
     /* The record and user area come out of the stack's top page when they leave it at
        least `page / 4` of stack; otherwise they get pages of their own. */
-    size_t above_top = ALIGN16(sizeof(fiber_t)) + ALIGN16(user_size);
-    size_t extra = page /* guard */ + round_to_pages(above_top + page / 4);
-    if (stack_size > SIZE_MAX - extra - page)
-        return 0;
-    return round_to_pages(stack_size) + extra;
+    size_t user, above, stack, total;
+    if (!round_up(user_size, 16, &user) ||
+        __builtin_add_overflow(user, ALIGN16(sizeof(fiber_t)) + page / 4, &above) ||
+        !round_up(above, page, &above) ||
+        !round_up(stack_size, page, &stack) ||
+        __builtin_add_overflow(stack, above, &total) ||
+        __builtin_add_overflow(total, page /* the guard */, &total))
+        return FIBER_EINVAL;
+    *out = total;
+    return FIBER_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -521,9 +528,10 @@ static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size
                                                              fiber_entry_fn entry, void *arg)
 {
     *out = NULL;
-    size_t map_size = mapping_size_for(stack_size, user_size);
-    if (!map_size)
-        return FIBER_ENOMEM;
+    size_t map_size;
+    int rc = mapping_size_for(stack_size, user_size, &map_size);
+    if (rc != FIBER_OK)
+        return rc;
     fiber_t *f = pool_take(map_size, user_size);
     if (!f)
         f = map_fiber(map_size, user_size);

@@ -215,24 +215,41 @@ size_t fiber_min_stack_size(void)
     return (size_t)16 << 10;
 }
 
-/* The reservation for a requested usable size; 0 when it cannot be represented. */
-static size_t reserve_size_for(size_t stack_size)
+/* n rounded up to a multiple of `align` (a power of two) in *out; 0 if that overflows. */
+static int round_up(size_t n, size_t align, size_t *out)
+{
+    size_t sum;
+    if (__builtin_add_overflow(n, align - 1, &sum))
+        return 0;
+    *out = sum & ~(align - 1);
+    return 1;
+}
+
+/* The reservation for a request, in *out. The same promise as on POSIX (fiber.h): a request
+   whose arithmetic overflows size_t is FIBER_EINVAL, including the user area, which lives on
+   the heap here but is part of what was asked for; one that can be represented but can
+   never be had is FIBER_ENOMEM. */
+static int reserve_size_for(size_t stack_size, size_t user_size, size_t *out)
 {
     size_t page = page_size(), gran = allocation_granularity();
     if (stack_size == 0)
         stack_size = fiber_default_stack_size();
     if (stack_size < fiber_min_stack_size())
         stack_size = fiber_min_stack_size();
-    if (stack_size > SIZE_MAX - STACK_RESERVED_BELOW - page - gran)
-        return 0;
-    size_t usable = ((stack_size + page - 1) / page) * page;
-    size_t total = usable + STACK_RESERVED_BELOW;
-    total = ((total + gran - 1) / gran) * gran;
+    size_t usable, total, user, whole;
+    if (!round_up(stack_size, page, &usable) ||
+        __builtin_add_overflow(usable, STACK_RESERVED_BELOW, &total) ||
+        !round_up(total, gran, &total) || !round_up(user_size, 16, &user) ||
+        __builtin_add_overflow(total, user, &whole) ||
+        __builtin_add_overflow(whole, sizeof(fiber_t), &whole))
+        return FIBER_EINVAL;
     /* SIZE_T is the API's type, but the reservation must also fit the stack's TEB fields,
-       and a request beyond the address space can never succeed: refuse it here. */
+       and a request beyond the address space can never succeed: refuse it here (under Wine
+       trying would crash, see "Stacks"). */
     if (total > ((size_t)1 << (sizeof(void *) >= 8 ? 47 : 31)))
-        return 0;
-    return total;
+        return FIBER_ENOMEM;
+    *out = total;
+    return FIBER_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -490,9 +507,10 @@ int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned
     *out = NULL;
     if (!tls_ready())
         return FIBER_ENOMEM;
-    size_t reserve_size = reserve_size_for(stack_size);
-    if (!reserve_size)
-        return FIBER_ENOMEM;
+    size_t reserve_size;
+    int rc = reserve_size_for(stack_size, user_size, &reserve_size);
+    if (rc != FIBER_OK)
+        return rc;
     fiber_t *f = pool_take(reserve_size);
     if (!f) {
         f = new_fiber(reserve_size);

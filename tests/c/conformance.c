@@ -1959,6 +1959,90 @@ static result_t case_stack_aligned_per_abi(void)
     return verdict();
 }
 
+/* Tools some cases must know about: they build this program with -fsanitize=address, or
+   with -DFIBER_VALGRIND and run it under valgrind (ci/reliability). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FT_ASAN 1
+#endif
+#endif
+#ifdef FIBER_VALGRIND
+#include <valgrind/valgrind.h>
+#define FT_ON_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define FT_ON_VALGRIND() 0
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * size_overflow_is_einval
+ *
+ * fiber.h: a request whose size arithmetic overflows size_t is malformed (FIBER_EINVAL);
+ * one that can be represented but that the system will not map is FIBER_ENOMEM, with errno
+ * as mmap left it.
+ * ------------------------------------------------------------------------------------- */
+
+static result_t create_expecting(int want, size_t stack_size, size_t user_size, const char *what)
+{
+    fiber_t *f = P(1);
+#ifndef _WIN32
+    errno = 0;
+#endif
+    int rc = fiber_create_ex(&f, stack_size, user_size, 0, never_entry, NULL);
+    if (rc == FIBER_OK) {
+        fiber_destroy(f);
+        return note_fail(__LINE__, "%s (stack %zu, user area %zu) was created", what,
+                         stack_size, user_size), RES_FAIL;
+    }
+    EXPECT(rc == want, "%s (stack %zu, user area %zu) returned %d (%s), expected %d (%s)", what,
+           stack_size, user_size, rc, fiber_strerror(rc), want, fiber_strerror(want));
+    EXPECT(f == NULL, "%s: a failed create left *out = %p, not NULL", what, (void *)f);
+#ifndef _WIN32
+    /* errno is mmap's: Linux's ENOMEM; valgrind's own mmap answers EINVAL for a length
+       beyond its address-space manager. */
+    if (want == FIBER_ENOMEM)
+        EXPECT(errno == ENOMEM || (FT_ON_VALGRIND() && errno != 0), "%s: FIBER_ENOMEM with "
+               "errno %d (%s), expected the system's ENOMEM", what, errno, strerror(errno));
+#endif
+    return verdict();
+}
+
+static result_t case_size_overflow_is_einval(void)
+{
+    size_t page = page_size();
+    const size_t half = SIZE_MAX / 2 + 1;
+    /* Each of these overflows size_t on the way to a mapping size. */
+    const struct { size_t stack, user; const char *what; } overflowing[] = {
+        {SIZE_MAX, 0, "SIZE_MAX"},
+        {SIZE_MAX - 1, 0, "SIZE_MAX - 1"},
+        {SIZE_MAX - page + 2, 0, "a stack that overflows when rounded to pages"},
+        {SIZE_MAX - 2 * page, 0, "a stack that overflows with the guard added"},
+        {0, SIZE_MAX, "a user area of SIZE_MAX"},
+        {0, SIZE_MAX - 8, "a user area that overflows when rounded to 16 bytes"},
+        {half, half, "a stack and a user area that overflow together"},
+        {fiber_min_stack_size(), SIZE_MAX - fiber_min_stack_size() / 2,
+         "a user area that overflows with the stack added"},
+    };
+    for (size_t k = 0; k < ARRAY_LEN(overflowing); k++)
+        create_expecting(FIBER_EINVAL, overflowing[k].stack, overflowing[k].user,
+                         overflowing[k].what);
+    /* Representable, but more than the address space: the system refuses it. */
+    create_expecting(FIBER_ENOMEM, SIZE_MAX / 8 * 7, 0, "a stack of 7/8 of the address space");
+#if SIZE_MAX > 0xffffffffu
+    create_expecting(FIBER_ENOMEM, half, 0, "a stack of half the 64-bit range");
+    create_expecting(FIBER_ENOMEM, 0, half, "a user area of half the 64-bit range");
+#endif
+    /* The failures left nothing broken behind. */
+    fiber_t *f = NULL;
+    void *out = NULL;
+    REQUIRE_OK(fiber_create(&f, 0, sizes_entry, NULL));
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT(fiber_done(f), "a normal fiber after the failed creates did not finish");
+    REQUIRE_OK(fiber_destroy(f));
+    return verdict();
+}
+
 /* ---------------------------------------------------------------------------------------
  * owning_fiber_keeps_mxcsr
  *
@@ -2170,6 +2254,7 @@ static const struct test_case cases[] = {
     CASE(destroy_suspended_fiber),
     CASE(null_arguments_are_einval),
     CASE(strerror_describes_every_status),
+    CASE(size_overflow_is_einval),
     CASE(owning_fiber_keeps_mxcsr),
     CASE(null_fiber_queries_give_null),
 };
