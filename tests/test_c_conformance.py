@@ -70,6 +70,8 @@ CASES = [
     "size_overflow_is_einval",
     "owning_fiber_keeps_mxcsr",
     "null_fiber_queries_give_null",
+    "guard_size_setting_applies_to_new_fibers",
+    "frame_larger_than_a_page_is_a_reported_overflow",
 ]
 
 TARGET = os.environ.get("FIBER_TARGET", "")

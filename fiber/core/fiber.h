@@ -19,9 +19,10 @@
  * innermost resumer) and migrate (a suspended fiber may be resumed from any thread, one
  * thread at a time). Errors are returned as negative fiber_status codes, never by crashing.
  *
- * Stacks are mapped with a PROT_NONE guard page below the usable area (on Windows the
- * system's fiber stacks carry their own guard), and freed stacks are kept in a small pool
- * for reuse, so creating a fiber is normally a pool hit rather than an mmap.
+ * Stacks are mapped with a PROT_NONE guard region below the usable area (see "The guard
+ * region" below; on Windows the system's fiber stacks carry their own guard), and freed
+ * stacks are kept in a small pool for reuse, so creating a fiber is normally a pool hit
+ * rather than an mmap.
  */
 #ifndef FIBER_CORE_FIBER_H
 #define FIBER_CORE_FIBER_H
@@ -59,9 +60,40 @@ typedef enum fiber_status {
 const char *fiber_strerror(int status);
 
 /* Stack sizes: 0 asks for fiber_default_stack_size(); smaller sizes are rounded up to
-   fiber_min_stack_size(), every size up to a whole number of pages. The guard page is extra. */
+   fiber_min_stack_size(), every size up to a whole number of pages. The guard region is
+   extra. */
 size_t fiber_default_stack_size(void);
 size_t fiber_min_stack_size(void);
+
+/* The guard region
+   ----------------
+   Below every POSIX fiber stack lies a PROT_NONE guard region; a fault anywhere in it is a
+   stack overflow of that fiber (see fiber_install_overflow_handler). It is larger than a
+   page because a function whose frame is larger than the guard moves the stack pointer past
+   it in one step and its first store lands below, in another mapping: an overflow nobody
+   notices. Compilers do that for any frame of more than a page (a 12 KiB local array is
+   enough) unless the code is built with -fstack-clash-protection (GCC, clang), which probes
+   each page of a large frame on the way down; C code run on fibers with frames larger than
+   the guard should be built with it. The default is 64 KiB on 64-bit targets (what GCC's
+   stack-clash protection assumes on aarch64, where it leaves smaller frames unprobed) and
+   16 KiB on 32-bit ones (address space is scarce there); PROT_NONE pages cost address
+   space, never memory.
+
+   On Windows, where the system's fiber stacks carry the guard (and Windows compilers probe
+   every frame larger than a page, __chkstk), the setting is kept and reported but changes
+   no stack. */
+
+/* The guard size, in bytes, that fibers created from now on get (a whole number of pages). */
+size_t fiber_guard_size(void);
+
+/* Set the guard size for fibers created from now on, process-wide (fibers already created,
+   and stacks already pooled for another size, keep theirs): rounded up to whole pages; 0
+   restores the default. Returns FIBER_OK, or FIBER_EINVAL if rounding overflows. A guard
+   too large for the address space makes creates fail with FIBER_ENOMEM. Process-wide
+   rather than per fiber because what it guards against is a property of the code the
+   process runs (how large its frames are, and whether it was built with stack-clash
+   protection), not of one fiber. Safe to call from any thread. */
+int fiber_set_guard_size(size_t size);
 
 /* Create a fiber that will run entry(arg, first) on a new stack of (at least) stack_size
    bytes. The entry does not run until the first fiber_resume(). It runs in the thread's FP
@@ -123,13 +155,15 @@ int fiber_running(const fiber_t *f);
    suspension point simply never continues. */
 int fiber_destroy(fiber_t *f);
 
-/* The usable stack of a fiber: [*low, *high) (the guard page lies just below low). A NULL
+/* The usable stack of a fiber: [*low, *high) (the guard region lies just below low). A NULL
    f gives *low = *high = NULL. low or high may be NULL. */
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
 
 /* Install (once per process) a SIGSEGV handler that recognises a fiber overrunning its
-   stack into the guard page: it prints "fiber: stack overflow" with the fiber's stack range
-   to stderr and aborts, instead of a silent segfault. Other faults go to the handler that
+   stack into its guard region (a fault anywhere in it, from the running fiber or one of its
+   resumers): it prints "fiber: stack overflow" with the fiber's stack range to stderr and
+   aborts, instead of a silent segfault. A frame larger than the guard can still jump past
+   it (see "The guard region"). Other faults go to the handler that
    was installed before (or the default action). Each thread gets a small alternate signal
    stack the first time it resumes a fiber, since the overflowed stack cannot run the
    handler. Returns FIBER_OK, or FIBER_EINVAL if sigaction failed. On Windows the system

@@ -2,13 +2,16 @@
  * The C core on POSIX systems: fiber records, guard-paged stacks, a reuse pool, and the
  * resume/suspend protocol on top of the per-ABI routines of switch.h.
  *
- * One mapping per fiber holds everything: the guard page, the usable stack, the caller's
+ * One mapping per fiber holds everything: the guard region, the usable stack, the caller's
  * user area and the fiber record itself at the very top (so creating a fiber from the pool
  * costs no allocation):
  *
  *   map_base                                                                map_base + map_size
  *   | guard (PROT_NONE) | usable stack, grows down <- | link area | user area | struct fiber |
- *                       ^ low                        ^ top - 16  ^ top
+ *   <-- guard_size -->  ^ low                        ^ top - 16  ^ top
+ *
+ * The guard is one mprotect of one range, so a fiber costs the kernel exactly two mappings
+ * (vm.max_map_count counts them), whatever the guard's size (fiber_set_guard_size()).
  *
  * `top` (16-byte aligned) is what the assembly sees; its link slot at top - 16 is described
  * in switch.h. A fiber suspended shallow uses well under a page of C stack, so the top page
@@ -51,11 +54,13 @@ enum fiber_state { STATE_NEW, STATE_SUSPENDED, STATE_RUNNING, STATE_DONE };
 
 struct fiber {
     void *top;              /* 16-aligned stack top handed to the assembly */
-    char *map_base;         /* the whole mapping: guard page + stack + this record */
+    char *map_base;         /* the whole mapping: guard region + stack + this record */
     size_t map_size;
+    size_t guard_size;      /* bytes of PROT_NONE at map_base; part of the pool's key */
     size_t user_size;       /* bytes of user area between top and this record */
-    size_t asked_stack_size;   /* the sizes the last create of this record asked for: a */
-    size_t asked_user_size;    /* create asking the same takes it from the thread's cache */
+    size_t asked_stack_size;   /* the sizes the last create of this record asked for (the */
+    size_t asked_user_size;    /* guard: the setting then, 0 for the default): a create */
+    size_t asked_guard;        /* asking the same takes it from the thread's cache */
     fiber_entry_fn entry;
     void *arg;
     /* Values cross a switch by a store the side that leaves makes into a variable of the
@@ -123,10 +128,58 @@ static int round_up(size_t n, size_t align, size_t *out)
     return 1;
 }
 
-/* The mapping for a request: the guard page, the stack rounded to pages, and the pages
-   above `top` (record and user area). FIBER_EINVAL when that sum cannot be represented in a
+/* ---------------------------------------------------------------------------------------
+ * The guard region
+ *
+ * A function whose frame is larger than the guard moves the stack pointer past it in one
+ * step, and its first store lands below the guard, in whatever mapping lies there: the
+ * overflow goes unnoticed, or faults where nobody recognises it. Compilers place frames of
+ * several KiB without touching the pages between (a local buffer of PATH_MAX * 4 or BUFSIZ
+ * * 2 is 16 KiB) unless the code is built with -fstack-clash-protection, which probes
+ * every page of a large frame on the way down. So the guard is larger than a page:
+ *   - 64 KiB on 64-bit targets: what GCC's -fstack-clash-protection itself assumes on aarch64
+ *     (it leaves frames below 64 KiB unprobed there), and enough for any unprobed frame
+ *     below 64 KiB elsewhere. Address space is plentiful and PROT_NONE pages cost no memory.
+ *   - 16 KiB on 32-bit targets, where address space is scarce (3-4 GiB for every stack of
+ *     the process): still above the 12 KiB frames that a page-sized guard lets through, and
+ *     a quarter of the 64-bit cost for programs with thousands of small fibers.
+ * fiber_set_guard_size() changes it for the fibers created afterwards.
+ * ------------------------------------------------------------------------------------- */
+
+static size_t default_guard_size(void)
+{
+    return sizeof(void *) >= 8 ? (size_t)64 << 10 : (size_t)16 << 10;
+}
+
+static size_t guard_setting; /* 0: the default; else page-rounded bytes (atomic, relaxed) */
+
+static size_t guard_asked(void) { return __atomic_load_n(&guard_setting, __ATOMIC_RELAXED); }
+
+/* The guard size a setting stands for. */
+static size_t guard_for(size_t asked)
+{
+    if (asked)
+        return asked;
+    size_t guard = 0;
+    round_up(default_guard_size(), page_size(), &guard); /* a few KiB: cannot overflow */
+    return guard;
+}
+
+size_t fiber_guard_size(void) { return guard_for(guard_asked()); }
+
+int fiber_set_guard_size(size_t size)
+{
+    size_t guard = 0;
+    if (size && !round_up(size, page_size(), &guard))
+        return FIBER_EINVAL;
+    __atomic_store_n(&guard_setting, guard, __ATOMIC_RELAXED);
+    return FIBER_OK;
+}
+
+/* The mapping for a request: the guard, the stack rounded to pages, and the pages above
+   `top` (record and user area). FIBER_EINVAL when that sum cannot be represented in a
    size_t: such a request is malformed, whatever the system's memory. */
-static int mapping_size_for(size_t stack_size, size_t user_size, size_t *out)
+static int mapping_size_for(size_t stack_size, size_t user_size, size_t guard, size_t *out)
 {
     size_t page = page_size();
     if (stack_size == 0)
@@ -141,7 +194,7 @@ static int mapping_size_for(size_t stack_size, size_t user_size, size_t *out)
         !round_up(above, page, &above) ||
         !round_up(stack_size, page, &stack) ||
         __builtin_add_overflow(stack, above, &total) ||
-        __builtin_add_overflow(total, page /* the guard */, &total))
+        __builtin_add_overflow(total, guard, &total))
         return FIBER_EINVAL;
     *out = total;
     return FIBER_OK;
@@ -184,8 +237,8 @@ static FIBER_TLS struct thread_state tls;
 FIBER_OPAQUE fiber_t *fiber_current(void) { return tls.current; }
 
 /* ---------------------------------------------------------------------------------------
- * The reuse pool (pool.c): a freed fiber keeps its mapping for a create of the same mapping
- * and user-area sizes.
+ * The reuse pool (pool.c): a freed fiber keeps its mapping for a create of the same mapping,
+ * user-area and guard sizes.
  * ------------------------------------------------------------------------------------- */
 
 static void unmap_fiber(fiber_t *f)
@@ -200,6 +253,7 @@ static void shared_pool_put(fiber_t *f)
 {
     f->pool_node.size = f->map_size;
     f->pool_node.variant = f->user_size;
+    f->pool_node.guard = f->guard_size;
     if (!fiber_pool_keep(&f->pool_node))
         unmap_fiber(f);
 }
@@ -220,14 +274,15 @@ static void cache_flush(void *unused)
 
 static void cache_key_create(void) { pthread_key_create(&cache_key, cache_flush); }
 
-static fiber_t *pool_take(size_t map_size, size_t user_size)
+static fiber_t *pool_take(size_t map_size, size_t user_size, size_t guard)
 {
     fiber_t *f = tls.cached;
-    if (f && f->map_size == map_size && f->user_size == ALIGN16(user_size)) {
+    if (f && f->map_size == map_size && f->user_size == ALIGN16(user_size) &&
+        f->guard_size == guard) {
         tls.cached = NULL;
         return f;
     }
-    struct fiber_pool_node *node = fiber_pool_take(map_size, ALIGN16(user_size));
+    struct fiber_pool_node *node = fiber_pool_take(map_size, ALIGN16(user_size), guard);
     return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
@@ -270,9 +325,8 @@ size_t fiber_pool_size(void)
     return fiber_pool_shared_size() + (tls.cached != NULL);
 }
 
-static fiber_t *map_fiber(size_t map_size, size_t user_size)
+static fiber_t *map_fiber(size_t map_size, size_t user_size, size_t guard)
 {
-    size_t page = page_size();
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 #ifdef MAP_STACK
     flags |= MAP_STACK;
@@ -280,7 +334,7 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size)
     char *base = mmap(NULL, map_size, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
-    if (mprotect(base, page, PROT_NONE) != 0) {
+    if (mprotect(base, guard, PROT_NONE) != 0) {
         munmap(base, map_size);
         return NULL;
     }
@@ -289,18 +343,19 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size)
     memset(f, 0, sizeof *f);
     f->map_base = base;
     f->map_size = map_size;
+    f->guard_size = guard;
     f->user_size = ALIGN16(user_size);
     f->top = (char *)f - f->user_size;
 #ifdef FIBER_VALGRIND
-    f->valgrind_stack_id = VALGRIND_STACK_REGISTER(base + page, f->top);
+    f->valgrind_stack_id = VALGRIND_STACK_REGISTER(base + guard, f->top);
 #endif
     return f;
 }
 
 /* ---------------------------------------------------------------------------------------
- * Stack overflow reporting: a fault in the guard page of the running fiber (or of one of
- * its resumers) is a fiber stack overflow. Everything below runs in a signal handler, so it
- * uses only async-signal-safe calls (write, sigaction, raise).
+ * Stack overflow reporting: a fault anywhere in the guard region of the running fiber (or of
+ * one of its resumers) is a fiber stack overflow. Everything below runs in a signal handler,
+ * so it uses only async-signal-safe calls (write, sigaction, raise).
  * ------------------------------------------------------------------------------------- */
 
 static struct sigaction previous_segv;
@@ -326,8 +381,8 @@ static void write_overflow_message(const fiber_t *f, const void *addr)
     char msg[256];
     size_t len = 0;
     const char *parts[] = {"fiber: stack overflow: a fiber overran its stack [", ", ",
-                           ") into the guard page (fault at ", "); aborting\n"};
-    uintptr_t values[] = {(uintptr_t)(f->map_base + page_size()), (uintptr_t)f->top,
+                           ") into its guard region (fault at ", "); aborting\n"};
+    uintptr_t values[] = {(uintptr_t)(f->map_base + f->guard_size), (uintptr_t)f->top,
                           (uintptr_t)addr};
     for (size_t i = 0; i < 4; i++) {
         size_t plen = strlen(parts[i]);
@@ -347,7 +402,7 @@ static void overflow_handler(int sig, siginfo_t *info, void *context)
 {
     const char *addr = info->si_addr;
     for (const fiber_t *f = tls.current; f; f = f->resumer) {
-        if (addr >= f->map_base && addr < f->map_base + page_size()) {
+        if (addr >= f->map_base && addr < f->map_base + f->guard_size) {
             write_overflow_message(f, addr);
             signal(SIGABRT, SIG_DFL);
             raise(SIGABRT);
@@ -414,7 +469,7 @@ static void ensure_altstack(struct thread_state *t)
 #ifdef FIBER_ASAN
 static void stack_range(const fiber_t *f, const void **low, size_t *size)
 {
-    char *lo = f->map_base + page_size();
+    char *lo = f->map_base + f->guard_size;
     *low = lo;
     *size = (size_t)((char *)f->top - lo);
 }
@@ -524,21 +579,23 @@ static inline int start_record(fiber_t **out, fiber_t *f, unsigned flags,
    shared pool by mapping size, else a new mapping. Out of line so that the common path of
    fiber_create_ex() needs no stack frame. */
 static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size_t stack_size,
-                                                             size_t user_size, unsigned flags,
-                                                             fiber_entry_fn entry, void *arg)
+                                                             size_t user_size, size_t asked_guard,
+                                                             unsigned flags, fiber_entry_fn entry,
+                                                             void *arg)
 {
     *out = NULL;
-    size_t map_size;
-    int rc = mapping_size_for(stack_size, user_size, &map_size);
+    size_t guard = guard_for(asked_guard), map_size;
+    int rc = mapping_size_for(stack_size, user_size, guard, &map_size);
     if (rc != FIBER_OK)
         return rc;
-    fiber_t *f = pool_take(map_size, user_size);
+    fiber_t *f = pool_take(map_size, user_size, guard);
     if (!f)
-        f = map_fiber(map_size, user_size);
+        f = map_fiber(map_size, user_size, guard);
     if (!f)
         return FIBER_ENOMEM;
     f->asked_stack_size = stack_size;
     f->asked_user_size = user_size;
+    f->asked_guard = asked_guard;
     return start_record(out, f, flags, entry, arg);
 }
 
@@ -551,11 +608,13 @@ int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned
        size arithmetic: the cached record remembers what its creator asked for. */
     struct thread_state *t = &tls;
     fiber_t *f = t->cached;
-    if (f && f->asked_stack_size == stack_size && f->asked_user_size == user_size) {
+    size_t asked_guard = guard_asked();
+    if (f && f->asked_stack_size == stack_size && f->asked_user_size == user_size &&
+        f->asked_guard == asked_guard) {
         t->cached = NULL;
         return start_record(out, f, flags, entry, arg);
     }
-    return create_from_pool_or_map(out, stack_size, user_size, flags, entry, arg);
+    return create_from_pool_or_map(out, stack_size, user_size, asked_guard, flags, entry, arg);
 }
 
 /* Why a resume cannot go ahead; kept out of fiber_resume's straight path. */
@@ -644,7 +703,7 @@ int fiber_destroy(fiber_t *f)
 void fiber_stack_bounds(const fiber_t *f, void **low, void **high)
 {
     if (low)
-        *low = f ? f->map_base + page_size() : NULL;
+        *low = f ? f->map_base + f->guard_size : NULL;
     if (high)
         *high = f ? f->top : NULL;
 }

@@ -97,11 +97,13 @@
  * fiber_stack_bounds() reports [low, high): high is the fiber's StackBase (its TEB's top of
  * stack, as seen from inside the fiber), low is the base of the reservation plus
  * STACK_RESERVED_BELOW. All of [low, high) can be used; going below low ends in
- * EXCEPTION_STACK_OVERFLOW (the Windows counterpart of the POSIX guard page), never in a
- * write into a neighbour. high - low is at least the rounded size S. The bounds are recorded
- * by the fiber itself, from its TEB, on its first run (inside fiber_create), so they are what
- * the system actually gave, whatever it did to the requested size. fiber_stack_bounds(NULL)
- * gives NULL bounds.
+ * EXCEPTION_STACK_OVERFLOW (the Windows counterpart of the POSIX guard region), never in a
+ * write into a neighbour: Windows compilers probe every frame larger than a page (__chkstk,
+ * ___chkstk_ms), so no frame skips the system's guard page, and fiber_set_guard_size()
+ * (fiber.h) has nothing to change here. high - low is at least the rounded size S. The
+ * bounds are recorded by the fiber itself, from its TEB, on its first run (inside
+ * fiber_create), so they are what the system actually gave, whatever it did to the
+ * requested size. fiber_stack_bounds(NULL) gives NULL bounds.
  *
  * Under Wine (checked with wine64 8.0): fiber stacks are reserved with at least 1 MiB and
  * committed in full at creation (the bounds show it); a commit that cannot be had crashes
@@ -252,6 +254,27 @@ static int reserve_size_for(size_t stack_size, size_t user_size, size_t *out)
     return FIBER_OK;
 }
 
+/* The guard setting of fiber.h: kept and reported, but Windows stacks are the system's (see
+   "Stacks"), so it changes none. 0: the POSIX default for this word size. */
+static volatile size_t guard_setting;
+
+size_t fiber_guard_size(void)
+{
+    size_t set = guard_setting;
+    if (set)
+        return set;
+    return sizeof(void *) >= 8 ? (size_t)64 << 10 : (size_t)16 << 10;
+}
+
+int fiber_set_guard_size(size_t size)
+{
+    size_t guard = 0;
+    if (size && !round_up(size, page_size(), &guard))
+        return FIBER_EINVAL;
+    guard_setting = guard;
+    return FIBER_OK;
+}
+
 /* ---------------------------------------------------------------------------------------
  * FP control state
  * ------------------------------------------------------------------------------------- */
@@ -397,7 +420,7 @@ static void delete_fiber(fiber_t *f)
 
 static fiber_t *pool_take(size_t reserve_size)
 {
-    struct fiber_pool_node *node = fiber_pool_take(reserve_size, 0);
+    struct fiber_pool_node *node = fiber_pool_take(reserve_size, 0, 0);
     return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
@@ -407,6 +430,7 @@ static void pool_put(fiber_t *f)
 {
     f->pool_node.size = f->reserve_size;
     f->pool_node.variant = 0;
+    f->pool_node.guard = 0;
     if (!fiber_pool_keep(&f->pool_node))
         delete_fiber(f);
 }

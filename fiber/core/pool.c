@@ -32,12 +32,12 @@ static int has_room_locked(size_t size)
     return count < POOL_MAX_COUNT && bytes + size <= POOL_MAX_BYTES;
 }
 
-struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant)
+struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant, size_t guard)
 {
     struct fiber_pool_node *found = NULL;
     LOCK();
     for (struct fiber_pool_node **link = &head; *link; link = &(*link)->next) {
-        if ((*link)->size == size && (*link)->variant == variant) {
+        if ((*link)->size == size && (*link)->variant == variant && (*link)->guard == guard) {
             found = *link;
             *link = found->next;
             count--;

@@ -1265,18 +1265,18 @@ static result_t case_deep_recursion_within_stack(void)
  * guard_page_write_kills_with_sigsegv
  *
  * In a child process: two neighbour fibers, created just before and just after a victim V
- * (so that one of them usually lies right below V's guard page, whichever way the system
+ * (so that one of them usually lies right below V's guard region, whichever way the system
  * places new mappings), fill a buffer on their stacks and suspend; V either
  * writes one byte below its stack's low bound or recurses without end. A SIGSEGV handler (on
  * an alternate stack) reports the fault address and N's checksum through a pipe, then lets
  * the signal kill the child. The parent checks: killed by SIGSEGV, the fault was in V's guard
- * page, N's stack data intact.
+ * region (fiber_guard_size() bytes below the low bound), N's stack data intact.
  * ------------------------------------------------------------------------------------- */
 
 #ifndef _WIN32
 static int guard_fd = -1;
 static uintptr_t guard_victim_low;
-static size_t guard_page;
+static size_t guard_page, guard_region; /* a page; the whole guard (fiber_guard_size()) */
 #define GUARD_NEIGHBOURS 2
 static uintptr_t guard_nb_data[GUARD_NEIGHBOURS];
 static size_t guard_nb_len[GUARD_NEIGHBOURS];
@@ -1303,7 +1303,7 @@ static void put_str(const char *s) { (void)!write(guard_fd, s, strlen(s)); }
 static void guard_handler(int sig, siginfo_t *si, void *ctx)
 {
     uintptr_t a = U(si->si_addr);
-    int in_guard = a >= guard_victim_low - guard_page && a < guard_victim_low;
+    int in_guard = a >= guard_victim_low - guard_region && a < guard_victim_low;
     int intact = 1;
     for (int i = 0; i < GUARD_NEIGHBOURS; i++)
         intact &= guard_checksum(guard_nb_data[i], guard_nb_len[i]) == guard_nb_sum[i];
@@ -1366,6 +1366,7 @@ static void guard_child(int mode, int fd)
     guard_fd = fd;
     guard_mode = mode;
     guard_page = page_size();
+    guard_region = fiber_guard_size();
 
     static unsigned char altstack[64 * 1024];
     stack_t ss;
@@ -1397,11 +1398,11 @@ static void guard_child(int mode, int fd)
     for (int i = 0; i < GUARD_NEIGHBOURS; i++) {
         void *nlow, *nhigh;
         fiber_stack_bounds(nb[i], &nlow, &nhigh);
-        /* Right below V's guard page: only the neighbour's fiber record page between. */
-        uintptr_t guard_start = U(low) - guard_page;
+        /* Right below V's guard region: only the neighbour's fiber record page between. */
+        uintptr_t guard_start = U(low) - guard_region;
         int below = U(nhigh) < guard_start && guard_start - U(nhigh) < 2 * guard_page;
         fprintf(stderr, ", neighbour %d [%p, %p)%s", i, nlow, nhigh,
-                below ? " right below the victim's guard page" : "");
+                below ? " right below the victim's guard region" : "");
         fiber_resume(nb[i], NULL, NULL);
     }
     fprintf(stderr, "\n");
@@ -2223,6 +2224,196 @@ static result_t case_null_fiber_queries_give_null(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * guard_size_setting_applies_to_new_fibers
+ *
+ * fiber_set_guard_size(): whole pages, 0 for the default (64 KiB on 64-bit, 16 KiB on
+ * 32-bit), EINVAL when rounding overflows; fibers created afterwards get it, and a stack
+ * pooled with another guard is not handed to them even when its mapping has the same size.
+ * ------------------------------------------------------------------------------------- */
+
+static size_t expected_default_guard(void)
+{
+    size_t page = page_size(), want = sizeof(void *) >= 8 ? (size_t)64 << 10 : (size_t)16 << 10;
+    return (want + page - 1) / page * page;
+}
+
+static result_t case_guard_size_setting_applies_to_new_fibers(void)
+{
+    size_t page = page_size(), dflt = expected_default_guard();
+    EXPECT(fiber_guard_size() == dflt, "the default guard is %zu bytes, expected %zu",
+           fiber_guard_size(), dflt);
+    EXPECT_RC(FIBER_OK, fiber_set_guard_size(1));
+    EXPECT(fiber_guard_size() == page, "a guard of 1 byte became %zu, expected one page (%zu)",
+           fiber_guard_size(), page);
+    EXPECT_RC(FIBER_EINVAL, fiber_set_guard_size(SIZE_MAX));
+    EXPECT(fiber_guard_size() == page, "a refused setting changed the guard to %zu",
+           fiber_guard_size());
+    EXPECT_RC(FIBER_OK, fiber_set_guard_size(0));
+    EXPECT(fiber_guard_size() == dflt, "fiber_set_guard_size(0) gave %zu, not the default %zu",
+           fiber_guard_size(), dflt);
+#ifndef _WIN32
+    /* Two requests whose mappings have the same size, split differently: stack S + 64 KiB
+       with the default guard, then stack S with a guard 64 KiB larger. */
+    const size_t extra = (size_t)64 << 10, stack = (size_t)128 << 10;
+    fiber_pool_trim();
+    fiber_t *f;
+    void *low, *high;
+    REQUIRE_OK(fiber_create(&f, stack + extra, sizes_entry, NULL));
+    REQUIRE_OK(fiber_destroy(f)); /* pooled, guard `dflt` */
+    REQUIRE_OK(fiber_set_guard_size(dflt + extra));
+    REQUIRE_OK(fiber_create(&f, stack, sizes_entry, NULL));
+    fiber_stack_bounds(f, &low, &high);
+    size_t usable = (size_t)(U(high) - U(low));
+    EXPECT(usable < stack + extra, "a fiber created with a %zu-byte guard got the pooled stack "
+           "of a %zu-byte guard (%zu usable bytes for %zu asked)", dflt + extra, dflt, usable,
+           stack);
+    void *out = NULL;
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT(fiber_done(f), "the fiber did not run");
+    REQUIRE_OK(fiber_destroy(f));
+    /* The same request after the guard changes back takes no stack of the wrong guard. */
+    REQUIRE_OK(fiber_set_guard_size(0));
+    REQUIRE_OK(fiber_create(&f, stack + extra, sizes_entry, NULL));
+    fiber_stack_bounds(f, &low, &high);
+    usable = (size_t)(U(high) - U(low));
+    EXPECT(usable >= stack + extra, "a fiber asking %zu bytes got %zu", stack + extra, usable);
+    REQUIRE_OK(fiber_destroy(f));
+    fiber_pool_trim();
+#endif
+    fiber_set_guard_size(0);
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * frame_larger_than_a_page_is_a_reported_overflow
+ *
+ * In a child process with fiber_install_overflow_handler(): a fiber recurses until less than
+ * 1 KiB of its stack is left, then calls a function with a 12 KiB local array whose first
+ * store is its lowest byte (no stack probes: a plain -O2 build), i.e. about 11 KiB below the
+ * stack: past a one-page guard, inside the larger guard region. A second child writes to the
+ * lowest byte of a guard region made 256 KiB by fiber_set_guard_size(). Both must end in
+ * the core's "fiber: stack overflow" report and SIGABRT, not in silence or a plain SIGSEGV.
+ * ------------------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+#define BIG_FRAME ((size_t)12 << 10)
+#define BIG_LEFT ((uintptr_t)1 << 10)
+static uintptr_t big_low;
+static int big_mode; /* 0: a big frame at the bottom of the stack; 1: the lowest guard byte */
+
+FT_NOINLINE static int big_frame(int x)
+{
+    volatile unsigned char buf[BIG_FRAME];
+    buf[0] = (unsigned char)x; /* the lowest byte, first: nothing above it was touched */
+    buf[BIG_FRAME - 1] = (unsigned char)x;
+    return buf[0] + buf[BIG_FRAME - 1];
+}
+
+FT_NOINLINE static int big_descend(int depth)
+{
+    volatile unsigned char pad[128];
+    pad[0] = (unsigned char)depth;
+    if (U(&pad[0]) - big_low > BIG_LEFT)
+        return big_descend(depth + 1) + pad[0];
+    return big_frame(depth) + pad[0];
+}
+
+static void *big_entry(void *arg, void *first)
+{
+    void *low, *high;
+    fiber_stack_bounds(fiber_current(), &low, &high);
+    big_low = U(low);
+    if (big_mode == 0)
+        return P(big_descend(0));
+    volatile unsigned char *lowest = (volatile unsigned char *)(U(low) - fiber_guard_size());
+    *lowest = 1;
+    return NULL;
+}
+
+/* The child: stderr into `fd`, the handler installed, a victim fiber with a neighbour mapped
+   right below it (so that a write past a small guard lands in a live stack, silently). */
+static void big_child(int mode, int fd)
+{
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    dup2(fd, STDERR_FILENO);
+    big_mode = mode;
+    if (mode == 1 && fiber_set_guard_size((size_t)256 << 10) != FIBER_OK)
+        _exit(3);
+    fiber_pool_trim();
+    fiber_t *victim, *neighbour;
+    if (fiber_install_overflow_handler() != FIBER_OK ||
+        fiber_create(&victim, 64 << 10, big_entry, NULL) != FIBER_OK ||
+        fiber_create(&neighbour, 64 << 10, sizes_entry, NULL) != FIBER_OK)
+        _exit(3);
+    fiber_resume(victim, NULL, NULL);
+    (void)!write(fd, "SURVIVED\n", 9);
+    _exit(0);
+}
+
+static result_t big_run(int mode, const char *what)
+{
+    int fds[2];
+    REQUIRE(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        big_child(mode, fds[1]);
+    }
+    close(fds[1]);
+    char buf[1024];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    REQUIRE(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "%s: the child could not set up "
+            "(stderr: %s)", what, buf);
+    REQUIRE(!strstr(buf, "SURVIVED"), "%s: the write below the stack went unnoticed: it "
+            "jumped the guard into another mapping", what);
+    REQUIRE(strstr(buf, "fiber: stack overflow"), "%s: the fault was not reported as a fiber "
+            "stack overflow (status 0x%x, stderr: %s)", what, status, buf);
+    REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not ended "
+            "by SIGABRT (status 0x%x)", what, status);
+    return RES_PASS;
+}
+#endif
+
+static result_t case_frame_larger_than_a_page_is_a_reported_overflow(void)
+{
+#ifdef _WIN32
+    return skip("Windows fiber stacks are the system's: Windows compilers probe every frame "
+                "larger than a page (__chkstk), so no frame skips the system's guard page");
+#else
+#ifdef FT_ASAN
+    return skip("under ASan a large local array lives on the sanitizer's fake stack "
+                "(detect_stack_use_after_return), not on the fiber's stack");
+#endif
+    if (FT_ON_VALGRIND())
+        return skip("memcheck reports the deliberate write into the guard region as an "
+                    "invalid write before the core's handler sees the fault");
+    if (big_run(0, "a 12 KiB frame at the bottom of the stack") != RES_PASS)
+        return RES_FAIL;
+    if (big_run(1, "the lowest byte of a 256 KiB guard region") != RES_PASS)
+        return RES_FAIL;
+    return verdict();
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
  * The case table and the driver
  * ------------------------------------------------------------------------------------- */
 
@@ -2257,6 +2448,8 @@ static const struct test_case cases[] = {
     CASE(size_overflow_is_einval),
     CASE(owning_fiber_keeps_mxcsr),
     CASE(null_fiber_queries_give_null),
+    CASE(guard_size_setting_applies_to_new_fibers),
+    CASE(frame_larger_than_a_page_is_a_reported_overflow),
 };
 
 static const char *status_word(result_t r)
