@@ -72,6 +72,7 @@ CASES = [
     "null_fiber_queries_give_null",
     "guard_size_setting_applies_to_new_fibers",
     "frame_larger_than_a_page_is_a_reported_overflow",
+    "mapping_limit_is_enomem_and_leaks_nothing",
 ]
 
 TARGET = os.environ.get("FIBER_TARGET", "")

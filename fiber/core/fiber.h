@@ -47,8 +47,9 @@ typedef void *(*fiber_entry_fn)(void *arg, void *first);
 typedef enum fiber_status {
     FIBER_OK = 0,
     FIBER_ENOMEM = -1,      /* the system refused the memory: the stack could not be mapped
-                               (more than the address space, or than is left), or the record
-                               could not be allocated */
+                               (POSIX: mmap or mprotect failed and errno is theirs, ENOMEM
+                               when the process is out of address space or of mappings, see
+                               vm.max_map_count below), or the record could not be allocated */
     FIBER_EDONE = -2,       /* resume of a fiber that has already finished */
     FIBER_ENOTFIBER = -3,   /* fiber_suspend() called on a thread's own stack */
     FIBER_EBUSY = -4,       /* resume of a running fiber (itself, or an ancestor resumer) */
@@ -79,9 +80,15 @@ size_t fiber_min_stack_size(void);
    16 KiB on 32-bit ones (address space is scarce there); PROT_NONE pages cost address
    space, never memory.
 
-   On Windows, where the system's fiber stacks carry the guard (and Windows compilers probe
-   every frame larger than a page, __chkstk), the setting is kept and reported but changes
-   no stack. */
+   Each fiber costs the kernel exactly two mappings, the guard and the rest (one mmap, one
+   mprotect of one range), whatever the guard's size. Linux limits a process to
+   vm.max_map_count mappings (65530 by default), so a process that keeps about 32,000 fibers
+   alive (fewer, since the program's own mappings count too) gets FIBER_ENOMEM with errno
+   ENOMEM from the next create; raise the sysctl to go further. A failed create leaves
+   nothing mapped, and it gives the reuse pool's stacks back to the system and tries once
+   more before it reports the failure. On Windows, where the system's fiber stacks carry
+   the guard (and Windows compilers probe every frame larger than a page, __chkstk), the
+   setting is kept and reported but changes no stack. */
 
 /* The guard size, in bytes, that fibers created from now on get (a whole number of pages). */
 size_t fiber_guard_size(void);

@@ -325,6 +325,10 @@ size_t fiber_pool_size(void)
     return fiber_pool_shared_size() + (tls.cached != NULL);
 }
 
+/* A new mapping laid out as described at the top of this file; NULL with errno as mmap or
+   mprotect left it (ENOMEM for lack of address space, or of mappings: the guard's
+   mprotect splits the mapping in two, which fails at vm.max_map_count). Nothing stays
+   mapped on failure. */
 static fiber_t *map_fiber(size_t map_size, size_t user_size, size_t guard)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -335,7 +339,9 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size, size_t guard)
     if (base == MAP_FAILED)
         return NULL;
     if (mprotect(base, guard, PROT_NONE) != 0) {
+        int err = errno;
         munmap(base, map_size);
+        errno = err;
         return NULL;
     }
     char *end = base + map_size;
@@ -350,6 +356,18 @@ static fiber_t *map_fiber(size_t map_size, size_t user_size, size_t guard)
     f->valgrind_stack_id = VALGRIND_STACK_REGISTER(base + guard, f->top);
 #endif
     return f;
+}
+
+/* map_fiber, and once more after giving the pool's stacks back when the system is short of
+   address space or mappings (each pooled stack holds two mappings): a pool kept for speed
+   must not make a create fail. errno is the last attempt's. */
+static fiber_t *map_fiber_or_trim(size_t map_size, size_t user_size, size_t guard)
+{
+    fiber_t *f = map_fiber(map_size, user_size, guard);
+    if (f || errno != ENOMEM || fiber_pool_size() == 0)
+        return f;
+    fiber_pool_trim();
+    return map_fiber(map_size, user_size, guard);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -590,7 +608,7 @@ static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size
         return rc;
     fiber_t *f = pool_take(map_size, user_size, guard);
     if (!f)
-        f = map_fiber(map_size, user_size, guard);
+        f = map_fiber_or_trim(map_size, user_size, guard);
     if (!f)
         return FIBER_ENOMEM;
     f->asked_stack_size = stack_size;

@@ -95,7 +95,9 @@ const char *fiber_strerror(int status)
 {
     switch (status) {
     case FIBER_OK: return "success";
-    case FIBER_ENOMEM: return "the fiber stack could not be mapped (size too large or out of memory)";
+    case FIBER_ENOMEM:
+        return "the fiber stack could not be mapped (out of memory, address space or "
+               "mappings: vm.max_map_count)";
     case FIBER_EDONE: return "the fiber has already finished";
     case FIBER_ENOTFIBER: return "not running on a fiber";
     case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";

@@ -2414,6 +2414,199 @@ static result_t case_frame_larger_than_a_page_is_a_reported_overflow(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * mapping_limit_is_enomem_and_leaks_nothing
+ *
+ * Linux caps a process's mappings at vm.max_map_count, and a fiber takes two (the guard's
+ * mprotect splits its mapping). In a child process: split a reserved region into single
+ * pages (mprotect of every other page) until the kernel refuses another split: the count is
+ * at its maximum. Then
+ *   - a create fails with FIBER_ENOMEM, *out NULL, errno ENOMEM (the mprotect's), and leaves
+ *     no mapping behind (/proc/self/maps has as many lines as before);
+ *   - with a destroyed fiber in the reuse pool, a create of another size succeeds: the core
+ *     gives the pooled stack's two mappings back and tries again.
+ * ------------------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/mman.h>
+
+static long max_map_count(void)
+{
+    FILE *fp = fopen("/proc/sys/vm/max_map_count", "r");
+    long n = -1;
+    if (fp) {
+        if (fscanf(fp, "%ld", &n) != 1)
+            n = -1;
+        fclose(fp);
+    }
+    return n;
+}
+
+static void put_fd(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
+
+/* Split [base, base + pages * page) by making every other page readable until the kernel
+   refuses: 1 when the mapping count reached its maximum, 0 when the region ran out first.
+   (mprotect rather than munmap: under QEMU user mode a 32-bit guest's munmap does not free
+   the emulator's mapping, while an mprotect split is a split on both sides.) */
+static int exhaust_mappings(char *base, size_t pages, size_t page)
+{
+    for (size_t i = 1; i + 1 < pages; i += 2) {
+        if (mprotect(base + i * page, page, PROT_READ) != 0)
+            return errno == ENOMEM;
+    }
+    return 0;
+}
+
+/* Whether a stack-like mapping (two pages, the lower one made PROT_NONE), made directly, is
+   refused now, as it is at the kernel's limit. Under QEMU user mode with a reserved guest
+   address space (32-bit guests) the guest's mappings are carved out of one emulator mapping
+   and such a split can still succeed: then the limit cannot be reached from the guest. */
+static int limit_refuses_a_stack_layout(size_t page)
+{
+    char *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 1;
+    int refused = mprotect(p, page, PROT_NONE) != 0;
+    munmap(p, 2 * page);
+    return refused;
+}
+
+/* The process's mappings as it sees them: the lines of /proc/self/maps (read with a static
+   buffer: nothing here may need a mapping of its own). -1 if it cannot be read. */
+static long count_mappings(void)
+{
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long lines = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}
+
+static void maplimit_child(int fd, long limit)
+{
+    size_t page = page_size();
+    fiber_pool_trim();
+    fiber_t *kept, *f = P(1);
+    if (fiber_create(&kept, 16 << 10, return_arg_entry, NULL) != FIBER_OK) {
+        put_fd(fd, "SETUP fiber_create failed\n");
+        _exit(3);
+    }
+    size_t pages = (size_t)limit * 2 + 4096;
+    char *region = mmap(NULL, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+        put_fd(fd, "NOSPACE\n");
+        _exit(0);
+    }
+    if (!exhaust_mappings(region, pages, page)) {
+        put_fd(fd, "NOLIMIT\n");
+        _exit(0);
+    }
+    if (!limit_refuses_a_stack_layout(page)) {
+        put_fd(fd, "NOTONETOONE\n");
+        _exit(0);
+    }
+    long before = count_mappings();
+    errno = 0;
+    int rc = fiber_create(&f, 64 << 10, return_arg_entry, NULL);
+    int err = errno;
+    long after = count_mappings();
+    put_fd(fd, rc == FIBER_ENOMEM ? "FULL enomem" : rc == FIBER_OK ? "FULL ok" : "FULL other");
+    put_fd(fd, f == NULL ? " out-null" : " out-set");
+    put_fd(fd, err == ENOMEM ? " errno-enomem" : " errno-other");
+    put_fd(fd, before < 0 ? " maps-unreadable\n" : after == before ? " no-leak\n" : " leaked\n");
+    fiber_destroy(kept); /* now in the thread's cache: two mappings the core may give back */
+    rc = fiber_create(&f, 64 << 10, return_arg_entry, P(5));
+    void *out = NULL;
+    int ran = rc == FIBER_OK && fiber_resume(f, NULL, &out) == FIBER_OK && out == P(5);
+    put_fd(fd, rc == FIBER_OK ? (ran ? "POOLED ok\n" : "POOLED broken\n") : "POOLED enomem\n");
+    _exit(0);
+}
+#endif
+
+static result_t case_mapping_limit_is_enomem_and_leaks_nothing(void)
+{
+#ifdef _WIN32
+    return skip("Windows has no mapping count: a fiber stack is one reservation of the "
+                "system's, and vm.max_map_count is Linux's");
+#else
+#ifdef FT_ASAN
+    return skip("the ASan runtime maps memory of its own at any time (shadow, fake stacks), "
+                "so at the mapping limit it fails before the core is reached");
+#endif
+    if (FT_ON_VALGRIND())
+        return skip("valgrind's address-space manager holds fewer mappings than "
+                    "vm.max_map_count: it exits ('VG_N_SEGMENTS is too low') before the "
+                    "kernel's limit is reached");
+    long limit = max_map_count();
+    if (limit <= 0)
+        return skip("/proc/sys/vm/max_map_count is not readable here");
+    if (limit > (1L << 20))
+        return skip("vm.max_map_count is %ld: too many mappings to exhaust in a test", limit);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        maplimit_child(fds[1], limit);
+    }
+    close(fds[1]);
+    char buf[512];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    fprintf(stderr, "# maplimit (vm.max_map_count %ld): %s", limit, buf);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child did not exit cleanly "
+            "(status 0x%x; it said: %s)", status, buf);
+    if (strstr(buf, "NOSPACE"))
+        return skip("could not reserve %ld pages of address space to split", limit * 2);
+    if (strstr(buf, "NOLIMIT"))
+        return skip("splitting %ld mappings never reached the limit: the mappings are not "
+                    "the kernel's one to one here (an emulator's)", limit * 2);
+    if (strstr(buf, "NOTONETOONE"))
+        return skip("at the kernel's mapping limit a new mapping could still be split: the "
+                    "process's mappings are not the kernel's one to one here (QEMU user mode "
+                    "carves a 32-bit guest's mappings out of one reserved region)");
+    REQUIRE(strstr(buf, "FULL "), "the child said: %s", buf);
+    EXPECT(strstr(buf, "FULL enomem"), "at the mapping limit the create did not return "
+           "FIBER_ENOMEM: %s", buf);
+    EXPECT(strstr(buf, "out-null"), "the failed create did not leave *out NULL: %s", buf);
+    EXPECT(strstr(buf, "errno-enomem"), "errno was not the system's ENOMEM: %s", buf);
+    EXPECT(strstr(buf, "no-leak") || strstr(buf, "maps-unreadable"), "the failed create left "
+           "a mapping behind: %s", buf);
+    EXPECT(strstr(buf, "POOLED ok"), "with a pooled stack to give back, a create at the mapping "
+           "limit still failed: %s", buf);
+    return verdict();
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
  * The case table and the driver
  * ------------------------------------------------------------------------------------- */
 
@@ -2450,6 +2643,7 @@ static const struct test_case cases[] = {
     CASE(null_fiber_queries_give_null),
     CASE(guard_size_setting_applies_to_new_fibers),
     CASE(frame_larger_than_a_page_is_a_reported_overflow),
+    CASE(mapping_limit_is_enomem_and_leaks_nothing),
 };
 
 static const char *status_word(result_t r)
