@@ -69,6 +69,7 @@ CASES = [
     "strerror_describes_every_status",
     "size_overflow_is_einval",
     "owning_fiber_keeps_mxcsr",
+    "thread_local_state_after_migration_through_out_of_line_reads",
     "null_fiber_queries_give_null",
     "guard_size_setting_applies_to_new_fibers",
     "frame_larger_than_a_page_is_a_reported_overflow",

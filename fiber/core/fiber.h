@@ -17,12 +17,36 @@
  *
  * Fibers nest (code on a fiber may resume another fiber; fiber_suspend() returns to the
  * innermost resumer) and migrate (a suspended fiber may be resumed from any thread, one
- * thread at a time). Errors are returned as negative fiber_status codes, never by crashing.
+ * thread at a time; see "Thread-local storage and migration" below for the rule that code
+ * on a migrating fiber must follow). Errors are returned as negative fiber_status codes,
+ * never by crashing.
  *
  * Stacks are mapped with a PROT_NONE guard region below the usable area (see "The guard
  * region" below; on Windows the system's fiber stacks carry their own guard), and freed
  * stacks are kept in a small pool for reuse, so creating a fiber is normally a pool hit
  * rather than an mmap.
+ *
+ * Thread-local storage and migration
+ * ----------------------------------
+ * A suspended fiber may be resumed on another thread, and then every fiber_suspend() (and
+ * every call that may suspend) can return on a different thread than the one it was called
+ * on. Compilers do not know that: within one function they treat the thread's identity as
+ * fixed, so they may compute the address of a thread-local variable once and keep it across
+ * the call (on aarch64 and arm32 the thread pointer register is read once per function; in
+ * shared objects __tls_get_addr is a pure function), and they may call a function declared
+ * `const` once: pthread_self(), and __errno_location() behind `errno`. So a function that
+ * touches thread-local state both before and after a suspend may, after a migration, read
+ * and write the FIRST thread's variables (and errno), while that thread runs other code.
+ * The rule:
+ *   - in a function that calls fiber_suspend() (or anything that may suspend), touch
+ *     thread-local state (TLS variables, errno, pthread_self()) on at most one side of the
+ *     suspend; after it, reach thread-local state only through a function that is not
+ *     inlined into it (GCC: __attribute__((noinline, noipa)); clang: noinline), which then
+ *     computes the addresses afresh on the thread it runs on; or
+ *   - do not migrate fibers whose code keeps thread-local state across a suspend (resume
+ *     each fiber on one thread only).
+ * The core follows the rule itself: fiber_current(), fiber_suspend() and fiber_resume() are
+ * safe to call anywhere, before and after a migration.
  */
 #ifndef FIBER_CORE_FIBER_H
 #define FIBER_CORE_FIBER_H

@@ -30,6 +30,7 @@
 
 #include "fiber.h"
 
+#include <errno.h>
 #include <fenv.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -43,7 +44,6 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
-#include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
@@ -2194,6 +2194,85 @@ static result_t case_owning_fiber_keeps_mxcsr(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * thread_local_state_after_migration_through_out_of_line_reads
+ *
+ * fiber.h's rule for code on a fiber that may migrate: after a suspend, reach thread-local
+ * state (TLS variables, errno) only through a function that is not inlined into the one that
+ * suspends. This pins that the rule works: such reads and writes, after a resume on another
+ * thread, reach the new thread's variables and errno, and leave the old thread's alone.
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FT_OUT_OF_LINE __attribute__((noinline, noipa))
+#else
+#define FT_OUT_OF_LINE __attribute__((noinline))
+#endif
+
+static _Thread_local int tls_value;
+FT_OUT_OF_LINE static int *tls_value_here(void) { return &tls_value; }
+FT_OUT_OF_LINE static int errno_here(void) { return errno; }
+FT_OUT_OF_LINE static void set_errno_here(int e) { errno = e; }
+
+#define TLS_ROUNDS 6
+static fiber_t *tls_f;
+
+static void *tls_entry(void *arg, void *first)
+{
+    for (int r = 0; r < TLS_ROUNDS; r++) {
+        /* What the thread running this round has: its TLS value and its errno. */
+        int seen = *tls_value_here() * 1000 + errno_here();
+        *tls_value_here() += 1;         /* a write: must reach this round's thread */
+        set_errno_here(errno_here() + 1);
+        EXPECT_RC(FIBER_OK, fiber_suspend(P(seen), NULL));
+    }
+    return NULL;
+}
+
+struct tls_round { int round, value_before, value_after, errno_after, rc; void *seen; };
+
+static void tls_resume_here(void *p)
+{
+    struct tls_round *t = p;
+    *tls_value_here() = t->value_before;
+    set_errno_here(t->round + 1);
+    t->rc = fiber_resume(tls_f, NULL, &t->seen);
+    t->value_after = *tls_value_here();
+    t->errno_after = errno_here();
+}
+
+static result_t case_thread_local_state_after_migration_through_out_of_line_reads(void)
+{
+    REQUIRE_OK(fiber_create(&tls_f, 0, tls_entry, NULL));
+    int main_value = 0;
+    for (int r = 0; r < TLS_ROUNDS && !g_failed; r++) {
+        int on_thread = r % 2 == 1;
+        struct tls_round t = {r, 10 + r, 0, 0, -99, NULL};
+        if (on_thread)
+            REQUIRE(run_on_thread(tls_resume_here, &t) == 0, "could not start a thread");
+        else
+            tls_resume_here(&t);
+        const char *where = on_thread ? "a new thread" : "the main thread";
+        REQUIRE(t.rc == FIBER_OK, "round %d: resume returned %d", r, t.rc);
+        int want = (10 + r) * 1000 + r + 1;
+        EXPECT((int)U(t.seen) == want, "round %d on %s: the fiber read TLS value and errno %d, "
+               "expected this thread's %d", r, where, (int)U(t.seen), want);
+        EXPECT(t.value_after == 10 + r + 1 && t.errno_after == r + 2, "round %d on %s: the "
+               "fiber's writes did not reach this thread's TLS value and errno (%d, %d; "
+               "expected %d, %d)", r, where, t.value_after, t.errno_after, 10 + r + 1, r + 2);
+        if (on_thread)
+            EXPECT(*tls_value_here() == main_value, "round %d: the fiber, resumed on a new "
+                   "thread, changed the main thread's TLS value to %d (was %d)", r,
+                   *tls_value_here(), main_value);
+        else
+            main_value = t.value_after;
+    }
+    REQUIRE_OK(fiber_resume(tls_f, NULL, NULL));
+    EXPECT(fiber_done(tls_f), "the fiber did not finish");
+    REQUIRE_OK(fiber_destroy(tls_f));
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
  * null_fiber_queries_give_null
  * ------------------------------------------------------------------------------------- */
 
@@ -2640,6 +2719,7 @@ static const struct test_case cases[] = {
     CASE(strerror_describes_every_status),
     CASE(size_overflow_is_einval),
     CASE(owning_fiber_keeps_mxcsr),
+    CASE(thread_local_state_after_migration_through_out_of_line_reads),
     CASE(null_fiber_queries_give_null),
     CASE(guard_size_setting_applies_to_new_fibers),
     CASE(frame_larger_than_a_page_is_a_reported_overflow),
