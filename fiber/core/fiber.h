@@ -156,7 +156,8 @@ enum fiber_flags {
    stack_size or user_size rounded up (to pages, to 16 bytes), or the whole, stack + guard
    region + user area + the record, beyond SIZE_MAX (SIZE_MAX itself, for instance). A
    request that can be represented but that the system will not map (more than the address
-   space, or than it has left) gets FIBER_ENOMEM. On failure *out is NULL. */
+   space, or than it has left) gets FIBER_ENOMEM. On any failure *out (if out is not NULL)
+   is NULL. */
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg);
 
@@ -194,11 +195,11 @@ void fiber_stack_bounds(const fiber_t *f, void **low, void **high);
    stack into its guard region (a fault anywhere in it, from the running fiber or one of its
    resumers): it prints "fiber: stack overflow" with the fiber's stack range to stderr and
    aborts, instead of a silent segfault. A frame larger than the guard can still jump past
-   it (see "The guard region"). Other faults go to the handler that
-   was installed before (or the default action). Each thread gets a small alternate signal
-   stack the first time it resumes a fiber, since the overflowed stack cannot run the
-   handler. Returns FIBER_OK, or FIBER_EINVAL if sigaction failed. On Windows the system
-   reports the overflow itself (EXCEPTION_STACK_OVERFLOW) and this does nothing. */
+   it (see "The guard region"). Other faults go to the handler that was installed before
+   (or the default action). Each thread gets a small alternate signal stack the first time
+   it resumes a fiber, since the overflowed stack cannot run the handler. Returns FIBER_OK,
+   or FIBER_EINVAL if sigaction failed. On Windows the system reports the overflow itself
+   (EXCEPTION_STACK_OVERFLOW) and this does nothing. */
 int fiber_install_overflow_handler(void);
 
 /* Release every stack held by the reuse pool, and by the calling thread's cache of one in

@@ -597,11 +597,13 @@ static inline int start_record(fiber_t **out, fiber_t *f, unsigned flags,
    shared pool by mapping size, else a new mapping. Out of line so that the common path of
    fiber_create_ex() needs no stack frame. */
 static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size_t stack_size,
-                                                             size_t user_size, size_t asked_guard,
-                                                             unsigned flags, fiber_entry_fn entry,
-                                                             void *arg)
+                                                             size_t user_size, unsigned flags,
+                                                             fiber_entry_fn entry, void *arg)
 {
     *out = NULL;
+    /* Read here rather than passed: six arguments keep the call from fiber_create_ex a tail
+       call (a seventh would go on the stack). */
+    size_t asked_guard = guard_asked();
     size_t guard = guard_for(asked_guard), map_size;
     int rc = mapping_size_for(stack_size, user_size, guard, &map_size);
     if (rc != FIBER_OK)
@@ -617,22 +619,30 @@ static __attribute__((noinline)) int create_from_pool_or_map(fiber_t **out, size
     return start_record(out, f, flags, entry, arg);
 }
 
+/* Why a create cannot go ahead (a NULL out or entry, an unknown flag); *out is NULL after
+   any failed create (fiber.h). Kept out of fiber_create_ex's straight path. */
+static __attribute__((noinline, cold)) int create_refused(fiber_t **out)
+{
+    if (out)
+        *out = NULL;
+    return FIBER_EINVAL;
+}
+
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg)
 {
-    if (!out || !entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
-        return FIBER_EINVAL;
+    if (__builtin_expect(!out || !entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL), 0))
+        return create_refused(out);
     /* The common case, a thread creating fibers like the one it last destroyed, skips the
        size arithmetic: the cached record remembers what its creator asked for. */
     struct thread_state *t = &tls;
     fiber_t *f = t->cached;
-    size_t asked_guard = guard_asked();
     if (f && f->asked_stack_size == stack_size && f->asked_user_size == user_size &&
-        f->asked_guard == asked_guard) {
+        f->asked_guard == guard_asked()) {
         t->cached = NULL;
         return start_record(out, f, flags, entry, arg);
     }
-    return create_from_pool_or_map(out, stack_size, user_size, asked_guard, flags, entry, arg);
+    return create_from_pool_or_map(out, stack_size, user_size, flags, entry, arg);
 }
 
 /* Why a resume cannot go ahead; kept out of fiber_resume's straight path. */

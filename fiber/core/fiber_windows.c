@@ -526,9 +526,11 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg)
 {
-    if (!out || !entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
+    if (!out)
         return FIBER_EINVAL;
-    *out = NULL;
+    *out = NULL; /* on any failure (fiber.h) */
+    if (!entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
+        return FIBER_EINVAL;
     if (!tls_ready())
         return FIBER_ENOMEM;
     size_t reserve_size;

@@ -1884,6 +1884,13 @@ static result_t case_null_arguments_are_einval(void)
     EXPECT_RC(FIBER_EINVAL, fiber_create(&f, 0, NULL, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_create(NULL, 0, return_arg_entry, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_create_ex(&f, 0, 0, 1u << 7, return_arg_entry, NULL));
+    /* fiber.h: *out is NULL after any failed create. */
+    f = P(1);
+    EXPECT_RC(FIBER_EINVAL, fiber_create(&f, 0, NULL, NULL));
+    EXPECT(f == NULL, "a create refused for a NULL entry left *out = %p", (void *)f);
+    f = P(1);
+    EXPECT_RC(FIBER_EINVAL, fiber_create_ex(&f, 0, 0, 1u << 7, return_arg_entry, NULL));
+    EXPECT(f == NULL, "a create refused for an unknown flag left *out = %p", (void *)f);
     EXPECT_RC(FIBER_EINVAL, fiber_resume(NULL, NULL, NULL));
     EXPECT(!fiber_done(NULL) && !fiber_running(NULL), "fiber_done/fiber_running(NULL) non-zero");
     return verdict();
