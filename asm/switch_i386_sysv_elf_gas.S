@@ -3,9 +3,10 @@
  * Built by i686-linux-gnu-gcc for Debian i386, also into -fPIC shared objects: nothing below
  * needs a relocation that a PIC object cannot have (no GOT, no absolute addresses).
  *
- * WARNING: the three routines below (fiber_asm_init, fiber_asm_switch, fiber_asm_start)
- * share one frame layout. fiber_asm_init writes a frame that fiber_asm_switch pops;
- * fiber_asm_switch pushes a frame whose size and slot offsets are hard-coded in
+ * WARNING: the routines below (fiber_asm_init, the three switch routines built from one
+ * macro, fiber_asm_start) share one frame layout. fiber_asm_init writes a frame that
+ * fiber_asm_switch pops; fiber_asm_switch pushes a frame whose size and slot offsets are
+ * hard-coded in
  * fiber_asm_start's hand-written DWARF CFI; fiber_asm_start's stack pointer is placed by
  * fiber_asm_init; all of them use the link slot offset of fiber/core/switch.h
  * (FIBER_LINK_SLOT_OFFSET = 16). Change one, read all three, and keep them in sync with
@@ -15,34 +16,31 @@
  * ---------------------------------
  * The i386 SysV ABI makes ebx, esi, edi and ebp callee-saved, and the x87 control word
  * (rounding, precision, exception masks). The FP control state is the thread's unless the
- * fiber owns its own (FIBER_OWN_FP_CONTROL, fiber.h; the reasons are in the x86_64 file):
- * fibers that do are switched by fiber_asm_switch_fp, which keeps the x87 control word (and
- * MXCSR, see below) in the switch frame; the others by fiber_asm_switch, which leaves them.
- *
- * fiber_asm_switch_fp saves MXCSR only when the file is built for a CPU with SSE (__SSE__
- * defined, e.g. -march=pentium4 or -msse), or when FIBER_I386_SAVE_MXCSR=1 is defined.
- * Reasoning:
+ * fiber owns its own (FIBER_OWN_FP_CONTROL, fiber.h; the reasons are in the x86_64 file).
+ * Three routines build the same frame and differ only in what they do with its FP slot:
+ *   fiber_asm_switch         leaves the FP control state alone (fibers that do not own it);
+ *   fiber_asm_switch_fp      keeps the x87 control word in the frame (owning fibers, on a
+ *                            CPU without SSE);
+ *   fiber_asm_switch_fp_sse  keeps the x87 control word and MXCSR (owning fibers, on a CPU
+ *                            with SSE).
+ * Why MXCSR is decided at run time, not by the build:
  *   - Debian i386's baseline is i686 (Pentium Pro), which has no SSE: stmxcsr/ldmxcsr raise
- *     #UD (SIGILL) there. The default i686-linux-gnu-gcc has -march=i686 -mfpmath=387 and
- *     does not define __SSE__, so a default build never executes an SSE instruction.
- *   - Code built for that baseline does all its floating point on the x87, whose rounding
- *     and precision come from the x87 control word, which fiber_asm_switch_fp does keep.
- *   - What is not covered in a default build: SSE code chosen at run time (ifunc variants in
- *     libm, hand-written SIMD), whose rounding comes from MXCSR. glibc's fesetround() sets
- *     both registers on an SSE CPU, so after fesetround() in an owning fiber, the resumer's
- *     SSE code (not its x87 code) would see the fiber's mode. A run-time CPUID test would
- *     close that gap but puts a PC-relative flag load and a branch into every switch (i386
- *     PIC has no RIP-relative addressing); a build that wants it turns it on with the macros
- *     above.
- * The frame layout is the same either way (the MXCSR slot is just not written or read), so
- * the CFI and the offsets below do not depend on the choice.
+ *     #UD (SIGILL) there, so code built for that baseline must not execute them blindly.
+ *   - But on a CPU with SSE, MXCSR is part of the FP modes even for a baseline build:
+ *     glibc's fesetround() and fesetenv() set it along with the x87 control word, and the
+ *     SSE variants libm and other libraries choose at run time (ifunc) round by it.
+ * So fiber_posix.c asks CPUID once and gives every owning fiber fiber_asm_switch_fp_sse
+ * when SSE is there, fiber_asm_switch_fp when it is not (the choice is made at create and
+ * held in the fiber's record, so no switch tests anything: i386 PIC has no EIP-relative
+ * addressing, and a flag test would cost every switch a GOT-style address computation and
+ * a branch). fiber_asm_init, which is not on the switch path, does test a flag set by the
+ * same CPUID check (fiber_asm_i386_sse, switch.h) to capture the creator's MXCSR.
+ * The frame layout is the same for all three, so the CFI and the offsets below do not
+ * depend on the routine.
  */
-#if defined(__SSE__) && !defined(FIBER_I386_SAVE_MXCSR)
-#define FIBER_I386_SAVE_MXCSR 1
-#endif
 /*
- * Switch frame (built by both switch routines, 28 bytes; `sp` = the saved stack pointer that
- * goes into the link slot):
+ * Switch frame (built by all three switch routines, 28 bytes; `sp` = the saved stack
+ * pointer that goes into the link slot):
  *
  *       sp + 28  the caller's argument `top` (= CFA of the switch: caller's esp after ret)
  *       sp + 24  return address          pushed by the `call fiber_asm_switch`
@@ -50,8 +48,8 @@
  *       sp + 16  ebx
  *       sp + 12  esi
  *       sp +  8  edi                     last push
- *       sp +  4  x87 control word (2 bytes; 2 bytes padding)
- *       sp +  0  MXCSR (4 bytes; only written/read with FIBER_I386_SAVE_MXCSR)
+ *       sp +  4  x87 control word (2 bytes; 2 bytes padding)   both _fp routines
+ *       sp +  0  MXCSR (4 bytes)                              fiber_asm_switch_fp_sse only
  *
  *   The frame size is a constant 28: that constant is what fiber_asm_start's CFI adds to
  *   the link slot to find its "caller". The saved sp itself need not be aligned (nothing
@@ -73,7 +71,8 @@
  *       top - 48  esi = arg                            (sp + 12)
  *       top - 52  edi = 0                              (sp +  8)
  *       top - 56  x87 control word of the caller of fiber_asm_init  (sp + 4)
- *       top - 60  MXCSR of the caller of fiber_asm_init (or 0)     (sp + 0)
+ *       top - 60  MXCSR of the caller of fiber_asm_init (sp + 0), when fiber_asm_i386_sse
+ *                 is set; else 0, never read (no fiber_asm_switch_fp_sse without SSE)
  *
  *   The first fiber_asm_switch(top) loads sp = top - 60, pops that frame and its return
  *   jump lands in fiber_asm_start with esp = top - 32. The i386 SysV ABI as used on Linux wants
@@ -107,6 +106,10 @@
 /* DWARF register number of esp, used in the CFI escape below. */
 #define DW_REG_ESP 4
 
+/* Defined in fiber_posix.c; hidden there too (switch.h), so the PC-relative reference in
+ * fiber_asm_init is resolved by the static link. */
+    .hidden fiber_asm_i386_sse
+
 /*
  * void fiber_asm_init(void *top, void (*entry)(void *), void *arg)
  *   Arguments on the stack: 4(%esp) = top, 8(%esp) = entry, 12(%esp) = arg.
@@ -115,28 +118,30 @@
 FIBER_FUNC_BEGIN(fiber_asm_init)
     .cfi_startproc
     movl    4(%esp), %edx               /* edx = top; the frame is addressed from it */
-    movl    8(%esp), %ecx               /* entry */
     movl    12(%esp), %eax              /* arg */
-    movl    $0, -60(%edx)               /* MXCSR slot (stays 0 without SSE) */
-    movl    $0, -56(%edx)               /* x87 CW slot, including its padding */
-#if FIBER_I386_SAVE_MXCSR
-    stmxcsr -60(%edx)                   /* the creator's FP modes become the fiber's */
-#endif
-    fnstcw  -56(%edx)
     movl    $0, -52(%edx)               /* edi */
     movl    %eax, -48(%edx)             /* esi = arg,   read by fiber_asm_start */
-    movl    %ecx, -44(%edx)             /* ebx = entry, called by fiber_asm_start */
+    movl    8(%esp), %eax               /* entry */
+    movl    %eax, -44(%edx)             /* ebx = entry, called by fiber_asm_start */
     movl    $0, -40(%edx)               /* ebp = 0: frame-pointer walkers stop at the base */
-    /* The address of fiber_asm_start, position-independently: i386 has no EIP-relative
-     * addressing, so take EIP from a call to the next instruction. start and label 1 are in
-     * the same section, so their difference is an assembly-time constant: no relocation.
+    /* EIP, position-independently: i386 has no EIP-relative addressing, so take it from a
+     * call to the next instruction, then address fiber_asm_start and fiber_asm_i386_sse
+     * from label 1. start is in this section, so its distance is an assembly-time constant;
+     * the flag's is a PC-relative relocation that the static link resolves (the symbol is
+     * hidden), so a PIC object needs no GOT and no text relocation for either.
      * (A call to the next instruction is special-cased by CPUs: it does not unbalance the
      * return-address predictor. init is not on the hot path anyway.) */
     call    1f
 1:  .cfi_adjust_cfa_offset 4
-    popl    %eax
+    popl    %ecx
     .cfi_adjust_cfa_offset -4
-    leal    fiber_asm_start - 1b(%eax), %eax
+    movl    $0, -60(%edx)               /* MXCSR slot: stays 0 on a CPU without SSE */
+    movl    $0, -56(%edx)               /* x87 CW slot, including its padding */
+    cmpb    $0, fiber_asm_i386_sse - 1b(%ecx)
+    je      2f
+    stmxcsr -60(%edx)                   /* the creator's FP modes become the fiber's */
+2:  fnstcw  -56(%edx)
+    leal    fiber_asm_start - 1b(%ecx), %eax
     movl    %eax, -36(%edx)             /* the first switch's `ret` goes to start */
     movl    $0, -32(%edx)               /* entry's argument slot, filled by start */
     movl    $0, -28(%edx)               /* alignment padding */
@@ -152,18 +157,19 @@ FIBER_FUNC_BEGIN(fiber_asm_init)
 FIBER_FUNC_END(fiber_asm_init)
 
 /*
- * int fiber_asm_switch(void *top, int status)      integer registers only
- * int fiber_asm_switch_fp(void *top, int status)   and the FP control state (x87 CW, MXCSR)
+ * int fiber_asm_switch(void *top, int status)         integer registers only
+ * int fiber_asm_switch_fp(void *top, int status)      and the x87 control word
+ * int fiber_asm_switch_fp_sse(void *top, int status)  and the x87 control word and MXCSR
  *   4(%esp) = top of the fiber stack whose link slot is exchanged, 8(%esp) = status. Used
  *   both to enter a fiber (from its resumer) and to leave it (from inside the fiber): the
  *   slot always holds the sp of the side that is not running. The other side's pending
- *   switch call returns `status` (eax), so C callers can tail-call these routines. Both
- *   build the same frame; the plain one leaves its FP slot unwritten and does not read the
- *   other side's. A fiber is entered and left by the same one of the two (fiber_posix.c
- *   picks it by the fiber's FIBER_OWN_FP_CONTROL flag), so an FP slot is read only after it
- *   was written.
+ *   switch call returns `status` (eax), so C callers can tail-call these routines. All
+ *   build the same frame; each writes only the FP slots it reads back (none, the x87 CW, or
+ *   both). A fiber is entered and left by the same one of the three (fiber_posix.c picks it
+ *   at create from the fiber's FIBER_OWN_FP_CONTROL flag and, once per process, CPUID), so
+ *   an FP slot is read only after it was written. fp = 0, 1 or 2 selects the variant.
  */
-.macro SWITCH_BODY with_fp
+.macro SWITCH_BODY fp
     .cfi_startproc
     movl    4(%esp), %edx               /* top, read before the pushes move it */
     movl    8(%esp), %ecx               /* status, returned to the other side below */
@@ -181,10 +187,10 @@ FIBER_FUNC_END(fiber_asm_init)
     .cfi_rel_offset %edi, 0
     subl    $8, %esp                    /* FP control slot */
     .cfi_adjust_cfa_offset 8
-.if \with_fp
-#if FIBER_I386_SAVE_MXCSR
+.if \fp >= 2
     stmxcsr (%esp)
-#endif
+.endif
+.if \fp >= 1
     fnstcw  4(%esp)
 .endif
 
@@ -195,10 +201,10 @@ FIBER_FUNC_END(fiber_asm_init)
     movl    %esp, -16(%edx)
     movl    %eax, %esp
 
-.if \with_fp
-#if FIBER_I386_SAVE_MXCSR
+.if \fp >= 2
     ldmxcsr (%esp)
-#endif
+.endif
+.if \fp >= 1
     fldcw   4(%esp)
 .endif
     addl    $8, %esp
@@ -227,12 +233,16 @@ FIBER_FUNC_END(fiber_asm_init)
 .endm
 
 FIBER_FUNC_BEGIN(fiber_asm_switch)
-    SWITCH_BODY with_fp=0
+    SWITCH_BODY fp=0
 FIBER_FUNC_END(fiber_asm_switch)
 
 FIBER_FUNC_BEGIN(fiber_asm_switch_fp)
-    SWITCH_BODY with_fp=1
+    SWITCH_BODY fp=1
 FIBER_FUNC_END(fiber_asm_switch_fp)
+
+FIBER_FUNC_BEGIN(fiber_asm_switch_fp_sse)
+    SWITCH_BODY fp=2
+FIBER_FUNC_END(fiber_asm_switch_fp_sse)
 
 /*
  * fiber_asm_start: the base frame of every fiber. Reached only by the return jump of the first

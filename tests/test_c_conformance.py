@@ -69,6 +69,13 @@ CASES = [
     "destroy_suspended_fiber",
     "null_arguments_are_einval",
     "strerror_describes_every_status",
+    "size_overflow_is_einval",
+    "owning_fiber_keeps_mxcsr",
+    "thread_local_state_after_migration_through_out_of_line_reads",
+    "null_fiber_queries_give_null",
+    "guard_size_setting_applies_to_new_fibers",
+    "frame_larger_than_a_page_is_a_reported_overflow",
+    "mapping_limit_is_enomem_and_leaks_nothing",
 ]
 
 TARGET = os.environ.get("FIBER_TARGET", "")

@@ -97,11 +97,13 @@
  * fiber_stack_bounds() reports [low, high): high is the fiber's StackBase (its TEB's top of
  * stack, as seen from inside the fiber), low is the base of the reservation plus
  * STACK_RESERVED_BELOW. All of [low, high) can be used; going below low ends in
- * EXCEPTION_STACK_OVERFLOW (the Windows counterpart of the POSIX guard page), never in a
- * write into a neighbour. high - low is at least the rounded size S. The bounds are recorded
- * by the fiber itself, from its TEB, on its first run (inside fiber_create), so they are what
- * the system actually gave, whatever it did to the requested size. fiber_stack_bounds(NULL)
- * gives NULL bounds.
+ * EXCEPTION_STACK_OVERFLOW (the Windows counterpart of the POSIX guard region), never in a
+ * write into a neighbour: Windows compilers probe every frame larger than a page (__chkstk,
+ * ___chkstk_ms), so no frame skips the system's guard page, and fiber_set_guard_size()
+ * (fiber.h) has nothing to change here. high - low is at least the rounded size S. The
+ * bounds are recorded by the fiber itself, from its TEB, on its first run (inside
+ * fiber_create), so they are what the system actually gave, whatever it did to the
+ * requested size. fiber_stack_bounds(NULL) gives NULL bounds.
  *
  * Under Wine (checked with wine64 8.0): fiber stacks are reserved with at least 1 MiB and
  * committed in full at creation (the bounds show it); a commit that cannot be had crashes
@@ -215,24 +217,62 @@ size_t fiber_min_stack_size(void)
     return (size_t)16 << 10;
 }
 
-/* The reservation for a requested usable size; 0 when it cannot be represented. */
-static size_t reserve_size_for(size_t stack_size)
+/* n rounded up to a multiple of `align` (a power of two) in *out; 0 if that overflows. */
+static int round_up(size_t n, size_t align, size_t *out)
+{
+    size_t sum;
+    if (__builtin_add_overflow(n, align - 1, &sum))
+        return 0;
+    *out = sum & ~(align - 1);
+    return 1;
+}
+
+/* The reservation for a request, in *out. The same promise as on POSIX (fiber.h): a request
+   whose arithmetic overflows size_t is FIBER_EINVAL, including the user area, which lives on
+   the heap here but is part of what was asked for; one that can be represented but can
+   never be had is FIBER_ENOMEM. */
+static int reserve_size_for(size_t stack_size, size_t user_size, size_t *out)
 {
     size_t page = page_size(), gran = allocation_granularity();
     if (stack_size == 0)
         stack_size = fiber_default_stack_size();
     if (stack_size < fiber_min_stack_size())
         stack_size = fiber_min_stack_size();
-    if (stack_size > SIZE_MAX - STACK_RESERVED_BELOW - page - gran)
-        return 0;
-    size_t usable = ((stack_size + page - 1) / page) * page;
-    size_t total = usable + STACK_RESERVED_BELOW;
-    total = ((total + gran - 1) / gran) * gran;
+    size_t usable, total, user, whole;
+    if (!round_up(stack_size, page, &usable) ||
+        __builtin_add_overflow(usable, STACK_RESERVED_BELOW, &total) ||
+        !round_up(total, gran, &total) || !round_up(user_size, 16, &user) ||
+        __builtin_add_overflow(total, user, &whole) ||
+        __builtin_add_overflow(whole, sizeof(fiber_t), &whole))
+        return FIBER_EINVAL;
     /* SIZE_T is the API's type, but the reservation must also fit the stack's TEB fields,
-       and a request beyond the address space can never succeed: refuse it here. */
+       and a request beyond the address space can never succeed: refuse it here (under Wine
+       trying would crash, see "Stacks"). */
     if (total > ((size_t)1 << (sizeof(void *) >= 8 ? 47 : 31)))
-        return 0;
-    return total;
+        return FIBER_ENOMEM;
+    *out = total;
+    return FIBER_OK;
+}
+
+/* The guard setting of fiber.h: kept and reported, but Windows stacks are the system's (see
+   "Stacks"), so it changes none. 0: the POSIX default for this word size. */
+static volatile size_t guard_setting;
+
+size_t fiber_guard_size(void)
+{
+    size_t set = guard_setting;
+    if (set)
+        return set;
+    return sizeof(void *) >= 8 ? (size_t)64 << 10 : (size_t)16 << 10;
+}
+
+int fiber_set_guard_size(size_t size)
+{
+    size_t guard = 0;
+    if (size && !round_up(size, page_size(), &guard))
+        return FIBER_EINVAL;
+    guard_setting = guard;
+    return FIBER_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -380,7 +420,7 @@ static void delete_fiber(fiber_t *f)
 
 static fiber_t *pool_take(size_t reserve_size)
 {
-    struct fiber_pool_node *node = fiber_pool_take(reserve_size, 0);
+    struct fiber_pool_node *node = fiber_pool_take(reserve_size, 0, 0);
     return node ? FIBER_POOL_RECORD(node, fiber_t, pool_node) : NULL;
 }
 
@@ -390,6 +430,7 @@ static void pool_put(fiber_t *f)
 {
     f->pool_node.size = f->reserve_size;
     f->pool_node.variant = 0;
+    f->pool_node.guard = 0;
     if (!fiber_pool_keep(&f->pool_node))
         delete_fiber(f);
 }
@@ -475,7 +516,7 @@ static int ensure_user_area(fiber_t *f, size_t user_size)
     return FIBER_OK;
 }
 
-void *fiber_user_area(const fiber_t *f) { return f->user_size ? f->user_area : NULL; }
+void *fiber_user_area(const fiber_t *f) { return f && f->user_size ? f->user_area : NULL; }
 
 int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *arg)
 {
@@ -485,14 +526,17 @@ int fiber_create(fiber_t **out, size_t stack_size, fiber_entry_fn entry, void *a
 int fiber_create_ex(fiber_t **out, size_t stack_size, size_t user_size, unsigned flags,
                     fiber_entry_fn entry, void *arg)
 {
-    if (!out || !entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
+    if (!out)
         return FIBER_EINVAL;
-    *out = NULL;
+    *out = NULL; /* on any failure (fiber.h) */
+    if (!entry || (flags & ~(unsigned)FIBER_OWN_FP_CONTROL))
+        return FIBER_EINVAL;
     if (!tls_ready())
         return FIBER_ENOMEM;
-    size_t reserve_size = reserve_size_for(stack_size);
-    if (!reserve_size)
-        return FIBER_ENOMEM;
+    size_t reserve_size;
+    int rc = reserve_size_for(stack_size, user_size, &reserve_size);
+    if (rc != FIBER_OK)
+        return rc;
     fiber_t *f = pool_take(reserve_size);
     if (!f) {
         f = new_fiber(reserve_size);

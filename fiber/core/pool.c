@@ -32,12 +32,12 @@ static int has_room_locked(size_t size)
     return count < POOL_MAX_COUNT && bytes + size <= POOL_MAX_BYTES;
 }
 
-struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant)
+struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant, size_t guard)
 {
     struct fiber_pool_node *found = NULL;
     LOCK();
     for (struct fiber_pool_node **link = &head; *link; link = &(*link)->next) {
-        if ((*link)->size == size && (*link)->variant == variant) {
+        if ((*link)->size == size && (*link)->variant == variant && (*link)->guard == guard) {
             found = *link;
             *link = found->next;
             count--;
@@ -95,11 +95,14 @@ const char *fiber_strerror(int status)
 {
     switch (status) {
     case FIBER_OK: return "success";
-    case FIBER_ENOMEM: return "the fiber stack could not be mapped (size too large or out of memory)";
+    case FIBER_ENOMEM:
+        return "the fiber stack could not be mapped (out of memory, address space or "
+               "mappings: vm.max_map_count)";
     case FIBER_EDONE: return "the fiber has already finished";
     case FIBER_ENOTFIBER: return "not running on a fiber";
     case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";
-    case FIBER_EINVAL: return "invalid argument";
+    case FIBER_EINVAL:
+        return "invalid argument (a NULL pointer, an unknown flag, or a size that overflows)";
     default: return "unknown fiber status";
     }
 }

@@ -2,9 +2,10 @@
  * What both backends share: the bounded pool of freed fibers, and the status strings.
  *
  * A backend embeds a `struct fiber_pool_node` in its fiber record. A freed fiber keeps its
- * stack and waits in the pool for a create that wants the same stack (same `size` and
- * `variant`). The pool is bounded in count and in bytes of address space, so that a burst of
- * fibers does not pin memory, and it is shared by all threads (one lock).
+ * stack and waits in the pool for a create that wants the same stack (same `size`, `variant`
+ * and `guard`: two stacks of one mapping size can still split it differently). The pool is
+ * bounded in count and in bytes of address space, so that a burst of fibers does not pin
+ * memory, and it is shared by all threads (one lock).
  */
 #ifndef FIBER_CORE_POOL_H
 #define FIBER_CORE_POOL_H
@@ -14,11 +15,12 @@
 struct fiber_pool_node {
     struct fiber_pool_node *next;
     size_t size;      /* bytes of address space the pooled stack holds (the match key) */
-    size_t variant;   /* the rest of the match key (the POSIX user-area size) */
+    size_t variant;   /* the rest of the match key: the POSIX user-area size, */
+    size_t guard;     /* and the POSIX guard size (0 on Windows) */
 };
 
-/* Take a pooled node of exactly this size and variant, or NULL. */
-struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant);
+/* Take a pooled node of exactly this size, variant and guard, or NULL. */
+struct fiber_pool_node *fiber_pool_take(size_t size, size_t variant, size_t guard);
 
 /* Whether a node of `size` bytes would be kept now (a hint: the pool may fill meanwhile). */
 int fiber_pool_has_room(size_t size);

@@ -42,8 +42,9 @@
  * Lay out a fresh stack so that the first fiber_asm_switch(top) lands in fiber_asm_start,
  * which then calls entry(arg) on the fiber stack. Stores the fiber's initial stack pointer in
  * the link slot. The initial switch frame carries the FP control state (MXCSR/x87 control
- * word, FPCR, FPSCR) of the caller of fiber_asm_init, so a new fiber that owns its FP
- * control state starts with the FP modes of the code that created it. `entry` must never
+ * word, FPCR, FPSCR; on i386 MXCSR only when fiber_asm_i386_sse is set, see below) of the
+ * caller of fiber_asm_init, so a new fiber that owns its FP control state starts with the FP
+ * modes of the code that created it. `entry` must never
  * return: it leaves the fiber for good by a last switch(top, status). If it returns anyway,
  * fiber_asm_start traps.
  */
@@ -63,9 +64,21 @@ FIBER_ASM_ROUTINE void fiber_asm_init(void *top, void (*entry)(void *arg), void 
  * it is: the fiber runs in the thread's modes. fiber_asm_switch_fp also saves it in the
  * frame and loads the other side's, for fibers that own theirs (FIBER_OWN_FP_CONTROL). Both
  * build the same frame; a fiber must be entered and left by the same one of the two.
+ *
+ * i386 only: fiber_asm_switch_fp saves the x87 control word alone, and a third routine,
+ * fiber_asm_switch_fp_sse, saves MXCSR as well; the core picks it for owning fibers when
+ * CPUID reports SSE (MXCSR does not exist without SSE, and touching it raises SIGILL).
+ * fiber_asm_init captures the creator's MXCSR into the initial frame only once the core has
+ * set fiber_asm_i386_sse to 1, which it does before the first create that uses
+ * fiber_asm_switch_fp_sse: a byte test in init rather than a fourth routine, since init is
+ * not on the switch path.
  */
 FIBER_ASM_ROUTINE int fiber_asm_switch(void *top, int status);
 FIBER_ASM_ROUTINE int fiber_asm_switch_fp(void *top, int status);
+#if defined(__i386__)
+FIBER_ASM_ROUTINE int fiber_asm_switch_fp_sse(void *top, int status);
+extern FIBER_ASM_ROUTINE unsigned char fiber_asm_i386_sse; /* hidden like the routines */
+#endif
 
 /* The base frame of every fiber; never called from C. Declared for address comparisons. */
 FIBER_ASM_ROUTINE void fiber_asm_start(void);

@@ -30,6 +30,7 @@
 
 #include "fiber.h"
 
+#include <errno.h>
 #include <fenv.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -43,7 +44,6 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
-#include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1875,18 +1875,18 @@ static result_t case_deep_recursion_within_stack(void)
  * guard_page_write_kills_with_sigsegv
  *
  * In a child process: two neighbour fibers, created just before and just after a victim V
- * (so that one of them usually lies right below V's guard page, whichever way the system
+ * (so that one of them usually lies right below V's guard region, whichever way the system
  * places new mappings), fill a buffer on their stacks and suspend; V either
  * writes one byte below its stack's low bound or recurses without end. A SIGSEGV handler (on
  * an alternate stack) reports the fault address and N's checksum through a pipe, then lets
  * the signal kill the child. The parent checks: killed by SIGSEGV, the fault was in V's guard
- * page, N's stack data intact.
+ * region (fiber_guard_size() bytes below the low bound), N's stack data intact.
  * ------------------------------------------------------------------------------------- */
 
 #ifndef _WIN32
 static int guard_fd = -1;
 static uintptr_t guard_victim_low;
-static size_t guard_page;
+static size_t guard_page, guard_region; /* a page; the whole guard (fiber_guard_size()) */
 #define GUARD_NEIGHBOURS 2
 static uintptr_t guard_nb_data[GUARD_NEIGHBOURS];
 static size_t guard_nb_len[GUARD_NEIGHBOURS];
@@ -1913,7 +1913,7 @@ static void put_str(const char *s) { (void)!write(guard_fd, s, strlen(s)); }
 static void guard_handler(int sig, siginfo_t *si, void *ctx)
 {
     uintptr_t a = U(si->si_addr);
-    int in_guard = a >= guard_victim_low - guard_page && a < guard_victim_low;
+    int in_guard = a >= guard_victim_low - guard_region && a < guard_victim_low;
     int intact = 1;
     for (int i = 0; i < GUARD_NEIGHBOURS; i++)
         intact &= guard_checksum(guard_nb_data[i], guard_nb_len[i]) == guard_nb_sum[i];
@@ -1976,6 +1976,7 @@ static void guard_child(int mode, int fd)
     guard_fd = fd;
     guard_mode = mode;
     guard_page = page_size();
+    guard_region = fiber_guard_size();
 
     static unsigned char altstack[64 * 1024];
     stack_t ss;
@@ -2007,11 +2008,11 @@ static void guard_child(int mode, int fd)
     for (int i = 0; i < GUARD_NEIGHBOURS; i++) {
         void *nlow, *nhigh;
         fiber_stack_bounds(nb[i], &nlow, &nhigh);
-        /* Right below V's guard page: only the neighbour's fiber record page between. */
-        uintptr_t guard_start = U(low) - guard_page;
+        /* Right below V's guard region: only the neighbour's fiber record page between. */
+        uintptr_t guard_start = U(low) - guard_region;
         int below = U(nhigh) < guard_start && guard_start - U(nhigh) < 2 * guard_page;
         fprintf(stderr, ", neighbour %d [%p, %p)%s", i, nlow, nhigh,
-                below ? " right below the victim's guard page" : "");
+                below ? " right below the victim's guard region" : "");
         fiber_resume(nb[i], NULL, NULL);
     }
     fprintf(stderr, "\n");
@@ -2493,6 +2494,13 @@ static result_t case_null_arguments_are_einval(void)
     EXPECT_RC(FIBER_EINVAL, fiber_create(&f, 0, NULL, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_create(NULL, 0, return_arg_entry, NULL));
     EXPECT_RC(FIBER_EINVAL, fiber_create_ex(&f, 0, 0, 1u << 7, return_arg_entry, NULL));
+    /* fiber.h: *out is NULL after any failed create. */
+    f = P(1);
+    EXPECT_RC(FIBER_EINVAL, fiber_create(&f, 0, NULL, NULL));
+    EXPECT(f == NULL, "a create refused for a NULL entry left *out = %p", (void *)f);
+    f = P(1);
+    EXPECT_RC(FIBER_EINVAL, fiber_create_ex(&f, 0, 0, 1u << 7, return_arg_entry, NULL));
+    EXPECT(f == NULL, "a create refused for an unknown flag left *out = %p", (void *)f);
     EXPECT_RC(FIBER_EINVAL, fiber_resume(NULL, NULL, NULL));
     EXPECT(!fiber_done(NULL) && !fiber_running(NULL), "fiber_done/fiber_running(NULL) non-zero");
     return verdict();
@@ -2571,6 +2579,740 @@ static result_t case_stack_aligned_per_abi(void)
     return verdict();
 }
 
+/* Tools some cases must know about: they build this program with -fsanitize=address, or
+   with -DFIBER_VALGRIND and run it under valgrind (ci/reliability). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FT_ASAN 1
+#endif
+#endif
+#ifdef FIBER_VALGRIND
+#include <valgrind/valgrind.h>
+#define FT_ON_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define FT_ON_VALGRIND() 0
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * size_overflow_is_einval
+ *
+ * fiber.h: a request whose size arithmetic overflows size_t is malformed (FIBER_EINVAL);
+ * one that can be represented but that the system will not map is FIBER_ENOMEM, with errno
+ * as mmap left it.
+ * ------------------------------------------------------------------------------------- */
+
+static result_t create_expecting(int want, size_t stack_size, size_t user_size, const char *what)
+{
+    fiber_t *f = P(1);
+#ifndef _WIN32
+    errno = 0;
+#endif
+    int rc = fiber_create_ex(&f, stack_size, user_size, 0, never_entry, NULL);
+    if (rc == FIBER_OK) {
+        fiber_destroy(f);
+        return note_fail(__LINE__, "%s (stack %zu, user area %zu) was created", what,
+                         stack_size, user_size), RES_FAIL;
+    }
+    EXPECT(rc == want, "%s (stack %zu, user area %zu) returned %d (%s), expected %d (%s)", what,
+           stack_size, user_size, rc, fiber_strerror(rc), want, fiber_strerror(want));
+    EXPECT(f == NULL, "%s: a failed create left *out = %p, not NULL", what, (void *)f);
+#ifndef _WIN32
+    /* errno is mmap's: Linux's ENOMEM; valgrind's own mmap answers EINVAL for a length
+       beyond its address-space manager. */
+    if (want == FIBER_ENOMEM)
+        EXPECT(errno == ENOMEM || (FT_ON_VALGRIND() && errno != 0), "%s: FIBER_ENOMEM with "
+               "errno %d (%s), expected the system's ENOMEM", what, errno, strerror(errno));
+#endif
+    return verdict();
+}
+
+static result_t case_size_overflow_is_einval(void)
+{
+    size_t page = page_size();
+    const size_t half = SIZE_MAX / 2 + 1;
+    /* Each of these overflows size_t on the way to a mapping size. */
+    const struct { size_t stack, user; const char *what; } overflowing[] = {
+        {SIZE_MAX, 0, "SIZE_MAX"},
+        {SIZE_MAX - 1, 0, "SIZE_MAX - 1"},
+        {SIZE_MAX - page + 2, 0, "a stack that overflows when rounded to pages"},
+        {SIZE_MAX - 2 * page, 0, "a stack that overflows with the guard added"},
+        {0, SIZE_MAX, "a user area of SIZE_MAX"},
+        {0, SIZE_MAX - 8, "a user area that overflows when rounded to 16 bytes"},
+        {half, half, "a stack and a user area that overflow together"},
+        {fiber_min_stack_size(), SIZE_MAX - fiber_min_stack_size() / 2,
+         "a user area that overflows with the stack added"},
+    };
+    for (size_t k = 0; k < ARRAY_LEN(overflowing); k++)
+        create_expecting(FIBER_EINVAL, overflowing[k].stack, overflowing[k].user,
+                         overflowing[k].what);
+    /* Representable, but more than the address space: the system refuses it. */
+    create_expecting(FIBER_ENOMEM, SIZE_MAX / 8 * 7, 0, "a stack of 7/8 of the address space");
+#if SIZE_MAX > 0xffffffffu
+    create_expecting(FIBER_ENOMEM, half, 0, "a stack of half the 64-bit range");
+    create_expecting(FIBER_ENOMEM, 0, half, "a user area of half the 64-bit range");
+#endif
+    /* The failures left nothing broken behind. */
+    fiber_t *f = NULL;
+    void *out = NULL;
+    REQUIRE_OK(fiber_create(&f, 0, sizes_entry, NULL));
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT(fiber_done(f), "a normal fiber after the failed creates did not finish");
+    REQUIRE_OK(fiber_destroy(f));
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * owning_fiber_keeps_mxcsr
+ *
+ * x86: MXCSR (SSE rounding, flush-to-zero, exception masks) is part of the FP control state
+ * an owning fiber keeps, read here with stmxcsr itself, whatever fegetround() reports (on
+ * i386 glibc's fegetround() reads only the x87 control word, while its fesetround() sets
+ * both). On i386 the core decides at run time whether the CPU has MXCSR.
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_MXCSR_CASE 1
+#if defined(__i386__)
+#include <cpuid.h>
+#endif
+#define MXCSR_RC_MASK 0x6000u
+#define MXCSR_RC_NEAREST 0x0000u
+#define MXCSR_RC_DOWN 0x2000u
+#define MXCSR_RC_UP 0x4000u
+#define MXCSR_RC_ZERO 0x6000u
+#define MXCSR_FTZ 0x8000u
+
+static int cpu_has_sse(void)
+{
+#if defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (d & bit_SSE);
+#else
+    return 1;
+#endif
+}
+
+#if defined(__i386__) && !defined(__SSE__)
+#define FT_SSE_TARGET __attribute__((target("sse")))
+#else
+#define FT_SSE_TARGET
+#endif
+
+FT_SSE_TARGET static unsigned mxcsr_get(void)
+{
+    unsigned m;
+    __asm__ __volatile__("stmxcsr %0" : "=m"(m));
+    return m;
+}
+
+FT_SSE_TARGET static void mxcsr_set(unsigned m) { __asm__ __volatile__("ldmxcsr %0" : : "m"(m)); }
+
+static void mxcsr_set_rc(unsigned rc) { mxcsr_set((mxcsr_get() & ~MXCSR_RC_MASK) | rc); }
+static unsigned mxcsr_rc(void) { return mxcsr_get() & MXCSR_RC_MASK; }
+
+static const char *rc_name(unsigned rc)
+{
+    switch (rc) {
+    case MXCSR_RC_NEAREST: return "nearest";
+    case MXCSR_RC_DOWN: return "down";
+    case MXCSR_RC_UP: return "up";
+    default: return "toward zero";
+    }
+}
+
+static int ftz_sticks; /* whether this CPU (or emulator) keeps MXCSR.FTZ at all */
+
+static void *mxcsr_owner_entry(void *arg, void *first)
+{
+    unsigned start = mxcsr_rc();
+    EXPECT(start == MXCSR_RC_DOWN, "a new owning fiber started with MXCSR rounding %s, "
+           "expected its creator's (down)", rc_name(start));
+    /* The issue's scenario: fesetround() sets MXCSR too (glibc on an SSE CPU); set it
+       directly as well, in case a libc leaves MXCSR alone. */
+#if HAVE_ROUNDING_MODES
+    fesetround(FE_UPWARD);
+#endif
+    mxcsr_set_rc(MXCSR_RC_UP);
+    if (ftz_sticks)
+        mxcsr_set(mxcsr_get() | MXCSR_FTZ);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_RC(FIBER_OK, fiber_suspend(NULL, NULL));
+        unsigned m = mxcsr_get();
+        EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_UP, "after suspend #%d the owning fiber's "
+               "MXCSR rounding was %s, expected its own (up)", i + 1, rc_name(m & MXCSR_RC_MASK));
+        EXPECT(!ftz_sticks || (m & MXCSR_FTZ), "after suspend #%d the owning fiber lost its "
+               "MXCSR flush-to-zero bit", i + 1);
+    }
+    return NULL;
+}
+
+static void *mxcsr_plain_entry(void *arg, void *first)
+{
+    unsigned start = mxcsr_rc();
+    mxcsr_set_rc(MXCSR_RC_UP);
+    return P(start);
+}
+#else
+#define HAVE_MXCSR_CASE 0
+#endif
+
+static result_t case_owning_fiber_keeps_mxcsr(void)
+{
+#if !HAVE_MXCSR_CASE
+    return skip("MXCSR is x86's; FPCR/FPSCR ownership is pinned by fp_control_travels_with_fiber");
+#else
+    if (!cpu_has_sse())
+        return skip("this CPU has no SSE, hence no MXCSR to own");
+    unsigned orig = mxcsr_get();
+#if HAVE_ROUNDING_MODES
+    int orig_mode = fegetround();
+#endif
+    mxcsr_set(orig | MXCSR_FTZ);
+    ftz_sticks = (mxcsr_get() & MXCSR_FTZ) != 0;
+    mxcsr_set(orig & ~MXCSR_FTZ);
+
+    fiber_t *f;
+    mxcsr_set_rc(MXCSR_RC_DOWN);
+    REQUIRE_OK(fiber_create_ex(&f, 0, 0, FIBER_OWN_FP_CONTROL, mxcsr_owner_entry, NULL));
+    mxcsr_set_rc(MXCSR_RC_NEAREST);
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    unsigned m = mxcsr_get();
+    EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_NEAREST, "after an owning fiber set its rounding "
+           "(fesetround and MXCSR) and suspended, the resumer's MXCSR rounding was %s, "
+           "expected its own (nearest)", rc_name(m & MXCSR_RC_MASK));
+    EXPECT(!(m & MXCSR_FTZ), "an owning fiber's flush-to-zero bit leaked to its resumer");
+    mxcsr_set_rc(MXCSR_RC_ZERO);
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "the resumer's MXCSR rounding was %s after a resume, "
+           "expected toward zero", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_resume(f, NULL, NULL));
+    EXPECT(fiber_done(f), "the owning fiber did not finish");
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "after the owning fiber finished the resumer's MXCSR "
+           "rounding was %s, expected toward zero", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_destroy(f));
+
+    /* Without the flag MXCSR stays the thread's, both ways. */
+    void *out = NULL;
+    mxcsr_set_rc(MXCSR_RC_DOWN);
+    REQUIRE_OK(fiber_create(&f, 0, mxcsr_plain_entry, NULL));
+    mxcsr_set_rc(MXCSR_RC_ZERO);
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT((unsigned)U(out) == MXCSR_RC_ZERO, "a fiber without FIBER_OWN_FP_CONTROL ran with "
+           "MXCSR rounding %s, expected its resumer's (toward zero)", rc_name((unsigned)U(out)));
+    EXPECT(mxcsr_rc() == MXCSR_RC_UP, "a fiber without FIBER_OWN_FP_CONTROL set MXCSR rounding "
+           "up and returned, but its resumer has %s", rc_name(mxcsr_rc()));
+    REQUIRE_OK(fiber_destroy(f));
+    mxcsr_set(orig);
+#if HAVE_ROUNDING_MODES
+    fesetround(orig_mode);
+#endif
+    return verdict();
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
+ * thread_local_state_after_migration_through_out_of_line_reads
+ *
+ * fiber.h's rule for code on a fiber that may migrate: after a suspend, reach thread-local
+ * state (TLS variables, errno) only through a function that is not inlined into the one that
+ * suspends. This pins that the rule works: such reads and writes, after a resume on another
+ * thread, reach the new thread's variables and errno, and leave the old thread's alone.
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FT_OUT_OF_LINE __attribute__((noinline, noipa))
+#else
+#define FT_OUT_OF_LINE __attribute__((noinline))
+#endif
+
+static _Thread_local int tls_value;
+FT_OUT_OF_LINE static int *tls_value_here(void) { return &tls_value; }
+FT_OUT_OF_LINE static int errno_here(void) { return errno; }
+FT_OUT_OF_LINE static void set_errno_here(int e) { errno = e; }
+
+#define TLS_ROUNDS 6
+static fiber_t *tls_f;
+
+static void *tls_entry(void *arg, void *first)
+{
+    for (int r = 0; r < TLS_ROUNDS; r++) {
+        /* What the thread running this round has: its TLS value and its errno. */
+        int seen = *tls_value_here() * 1000 + errno_here();
+        *tls_value_here() += 1;         /* a write: must reach this round's thread */
+        set_errno_here(errno_here() + 1);
+        EXPECT_RC(FIBER_OK, fiber_suspend(P(seen), NULL));
+    }
+    return NULL;
+}
+
+struct tls_round { int round, value_before, value_after, errno_after, rc; void *seen; };
+
+static void tls_resume_here(void *p)
+{
+    struct tls_round *t = p;
+    *tls_value_here() = t->value_before;
+    set_errno_here(t->round + 1);
+    t->rc = fiber_resume(tls_f, NULL, &t->seen);
+    t->value_after = *tls_value_here();
+    t->errno_after = errno_here();
+}
+
+static result_t case_thread_local_state_after_migration_through_out_of_line_reads(void)
+{
+    REQUIRE_OK(fiber_create(&tls_f, 0, tls_entry, NULL));
+    int main_value = 0;
+    for (int r = 0; r < TLS_ROUNDS && !g_failed; r++) {
+        int on_thread = r % 2 == 1;
+        struct tls_round t = {r, 10 + r, 0, 0, -99, NULL};
+        if (on_thread)
+            REQUIRE(run_on_thread(tls_resume_here, &t) == 0, "could not start a thread");
+        else
+            tls_resume_here(&t);
+        const char *where = on_thread ? "a new thread" : "the main thread";
+        REQUIRE(t.rc == FIBER_OK, "round %d: resume returned %d", r, t.rc);
+        int want = (10 + r) * 1000 + r + 1;
+        EXPECT((int)U(t.seen) == want, "round %d on %s: the fiber read TLS value and errno %d, "
+               "expected this thread's %d", r, where, (int)U(t.seen), want);
+        EXPECT(t.value_after == 10 + r + 1 && t.errno_after == r + 2, "round %d on %s: the "
+               "fiber's writes did not reach this thread's TLS value and errno (%d, %d; "
+               "expected %d, %d)", r, where, t.value_after, t.errno_after, 10 + r + 1, r + 2);
+        if (on_thread)
+            EXPECT(*tls_value_here() == main_value, "round %d: the fiber, resumed on a new "
+                   "thread, changed the main thread's TLS value to %d (was %d)", r,
+                   *tls_value_here(), main_value);
+        else
+            main_value = t.value_after;
+    }
+    REQUIRE_OK(fiber_resume(tls_f, NULL, NULL));
+    EXPECT(fiber_done(tls_f), "the fiber did not finish");
+    REQUIRE_OK(fiber_destroy(tls_f));
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * null_fiber_queries_give_null
+ * ------------------------------------------------------------------------------------- */
+
+static result_t case_null_fiber_queries_give_null(void)
+{
+    EXPECT(fiber_user_area(NULL) == NULL, "fiber_user_area(NULL) is not NULL");
+    void *low = P(1), *high = P(1);
+    fiber_stack_bounds(NULL, &low, &high);
+    EXPECT(low == NULL && high == NULL, "fiber_stack_bounds(NULL) gave [%p, %p), expected "
+           "NULL bounds", low, high);
+    low = P(1);
+    fiber_stack_bounds(NULL, &low, NULL);
+    EXPECT(low == NULL, "fiber_stack_bounds(NULL, &low, NULL) gave low %p", low);
+    fiber_stack_bounds(NULL, NULL, NULL);
+    EXPECT_RC(FIBER_EINVAL, fiber_destroy(NULL));
+    /* And the same queries of real fibers, for contrast. */
+    fiber_t *f, *g;
+    REQUIRE_OK(fiber_create(&f, 0, return_arg_entry, NULL));
+    REQUIRE_OK(fiber_create_ex(&g, 0, 40, 0, return_arg_entry, NULL));
+    EXPECT(fiber_user_area(f) == NULL, "a fiber without a user area has one");
+    void *area = fiber_user_area(g);
+    EXPECT(area != NULL && U(area) % 16 == 0, "the 40-byte user area is %p", area);
+    fiber_stack_bounds(g, &low, &high);
+    EXPECT(low != NULL && U(high) > U(low), "a real fiber's bounds [%p, %p) are empty", low, high);
+    REQUIRE_OK(fiber_destroy(f));
+    REQUIRE_OK(fiber_destroy(g));
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * guard_size_setting_applies_to_new_fibers
+ *
+ * fiber_set_guard_size(): whole pages, 0 for the default (64 KiB on 64-bit, 16 KiB on
+ * 32-bit), EINVAL when rounding overflows; fibers created afterwards get it, and a stack
+ * pooled with another guard is not handed to them even when its mapping has the same size.
+ * ------------------------------------------------------------------------------------- */
+
+static size_t expected_default_guard(void)
+{
+    size_t page = page_size(), want = sizeof(void *) >= 8 ? (size_t)64 << 10 : (size_t)16 << 10;
+    return (want + page - 1) / page * page;
+}
+
+static result_t case_guard_size_setting_applies_to_new_fibers(void)
+{
+    size_t page = page_size(), dflt = expected_default_guard();
+    EXPECT(fiber_guard_size() == dflt, "the default guard is %zu bytes, expected %zu",
+           fiber_guard_size(), dflt);
+    EXPECT_RC(FIBER_OK, fiber_set_guard_size(1));
+    EXPECT(fiber_guard_size() == page, "a guard of 1 byte became %zu, expected one page (%zu)",
+           fiber_guard_size(), page);
+    EXPECT_RC(FIBER_EINVAL, fiber_set_guard_size(SIZE_MAX));
+    EXPECT(fiber_guard_size() == page, "a refused setting changed the guard to %zu",
+           fiber_guard_size());
+    EXPECT_RC(FIBER_OK, fiber_set_guard_size(0));
+    EXPECT(fiber_guard_size() == dflt, "fiber_set_guard_size(0) gave %zu, not the default %zu",
+           fiber_guard_size(), dflt);
+#ifndef _WIN32
+    /* Two requests whose mappings have the same size, split differently: stack S + 64 KiB
+       with the default guard, then stack S with a guard 64 KiB larger. */
+    const size_t extra = (size_t)64 << 10, stack = (size_t)128 << 10;
+    fiber_pool_trim();
+    fiber_t *f;
+    void *low, *high;
+    REQUIRE_OK(fiber_create(&f, stack + extra, sizes_entry, NULL));
+    REQUIRE_OK(fiber_destroy(f)); /* pooled, guard `dflt` */
+    REQUIRE_OK(fiber_set_guard_size(dflt + extra));
+    REQUIRE_OK(fiber_create(&f, stack, sizes_entry, NULL));
+    fiber_stack_bounds(f, &low, &high);
+    size_t usable = (size_t)(U(high) - U(low));
+    EXPECT(usable < stack + extra, "a fiber created with a %zu-byte guard got the pooled stack "
+           "of a %zu-byte guard (%zu usable bytes for %zu asked)", dflt + extra, dflt, usable,
+           stack);
+    void *out = NULL;
+    REQUIRE_OK(fiber_resume(f, NULL, &out));
+    EXPECT(fiber_done(f), "the fiber did not run");
+    REQUIRE_OK(fiber_destroy(f));
+    /* The same request after the guard changes back takes no stack of the wrong guard. */
+    REQUIRE_OK(fiber_set_guard_size(0));
+    REQUIRE_OK(fiber_create(&f, stack + extra, sizes_entry, NULL));
+    fiber_stack_bounds(f, &low, &high);
+    usable = (size_t)(U(high) - U(low));
+    EXPECT(usable >= stack + extra, "a fiber asking %zu bytes got %zu", stack + extra, usable);
+    REQUIRE_OK(fiber_destroy(f));
+    fiber_pool_trim();
+#endif
+    fiber_set_guard_size(0);
+    return verdict();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * frame_larger_than_a_page_is_a_reported_overflow
+ *
+ * In a child process with fiber_install_overflow_handler(): a fiber recurses until less than
+ * 1 KiB of its stack is left, then calls a function with a 12 KiB local array whose first
+ * store is its lowest byte (no stack probes: a plain -O2 build), i.e. about 11 KiB below the
+ * stack: past a one-page guard, inside the larger guard region. A second child writes to the
+ * lowest byte of a guard region made 256 KiB by fiber_set_guard_size(). Both must end in
+ * the core's "fiber: stack overflow" report and SIGABRT, not in silence or a plain SIGSEGV.
+ * (Under ASan a large local may live on the sanitizer's fake stack instead: the first child
+ * sees that and the case reports a skip, after the second has run.)
+ * ------------------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+#define BIG_FRAME ((size_t)12 << 10)
+#define BIG_LEFT ((uintptr_t)1 << 10)
+static uintptr_t big_low, big_high, big_guard; /* set before the descent: no calls below */
+static int big_mode; /* 0: a big frame at the bottom of the stack; 1: the lowest guard byte */
+static int big_fd;
+
+FT_NOINLINE static int big_frame(int x)
+{
+    volatile unsigned char buf[BIG_FRAME];
+    uintptr_t top_of_frame = U(&buf[BIG_FRAME - 1]);
+    if (top_of_frame >= big_high || top_of_frame < big_low - big_guard) {
+        /* The frame is not on the fiber's stack at all: ASan's fake stack
+           (detect_stack_use_after_return) holds such locals under clang. */
+        (void)!write(big_fd, "NOTONSTACK\n", 11);
+        _exit(4);
+    }
+    buf[0] = (unsigned char)x; /* the lowest byte, first: nothing above it was touched */
+    buf[BIG_FRAME - 1] = (unsigned char)x;
+    return buf[0] + buf[BIG_FRAME - 1];
+}
+
+FT_NOINLINE static int big_descend(int depth)
+{
+    volatile unsigned char pad[128];
+    pad[0] = (unsigned char)depth;
+    if (U(&pad[0]) - big_low > BIG_LEFT)
+        return big_descend(depth + 1) + pad[0];
+    return big_frame(depth) + pad[0];
+}
+
+static void *big_entry(void *arg, void *first)
+{
+    void *low, *high;
+    fiber_stack_bounds(fiber_current(), &low, &high);
+    big_low = U(low);
+    big_high = U(high);
+    big_guard = fiber_guard_size();
+    if (big_mode == 0)
+        return P(big_descend(0));
+    volatile unsigned char *lowest = (volatile unsigned char *)(U(low) - big_guard);
+    *lowest = 1;
+    return NULL;
+}
+
+/* The child: stderr into `fd`, the handler installed, a victim fiber with a neighbour mapped
+   right below it (so that a write past a small guard lands in a live stack, silently). */
+static void big_child(int mode, int fd)
+{
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    dup2(fd, STDERR_FILENO);
+    big_fd = fd;
+    big_mode = mode;
+    if (mode == 1 && fiber_set_guard_size((size_t)256 << 10) != FIBER_OK)
+        _exit(3);
+    fiber_pool_trim();
+    fiber_t *victim, *neighbour;
+    if (fiber_install_overflow_handler() != FIBER_OK ||
+        fiber_create(&victim, 64 << 10, big_entry, NULL) != FIBER_OK ||
+        fiber_create(&neighbour, 64 << 10, sizes_entry, NULL) != FIBER_OK)
+        _exit(3);
+    fiber_resume(victim, NULL, NULL);
+    (void)!write(fd, "SURVIVED\n", 9);
+    _exit(0);
+}
+
+static result_t big_run(int mode, const char *what)
+{
+    int fds[2];
+    REQUIRE(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        big_child(mode, fds[1]);
+    }
+    close(fds[1]);
+    char buf[1024];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
+        return RES_SKIP;
+    REQUIRE(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "%s: the child could not set up "
+            "(stderr: %s)", what, buf);
+    REQUIRE(!strstr(buf, "SURVIVED"), "%s: the write below the stack went unnoticed: it "
+            "jumped the guard into another mapping", what);
+    REQUIRE(strstr(buf, "fiber: stack overflow"), "%s: the fault was not reported as a fiber "
+            "stack overflow (status 0x%x, stderr: %s)", what, status, buf);
+    REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not ended "
+            "by SIGABRT (status 0x%x)", what, status);
+    return RES_PASS;
+}
+#endif
+
+static result_t case_frame_larger_than_a_page_is_a_reported_overflow(void)
+{
+#ifdef _WIN32
+    return skip("Windows fiber stacks are the system's: Windows compilers probe every frame "
+                "larger than a page (__chkstk), so no frame skips the system's guard page");
+#else
+    result_t frame = big_run(0, "a 12 KiB frame at the bottom of the stack");
+    if (frame == RES_FAIL)
+        return RES_FAIL;
+    if (big_run(1, "the lowest byte of a 256 KiB guard region") != RES_PASS)
+        return RES_FAIL;
+    if (frame == RES_SKIP)
+        return skip("the 12 KiB frame was not placed on the fiber's stack (ASan's fake stack, "
+                    "detect_stack_use_after_return): only the write to the lowest guard byte "
+                    "ran, and passed");
+    return verdict();
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------
+ * mapping_limit_is_enomem_and_leaks_nothing
+ *
+ * Linux caps a process's mappings at vm.max_map_count, and a fiber takes two (the guard's
+ * mprotect splits its mapping). In a child process: split a reserved region into single
+ * pages (mprotect of every other page) until the kernel refuses another split: the count is
+ * at its maximum. Then
+ *   - a create fails with FIBER_ENOMEM, *out NULL, errno ENOMEM (the mprotect's), and leaves
+ *     no mapping behind (/proc/self/maps has as many lines as before);
+ *   - with a destroyed fiber in the reuse pool, a create of another size succeeds: the core
+ *     gives the pooled stack's two mappings back and tries again.
+ * ------------------------------------------------------------------------------------- */
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/mman.h>
+
+static long max_map_count(void)
+{
+    FILE *fp = fopen("/proc/sys/vm/max_map_count", "r");
+    long n = -1;
+    if (fp) {
+        if (fscanf(fp, "%ld", &n) != 1)
+            n = -1;
+        fclose(fp);
+    }
+    return n;
+}
+
+static void put_fd(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
+
+/* Split [base, base + pages * page) by making every other page readable until the kernel
+   refuses: 1 when the mapping count reached its maximum, 0 when the region ran out first.
+   (mprotect rather than munmap: under QEMU user mode a 32-bit guest's munmap does not free
+   the emulator's mapping, while an mprotect split is a split on both sides.) */
+static int exhaust_mappings(char *base, size_t pages, size_t page)
+{
+    for (size_t i = 1; i + 1 < pages; i += 2) {
+        if (mprotect(base + i * page, page, PROT_READ) != 0)
+            return errno == ENOMEM;
+    }
+    return 0;
+}
+
+/* Whether a stack-like mapping (two pages, the lower one made PROT_NONE), made directly, is
+   refused now, as it is at the kernel's limit. Under QEMU user mode with a reserved guest
+   address space (32-bit guests) the guest's mappings are carved out of one emulator mapping
+   and such a split can still succeed: then the limit cannot be reached from the guest. */
+static int limit_refuses_a_stack_layout(size_t page)
+{
+    char *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 1;
+    int refused = mprotect(p, page, PROT_NONE) != 0;
+    munmap(p, 2 * page);
+    return refused;
+}
+
+/* The process's mappings as it sees them: the lines of /proc/self/maps (read with a static
+   buffer: nothing here may need a mapping of its own). -1 if it cannot be read. */
+static long count_mappings(void)
+{
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long lines = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}
+
+static void maplimit_child(int fd, long limit)
+{
+    size_t page = page_size();
+    fiber_pool_trim();
+    fiber_t *kept, *f = P(1);
+    if (fiber_create(&kept, 16 << 10, return_arg_entry, NULL) != FIBER_OK) {
+        put_fd(fd, "SETUP fiber_create failed\n");
+        _exit(3);
+    }
+    size_t pages = (size_t)limit * 2 + 4096;
+    char *region = mmap(NULL, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+        put_fd(fd, "NOSPACE\n");
+        _exit(0);
+    }
+    if (!exhaust_mappings(region, pages, page)) {
+        put_fd(fd, "NOLIMIT\n");
+        _exit(0);
+    }
+    if (!limit_refuses_a_stack_layout(page)) {
+        put_fd(fd, "NOTONETOONE\n");
+        _exit(0);
+    }
+    long before = count_mappings();
+    errno = 0;
+    int rc = fiber_create(&f, 64 << 10, return_arg_entry, NULL);
+    int err = errno;
+    long after = count_mappings();
+    put_fd(fd, rc == FIBER_ENOMEM ? "FULL enomem" : rc == FIBER_OK ? "FULL ok" : "FULL other");
+    put_fd(fd, f == NULL ? " out-null" : " out-set");
+    put_fd(fd, err == ENOMEM ? " errno-enomem" : " errno-other");
+    put_fd(fd, before < 0 ? " maps-unreadable\n" : after == before ? " no-leak\n" : " leaked\n");
+    fiber_destroy(kept); /* now in the thread's cache: two mappings the core may give back */
+    rc = fiber_create(&f, 64 << 10, return_arg_entry, P(5));
+    void *out = NULL;
+    int ran = rc == FIBER_OK && fiber_resume(f, NULL, &out) == FIBER_OK && out == P(5);
+    put_fd(fd, rc == FIBER_OK ? (ran ? "POOLED ok\n" : "POOLED broken\n") : "POOLED enomem\n");
+    _exit(0);
+}
+#endif
+
+static result_t case_mapping_limit_is_enomem_and_leaks_nothing(void)
+{
+#ifdef _WIN32
+    return skip("Windows has no mapping count: a fiber stack is one reservation of the "
+                "system's, and vm.max_map_count is Linux's");
+#else
+    if (FT_ON_VALGRIND())
+        return skip("valgrind's address-space manager holds fewer mappings than "
+                    "vm.max_map_count: it exits ('VG_N_SEGMENTS is too low') before the "
+                    "kernel's limit is reached");
+    long limit = max_map_count();
+    if (limit <= 0)
+        return skip("/proc/sys/vm/max_map_count is not readable here");
+    if (limit > (1L << 20))
+        return skip("vm.max_map_count is %ld: too many mappings to exhaust in a test", limit);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        maplimit_child(fds[1], limit);
+    }
+    close(fds[1]);
+    char buf[512];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    fprintf(stderr, "# maplimit (vm.max_map_count %ld): %s", limit, buf);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child did not exit cleanly "
+            "(status 0x%x; it said: %s)", status, buf);
+    if (strstr(buf, "NOSPACE"))
+        return skip("could not reserve %ld pages of address space to split", limit * 2);
+    if (strstr(buf, "NOLIMIT"))
+        return skip("splitting %ld mappings never reached the limit: the mappings are not "
+                    "the kernel's one to one here (an emulator's)", limit * 2);
+    if (strstr(buf, "NOTONETOONE"))
+        return skip("at the kernel's mapping limit a new mapping could still be split: the "
+                    "process's mappings are not the kernel's one to one here (QEMU user mode "
+                    "carves a 32-bit guest's mappings out of one reserved region)");
+    REQUIRE(strstr(buf, "FULL "), "the child said: %s", buf);
+    EXPECT(strstr(buf, "FULL enomem"), "at the mapping limit the create did not return "
+           "FIBER_ENOMEM: %s", buf);
+    EXPECT(strstr(buf, "out-null"), "the failed create did not leave *out NULL: %s", buf);
+    EXPECT(strstr(buf, "errno-enomem"), "errno was not the system's ENOMEM: %s", buf);
+    EXPECT(strstr(buf, "no-leak") || strstr(buf, "maps-unreadable"), "the failed create left "
+           "a mapping behind: %s", buf);
+    EXPECT(strstr(buf, "POOLED ok"), "with a pooled stack to give back, a create at the mapping "
+           "limit still failed: %s", buf);
+    return verdict();
+#endif
+}
+
 /* ---------------------------------------------------------------------------------------
  * The case table and the driver
  * ------------------------------------------------------------------------------------- */
@@ -2603,6 +3345,13 @@ static const struct test_case cases[] = {
     CASE(destroy_suspended_fiber),
     CASE(null_arguments_are_einval),
     CASE(strerror_describes_every_status),
+    CASE(size_overflow_is_einval),
+    CASE(owning_fiber_keeps_mxcsr),
+    CASE(thread_local_state_after_migration_through_out_of_line_reads),
+    CASE(null_fiber_queries_give_null),
+    CASE(guard_size_setting_applies_to_new_fibers),
+    CASE(frame_larger_than_a_page_is_a_reported_overflow),
+    CASE(mapping_limit_is_enomem_and_leaks_nothing),
 };
 
 static const char *status_word(result_t r)
