@@ -27,6 +27,18 @@
  *     except in Apple's arm64 assembler dialect, where `;` starts a comment and `%%`
  *     separates statements.
  *
+ * fiber_asm_start is a signal frame (`.cfi_signal_frame`, CIE augmentation "S"), on every ABI:
+ *   its CFA jumps from the fiber's stack to the resumer's, which may lie above or below it
+ *   (mmap places fiber stacks anywhere; under qemu-user they sit above the main stack). gdb
+ *   refuses a normal frame whose CFA is lower than its callee's and stops with "previous frame
+ *   inner to this frame (corrupt stack?)"; a signal frame is exempt from that check, as
+ *   handlers on a sigaltstack must be, so gdb walks on into the resumer and prints the boundary
+ *   as "<signal handler called>". The only other effect, in gdb and libgcc's unwinder alike,
+ *   is that the resumer's return address is looked up as it is rather than minus one: it is
+ *   the instruction after the resumer's call of the switch, which lies inside the resumer (the
+ *   call returns, so code always follows it), so the lookup finds the right function and CFI
+ *   row. tests/test_unwind_info.py checks the mark on every ABI.
+ *
  * `%function` rather than `@function` because `@` starts a comment in ARM assembly and `%`
  * is accepted by every GNU assembler backend we target.
  */

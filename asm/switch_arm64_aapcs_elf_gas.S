@@ -245,17 +245,7 @@ FIBER_FUNC_END(fiber_asm_switch_fp)
  *     DW_OP_deref  (0x06)            load the link slot    (the resumer's saved sp)
  *     DW_OP_plus_uconst (0x23) ULEB 176 (0xb0 0x01)        + FRAME_SIZE
  *
- * Why .cfi_signal_frame: the CFA jumps from the fiber stack to the resumer's stack, which
- * may lie above or below it (mmap places fiber stacks anywhere; under qemu-user they sit
- * above the main stack). gdb refuses a NORMAL frame whose CFA is "inner" (lower) than its
- * callee's and stops with "previous frame inner to this frame (corrupt stack?)". Marking
- * the FDE as a signal frame (CIE augmentation "S") makes gdb skip that check for this one
- * frame, as it must for signal handlers on a sigaltstack; it prints the frame as
- * "<signal handler called>", which doubles as a visible marker of the stack boundary.
- * The only other effect, in gdb and libgcc alike, is that the resumer's return address is
- * looked up as is rather than minus one; it is the instruction after the resumer's
- * `bl fiber_asm_switch`, which is inside the resumer (the call returns, so the compiler
- * always places code after it), so the lookup finds the right function and CFI row.
+ * .cfi_signal_frame: see asm/macros.h ("fiber_asm_start is a signal frame").
  */
 FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_startproc

@@ -218,12 +218,7 @@ FIBER_FUNC_END(fiber_asm_switch_fp)
  *     DW_OP_deref  (0x06)            load it      (the resumer's saved sp F)
  *     DW_OP_plus_uconst (0x23) 104 (0x68)         + FRAME_SIZE = the resumer's sp at its call
  *   and every saved register at its slot in the resumer's switch frame (CFA - 104 + offset).
- *   .cfi_signal_frame: the CFA jumps to another stack, which may lie above or below this
- *   one; gdb stops at a normal frame whose CFA is below its callee's ("previous frame inner
- *   to this frame (corrupt stack?)"). A signal frame is exempt from that check (as signal
- *   handlers on a sigaltstack must be); gdb prints it as "<signal handler called>", which
- *   marks the stack boundary. The resumer's pc is then looked up as is rather than minus
- *   one, which still lands inside the resumer (code always follows the call that returns).
+ *   .cfi_signal_frame: see asm/macros.h ("fiber_asm_start is a signal frame").
  */
 FIBER_FUNC_BEGIN(fiber_asm_start)
     .fnstart

@@ -237,12 +237,7 @@ FIBER_FUNC_END(fiber_asm_switch_fp)
  *     DW_OP_deref  (0x06)                         load the slot   (the resumer's saved sp)
  *     DW_OP_plus_uconst (0x23) ULEB 232 (0xe8 0x01)               + FRAME_SIZE
  *
- * Why .cfi_signal_frame: the CFA jumps from the fiber stack to the resumer's stack, which may
- * lie above or below it; gdb refuses a normal frame whose CFA is lower than its callee's
- * ("previous frame inner to this frame (corrupt stack?)"), and exempts signal frames (it shows
- * this one as "<signal handler called>", a marker of the stack boundary). The resumer's return
- * address is then looked up as is rather than minus one; it is the instruction after the
- * resumer's call of the switch, which is inside the resumer.
+ * .cfi_signal_frame: see asm/macros.h ("fiber_asm_start is a signal frame").
  */
 FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_startproc

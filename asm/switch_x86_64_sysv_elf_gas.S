@@ -82,12 +82,7 @@
  * continues in the function that called fiber_asm_switch on the resumer's side, on every
  * resume, whoever and wherever that resumer is.
  *
- * Known limit: gdb refuses to unwind from a frame to a caller whose CFA is at a lower
- * address ("previous frame inner to this frame"; it assumes one stack per thread and only
- * exempts __morestack), so gdb's backtrace stops at fiber_asm_start when the resumer's
- * stack lies below the fiber's stack in memory. glibc backtrace() (libgcc's unwinder) has
- * no such check. Marking start as a signal frame would silence gdb but make it print
- * "<signal handler called>" and drop the return-address - 1 adjustment: not worth it.
+ * .cfi_signal_frame: see asm/macros.h ("fiber_asm_start is a signal frame").
  */
 
 #include "macros.h"
@@ -229,6 +224,7 @@ FIBER_FUNC_END(fiber_asm_switch_fp)
  */
 FIBER_FUNC_BEGIN(fiber_asm_start)
     .cfi_startproc
+    .cfi_signal_frame
     /* CFA = *(rsp + 0) + 64: the resumer's sp, saved in the link slot by its
      * fiber_asm_switch, plus the size of that switch frame.
      * DW_CFA_def_cfa_expression, length 5:
