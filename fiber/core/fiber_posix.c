@@ -398,8 +398,10 @@ static void write_overflow_message(const fiber_t *f, const void *addr)
 {
     char msg[256];
     size_t len = 0;
+    /* "guard page" although the guard is a region now: tests/test_reliability_overflow.py
+       (and maybe users' log filters) match this text. */
     const char *parts[] = {"fiber: stack overflow: a fiber overran its stack [", ", ",
-                           ") into its guard region (fault at ", "); aborting\n"};
+                           ") into the guard page (fault at ", "); aborting\n"};
     uintptr_t values[] = {(uintptr_t)(f->map_base + f->guard_size), (uintptr_t)f->top,
                           (uintptr_t)addr};
     for (size_t i = 0; i < 4; i++) {
