@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="guard-page SIGS
 CHILD_TIMEOUT = 300  # seconds of SIGALRM backstop in a child (QEMU is slow; never reached)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MESSAGE_RE = re.compile(
-    r"fiber: stack overflow: a fiber overran its stack \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) into its "
-    r"guard region \(fault at (0x[0-9a-f]+)\); aborting"
+    r"fiber: stack overflow: a fiber overran its stack \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) into the "
+    r"guard page \(fault at (0x[0-9a-f]+)\); aborting"
 )
 
 

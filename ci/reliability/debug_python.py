@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
         "2",
         "--timeout=600",
         "-rfEs",
-        "--ignore-glob=tests/test_harness*",
+        "--ignore=tests/harness",
         f"--junitxml={report}",
         "-o",
         "junit_suite_name=debug-python",
