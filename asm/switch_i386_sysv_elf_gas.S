@@ -1,15 +1,16 @@
 /*
  * Stack switching for i386 (i686), System V ABI, ELF, GNU as (AT&T syntax).
  * Built by i686-linux-gnu-gcc for Debian i386, also into -fPIC shared objects: nothing below
- * needs a relocation that a PIC object cannot have (no GOT, no absolute addresses).
+ * needs a relocation that a PIC object cannot have (no GOT, no absolute addresses; the one
+ * data reference, fiber_asm_init's test of fiber_asm_i386_sse, is PC-relative to a hidden
+ * symbol, which the static link resolves).
  *
  * WARNING: the routines below (fiber_asm_init, the three switch routines built from one
- * macro, fiber_asm_start) share one frame layout. fiber_asm_init writes a frame that
- * fiber_asm_switch pops; fiber_asm_switch pushes a frame whose size and slot offsets are
- * hard-coded in
+ * macro, fiber_asm_start) share one frame layout. fiber_asm_init writes a frame that the
+ * switch routines pop; they push a frame whose size and slot offsets are hard-coded in
  * fiber_asm_start's hand-written DWARF CFI; fiber_asm_start's stack pointer is placed by
  * fiber_asm_init; all of them use the link slot offset of fiber/core/switch.h
- * (FIBER_LINK_SLOT_OFFSET = 16). Change one, read all three, and keep them in sync with
+ * (FIBER_LINK_SLOT_OFFSET = 16). Change one, read all of them, and keep them in sync with
  * switch.h and with the diagram below.
  *
  * Which registers are saved and why
