@@ -689,7 +689,7 @@ PyDoc_STRVAR(Fiber_doc,
 "systems, as a thread gets; only the pages used cost memory); rounded up to whole pages and\n"
 "to a 16 KiB minimum. A fiber's recursion limit is the interpreter's, or one level per 4 KiB\n"
 "of stack (3 KiB on 32-bit) if that is lower, so deep recursion raises RecursionError\n"
-"rather than overflow the stack; a guard page below the stack catches what C code overruns.\n"
+"rather than overflow the stack; a guard region below the stack catches what C code overruns.\n"
 "context: the contextvars.Context to run in (None: a copy of the context current when the\n"
 "Fiber is created, as asyncio does for tasks).");
 
