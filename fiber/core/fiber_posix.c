@@ -191,8 +191,7 @@ static int mapping_size_for(size_t stack_size, size_t user_size, size_t guard, s
     size_t user, above, stack, total;
     if (!round_up(user_size, 16, &user) ||
         __builtin_add_overflow(user, ALIGN16(sizeof(fiber_t)) + page / 4, &above) ||
-        !round_up(above, page, &above) ||
-        !round_up(stack_size, page, &stack) ||
+        !round_up(above, page, &above) || !round_up(stack_size, page, &stack) ||
         __builtin_add_overflow(stack, above, &total) ||
         __builtin_add_overflow(total, guard, &total))
         return FIBER_EINVAL;
@@ -214,9 +213,9 @@ static int mapping_size_for(size_t stack_size, size_t user_size, size_t guard, s
 
 struct thread_state {
     fiber_t *current;
-    int altstack_ready;     /* 1 once the thread has an alternate signal stack (or one was there) */
-    fiber_t *cached;        /* the thread's one-fiber cache in front of the shared pool */
-    int cache_registered;   /* the exit destructor is armed for this thread */
+    int altstack_ready; /* 1 once the thread has an alternate signal stack (or one was there) */
+    fiber_t *cached; /* the thread's one-fiber cache in front of the shared pool */
+    int cache_registered; /* the exit destructor is armed for this thread */
 };
 
 #if defined(__GNUC__)
@@ -320,10 +319,7 @@ void fiber_pool_trim(void)
     }
 }
 
-size_t fiber_pool_size(void)
-{
-    return fiber_pool_shared_size() + (tls.cached != NULL);
-}
+size_t fiber_pool_size(void) { return fiber_pool_shared_size() + (tls.cached != NULL); }
 
 /* A new mapping laid out as described at the top of this file; NULL with errno as mmap or
    mprotect left it (ENOMEM for lack of address space, or of mappings: the guard's
@@ -582,8 +578,8 @@ static inline switch_routine_fn owning_switch(void) { return fiber_asm_switch_fp
 #endif
 
 /* Make a taken record a new fiber that will run entry(arg). */
-static inline int start_record(fiber_t **out, fiber_t *f, unsigned flags,
-                               fiber_entry_fn entry, void *arg)
+static inline int start_record(fiber_t **out, fiber_t *f, unsigned flags, fiber_entry_fn entry,
+                               void *arg)
 {
     f->switch_routine = (flags & FIBER_OWN_FP_CONTROL) ? owning_switch() : fiber_asm_switch;
     f->entry = entry;
@@ -667,8 +663,7 @@ static __attribute__((noinline, cold)) int resume_refused(const fiber_t *f)
 /* The first resume on a thread after fiber_install_overflow_handler(): give the thread its
    alternate signal stack, then resume. Out of line, so that fiber_resume() itself needs no
    stack frame and stays a straight path into its tail call. */
-static __attribute__((noinline, cold)) int resume_with_altstack(fiber_t *f, void *value,
-                                                                void **out)
+static __attribute__((noinline, cold)) int resume_with_altstack(fiber_t *f, void *value, void **out)
 {
     ensure_altstack(&tls);
     return fiber_resume(f, value, out);

@@ -100,7 +100,8 @@ const char *fiber_strerror(int status)
                "mappings: vm.max_map_count)";
     case FIBER_EDONE: return "the fiber has already finished";
     case FIBER_ENOTFIBER: return "not running on a fiber";
-    case FIBER_EBUSY: return "the fiber is running (it is the current fiber or one of its resumers)";
+    case FIBER_EBUSY:
+        return "the fiber is running (it is the current fiber or one of its resumers)";
     case FIBER_EINVAL:
         return "invalid argument (a NULL pointer, an unknown flag, or a size that overflows)";
     default: return "unknown fiber status";

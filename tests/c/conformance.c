@@ -110,23 +110,23 @@ static result_t verdict(void) { return g_failed ? RES_FAIL : RES_PASS; }
 
 /* EXPECT records a failure and goes on; REQUIRE also leaves the case. */
 #define EXPECT(cond, ...) ((cond) ? 1 : note_fail(__LINE__, __VA_ARGS__))
-#define REQUIRE(cond, ...)                 \
-    do {                                   \
-        if (!EXPECT(cond, __VA_ARGS__))    \
-            return RES_FAIL;               \
+#define REQUIRE(cond, ...)              \
+    do {                                \
+        if (!EXPECT(cond, __VA_ARGS__)) \
+            return RES_FAIL;            \
     } while (0)
 /* A call returning a fiber_status that must be `want`. */
-#define EXPECT_RC(want, call)                                                              \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        EXPECT(rc_ == (want), "%s returned %d (%s), expected %d", #call, rc_,              \
-               fiber_strerror(rc_), (int)(want));                                          \
+#define EXPECT_RC(want, call)                                                                      \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        EXPECT(rc_ == (want), "%s returned %d (%s), expected %d", #call, rc_, fiber_strerror(rc_), \
+               (int)(want));                                                                       \
     } while (0)
-#define REQUIRE_RC(want, call)                                                             \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        REQUIRE(rc_ == (want), "%s returned %d (%s), expected %d", #call, rc_,             \
-                fiber_strerror(rc_), (int)(want));                                         \
+#define REQUIRE_RC(want, call)                                                 \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        REQUIRE(rc_ == (want), "%s returned %d (%s), expected %d", #call, rc_, \
+                fiber_strerror(rc_), (int)(want));                             \
     } while (0)
 #define REQUIRE_OK(call) REQUIRE_RC(FIBER_OK, call)
 
@@ -159,7 +159,10 @@ static uint64_t mix64(uint64_t x)
 
 /* Run fn(arg) on a new thread and wait for it. Returns 0 on success. */
 typedef void (*thread_fn)(void *);
-struct thread_call { thread_fn fn; void *arg; };
+struct thread_call {
+    thread_fn fn;
+    void *arg;
+};
 
 #ifdef _WIN32
 typedef HANDLE thread_t;
@@ -333,7 +336,10 @@ static result_t case_suspend_resume_values_both_ways(void)
 #define MANY_STACK ((size_t)64 << 10)
 
 static uintptr_t many_in(uintptr_t index, int round) { return index * 1000003u + (uintptr_t)round; }
-static uintptr_t many_out(uintptr_t index, int round) { return (index << 8) ^ (uintptr_t)round ^ 0xa5; }
+static uintptr_t many_out(uintptr_t index, int round)
+{
+    return (index << 8) ^ (uintptr_t)round ^ 0xa5;
+}
 
 static void *many_entry(void *arg, void *first)
 {
@@ -410,8 +416,7 @@ static void *nest_entry(void *arg, void *first)
     fiber_t *self = nest_f[level];
     EXPECT(fiber_current() == self, "level %d: fiber_current() is not the fiber", level);
     for (int a = 0; a <= level; a++)
-        EXPECT(fiber_running(nest_f[a]), "level %d: ancestor %d is not reported running", level,
-               a);
+        EXPECT(fiber_running(nest_f[a]), "level %d: ancestor %d is not reported running", level, a);
     if (level == NEST_DEPTH - 1) {
         EXPECT_RC(FIBER_OK, fiber_suspend(P(100 + level), NULL)); /* to level - 1 */
         /* Phase 2: resumed by main directly. */
@@ -489,8 +494,7 @@ static const char *const fpr_names[1] = {""};
 #define REGS_SUPPORTED 1
 #define NGPR 8
 #define NFPR 20
-static const char *const gpr_names[NGPR] = {"rbx", "rbp", "rdi", "rsi",
-                                            "r12", "r13", "r14", "r15"};
+static const char *const gpr_names[NGPR] = {"rbx", "rbp", "rdi", "rsi", "r12", "r13", "r14", "r15"};
 static const char *const fpr_names[NFPR] = {
     "xmm6.lo",  "xmm6.hi",  "xmm7.lo",  "xmm7.hi",  "xmm8.lo",  "xmm8.hi",  "xmm9.lo",
     "xmm9.hi",  "xmm10.lo", "xmm10.hi", "xmm11.lo", "xmm11.hi", "xmm12.lo", "xmm12.hi",
@@ -507,15 +511,13 @@ static const char *const fpr_names[1] = {""};
 #define NFPR 8
 static const char *const gpr_names[NGPR] = {"x19", "x20", "x21", "x22", "x23", "x24",
                                             "x25", "x26", "x27", "x28", "x29"};
-static const char *const fpr_names[NFPR] = {"d8",  "d9",  "d10", "d11",
-                                            "d12", "d13", "d14", "d15"};
+static const char *const fpr_names[NFPR] = {"d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15"};
 #elif defined(__arm__) && !defined(_WIN32) && defined(__ARM_PCS_VFP)
 #define REGS_SUPPORTED 1
 #define NGPR 8
 #define NFPR 8
 static const char *const gpr_names[NGPR] = {"r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"};
-static const char *const fpr_names[NFPR] = {"d8",  "d9",  "d10", "d11",
-                                            "d12", "d13", "d14", "d15"};
+static const char *const fpr_names[NFPR] = {"d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15"};
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_float_abi_double)
 #define REGS_SUPPORTED 1
 #define NGPR 12
@@ -529,8 +531,7 @@ static const char *const fpr_names[NFPR] = {"fs0", "fs1", "fs2", "fs3", "fs4",  
 #define NGPR 8
 #define NFPR 8
 static const char *const gpr_names[NGPR] = {"r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13"};
-static const char *const fpr_names[NFPR] = {"f8",  "f9",  "f10", "f11",
-                                            "f12", "f13", "f14", "f15"};
+static const char *const fpr_names[NFPR] = {"f8", "f9", "f10", "f11", "f12", "f13", "f14", "f15"};
 #elif defined(__powerpc64__) && defined(_CALL_ELF) && _CALL_ELF == 2 && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* r14-r31, then two non-GPR entries the routine merges into its `out` (see there): the CR
@@ -540,9 +541,9 @@ static const char *const fpr_names[NFPR] = {"f8",  "f9",  "f10", "f11",
 #define REGS_SUPPORTED 1
 #define NGPR 20
 #define NFPR 42
-static const char *const gpr_names[NGPR] = {
-    "r14", "r15", "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23",
-    "r24", "r25", "r26", "r27", "r28", "r29", "r30", "r31", "cr2-cr4", "vrsave"};
+static const char *const gpr_names[NGPR] = {"r14", "r15", "r16", "r17", "r18",     "r19",   "r20",
+                                            "r21", "r22", "r23", "r24", "r25",     "r26",   "r27",
+                                            "r28", "r29", "r30", "r31", "cr2-cr4", "vrsave"};
 static const char *const fpr_names[NFPR] = {
     "f14",     "f15",     "f16",     "f17",     "f18",     "f19",     "f20",
     "f21",     "f22",     "f23",     "f24",     "f25",     "f26",     "f27",
@@ -556,8 +557,7 @@ static const char *const fpr_names[NFPR] = {
 #define NFPR 8
 static const char *const gpr_names[NGPR] = {"fp", "s0", "s1", "s2", "s3",
                                             "s4", "s5", "s6", "s7", "s8"};
-static const char *const fpr_names[NFPR] = {"fs0", "fs1", "fs2", "fs3",
-                                            "fs4", "fs5", "fs6", "fs7"};
+static const char *const fpr_names[NFPR] = {"fs0", "fs1", "fs2", "fs3", "fs4", "fs5", "fs6", "fs7"};
 #else
 #define REGS_SUPPORTED 0
 #define NGPR 1
@@ -572,433 +572,425 @@ struct regset {
 };
 
 #if REGS_SUPPORTED
-void ft_regs_roundtrip(const struct regset *in, struct regset *out, void (*fn)(void *),
-                       void *arg);
+void ft_regs_roundtrip(const struct regset *in, struct regset *out, void (*fn)(void *), void *arg);
 #endif
 
 #if defined(__x86_64__) && !defined(_WIN32)
 _Static_assert(sizeof(struct regset) >= 48, "layout assumed by the assembly");
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 4\n"
-    "ft_regs_roundtrip:\n"          /* rdi = in, rsi = out, rdx = fn, rcx = arg */
-    "    pushq %rbp\n"
-    "    pushq %rbx\n"
-    "    pushq %r12\n"
-    "    pushq %r13\n"
-    "    pushq %r14\n"
-    "    pushq %r15\n"
-    "    pushq %rsi\n"              /* out; 7 pushes + return address: rsp is 16-aligned */
-    "    movq %rdi, %r11\n"
-    "    movq %rdx, %rax\n"
-    "    movq %rcx, %rdi\n"
-    "    movq 0(%r11), %rbx\n"
-    "    movq 8(%r11), %rbp\n"
-    "    movq 16(%r11), %r12\n"
-    "    movq 24(%r11), %r13\n"
-    "    movq 32(%r11), %r14\n"
-    "    movq 40(%r11), %r15\n"
-    "    callq *%rax\n"
-    "    popq %rax\n"
-    "    movq %rbx, 0(%rax)\n"
-    "    movq %rbp, 8(%rax)\n"
-    "    movq %r12, 16(%rax)\n"
-    "    movq %r13, 24(%rax)\n"
-    "    movq %r14, 32(%rax)\n"
-    "    movq %r15, 40(%rax)\n"
-    "    popq %r15\n"
-    "    popq %r14\n"
-    "    popq %r13\n"
-    "    popq %r12\n"
-    "    popq %rbx\n"
-    "    popq %rbp\n"
-    "    ret\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 4\n"
+        "ft_regs_roundtrip:\n"          /* rdi = in, rsi = out, rdx = fn, rcx = arg */
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    pushq %rsi\n"              /* out; 7 pushes + return address: rsp is 16-aligned */
+        "    movq %rdi, %r11\n"
+        "    movq %rdx, %rax\n"
+        "    movq %rcx, %rdi\n"
+        "    movq 0(%r11), %rbx\n"
+        "    movq 8(%r11), %rbp\n"
+        "    movq 16(%r11), %r12\n"
+        "    movq 24(%r11), %r13\n"
+        "    movq 32(%r11), %r14\n"
+        "    movq 40(%r11), %r15\n"
+        "    callq *%rax\n"
+        "    popq %rax\n"
+        "    movq %rbx, 0(%rax)\n"
+        "    movq %rbp, 8(%rax)\n"
+        "    movq %r12, 16(%rax)\n"
+        "    movq %r13, 24(%rax)\n"
+        "    movq %r14, 32(%rax)\n"
+        "    movq %r15, 40(%rax)\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__x86_64__) && defined(_WIN32)
 _Static_assert(offsetof(struct regset, fpr) == 64, "layout assumed by the assembly");
-__asm__(
-    ".text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".def ft_regs_roundtrip; .scl 2; .type 32; .endef\n"
-    ".p2align 4\n"
-    "ft_regs_roundtrip:\n"          /* rcx = in, rdx = out, r8 = fn, r9 = arg */
-    "    pushq %rbp\n"
-    "    pushq %rbx\n"
-    "    pushq %rdi\n"
-    "    pushq %rsi\n"
-    "    pushq %r12\n"
-    "    pushq %r13\n"
-    "    pushq %r14\n"
-    "    pushq %r15\n"
-    "    subq $200, %rsp\n"         /* 32 shadow + out + 10 xmm; rsp ends 16-aligned */
-    "    movq %rdx, 32(%rsp)\n"
-    "    movdqu %xmm6, 40(%rsp)\n"
-    "    movdqu %xmm7, 56(%rsp)\n"
-    "    movdqu %xmm8, 72(%rsp)\n"
-    "    movdqu %xmm9, 88(%rsp)\n"
-    "    movdqu %xmm10, 104(%rsp)\n"
-    "    movdqu %xmm11, 120(%rsp)\n"
-    "    movdqu %xmm12, 136(%rsp)\n"
-    "    movdqu %xmm13, 152(%rsp)\n"
-    "    movdqu %xmm14, 168(%rsp)\n"
-    "    movdqu %xmm15, 184(%rsp)\n"
-    "    movq %rcx, %r10\n"
-    "    movq %r8, %rax\n"
-    "    movq %r9, %rcx\n"
-    "    movq 0(%r10), %rbx\n"
-    "    movq 8(%r10), %rbp\n"
-    "    movq 16(%r10), %rdi\n"
-    "    movq 24(%r10), %rsi\n"
-    "    movq 32(%r10), %r12\n"
-    "    movq 40(%r10), %r13\n"
-    "    movq 48(%r10), %r14\n"
-    "    movq 56(%r10), %r15\n"
-    "    movdqu 64(%r10), %xmm6\n"
-    "    movdqu 80(%r10), %xmm7\n"
-    "    movdqu 96(%r10), %xmm8\n"
-    "    movdqu 112(%r10), %xmm9\n"
-    "    movdqu 128(%r10), %xmm10\n"
-    "    movdqu 144(%r10), %xmm11\n"
-    "    movdqu 160(%r10), %xmm12\n"
-    "    movdqu 176(%r10), %xmm13\n"
-    "    movdqu 192(%r10), %xmm14\n"
-    "    movdqu 208(%r10), %xmm15\n"
-    "    callq *%rax\n"
-    "    movq 32(%rsp), %rax\n"
-    "    movq %rbx, 0(%rax)\n"
-    "    movq %rbp, 8(%rax)\n"
-    "    movq %rdi, 16(%rax)\n"
-    "    movq %rsi, 24(%rax)\n"
-    "    movq %r12, 32(%rax)\n"
-    "    movq %r13, 40(%rax)\n"
-    "    movq %r14, 48(%rax)\n"
-    "    movq %r15, 56(%rax)\n"
-    "    movdqu %xmm6, 64(%rax)\n"
-    "    movdqu %xmm7, 80(%rax)\n"
-    "    movdqu %xmm8, 96(%rax)\n"
-    "    movdqu %xmm9, 112(%rax)\n"
-    "    movdqu %xmm10, 128(%rax)\n"
-    "    movdqu %xmm11, 144(%rax)\n"
-    "    movdqu %xmm12, 160(%rax)\n"
-    "    movdqu %xmm13, 176(%rax)\n"
-    "    movdqu %xmm14, 192(%rax)\n"
-    "    movdqu %xmm15, 208(%rax)\n"
-    "    movdqu 40(%rsp), %xmm6\n"
-    "    movdqu 56(%rsp), %xmm7\n"
-    "    movdqu 72(%rsp), %xmm8\n"
-    "    movdqu 88(%rsp), %xmm9\n"
-    "    movdqu 104(%rsp), %xmm10\n"
-    "    movdqu 120(%rsp), %xmm11\n"
-    "    movdqu 136(%rsp), %xmm12\n"
-    "    movdqu 152(%rsp), %xmm13\n"
-    "    movdqu 168(%rsp), %xmm14\n"
-    "    movdqu 184(%rsp), %xmm15\n"
-    "    addq $200, %rsp\n"
-    "    popq %r15\n"
-    "    popq %r14\n"
-    "    popq %r13\n"
-    "    popq %r12\n"
-    "    popq %rsi\n"
-    "    popq %rdi\n"
-    "    popq %rbx\n"
-    "    popq %rbp\n"
-    "    ret\n");
+__asm__(".text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".def ft_regs_roundtrip; .scl 2; .type 32; .endef\n"
+        ".p2align 4\n"
+        "ft_regs_roundtrip:\n"          /* rcx = in, rdx = out, r8 = fn, r9 = arg */
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    subq $200, %rsp\n"         /* 32 shadow + out + 10 xmm; rsp ends 16-aligned */
+        "    movq %rdx, 32(%rsp)\n"
+        "    movdqu %xmm6, 40(%rsp)\n"
+        "    movdqu %xmm7, 56(%rsp)\n"
+        "    movdqu %xmm8, 72(%rsp)\n"
+        "    movdqu %xmm9, 88(%rsp)\n"
+        "    movdqu %xmm10, 104(%rsp)\n"
+        "    movdqu %xmm11, 120(%rsp)\n"
+        "    movdqu %xmm12, 136(%rsp)\n"
+        "    movdqu %xmm13, 152(%rsp)\n"
+        "    movdqu %xmm14, 168(%rsp)\n"
+        "    movdqu %xmm15, 184(%rsp)\n"
+        "    movq %rcx, %r10\n"
+        "    movq %r8, %rax\n"
+        "    movq %r9, %rcx\n"
+        "    movq 0(%r10), %rbx\n"
+        "    movq 8(%r10), %rbp\n"
+        "    movq 16(%r10), %rdi\n"
+        "    movq 24(%r10), %rsi\n"
+        "    movq 32(%r10), %r12\n"
+        "    movq 40(%r10), %r13\n"
+        "    movq 48(%r10), %r14\n"
+        "    movq 56(%r10), %r15\n"
+        "    movdqu 64(%r10), %xmm6\n"
+        "    movdqu 80(%r10), %xmm7\n"
+        "    movdqu 96(%r10), %xmm8\n"
+        "    movdqu 112(%r10), %xmm9\n"
+        "    movdqu 128(%r10), %xmm10\n"
+        "    movdqu 144(%r10), %xmm11\n"
+        "    movdqu 160(%r10), %xmm12\n"
+        "    movdqu 176(%r10), %xmm13\n"
+        "    movdqu 192(%r10), %xmm14\n"
+        "    movdqu 208(%r10), %xmm15\n"
+        "    callq *%rax\n"
+        "    movq 32(%rsp), %rax\n"
+        "    movq %rbx, 0(%rax)\n"
+        "    movq %rbp, 8(%rax)\n"
+        "    movq %rdi, 16(%rax)\n"
+        "    movq %rsi, 24(%rax)\n"
+        "    movq %r12, 32(%rax)\n"
+        "    movq %r13, 40(%rax)\n"
+        "    movq %r14, 48(%rax)\n"
+        "    movq %r15, 56(%rax)\n"
+        "    movdqu %xmm6, 64(%rax)\n"
+        "    movdqu %xmm7, 80(%rax)\n"
+        "    movdqu %xmm8, 96(%rax)\n"
+        "    movdqu %xmm9, 112(%rax)\n"
+        "    movdqu %xmm10, 128(%rax)\n"
+        "    movdqu %xmm11, 144(%rax)\n"
+        "    movdqu %xmm12, 160(%rax)\n"
+        "    movdqu %xmm13, 176(%rax)\n"
+        "    movdqu %xmm14, 192(%rax)\n"
+        "    movdqu %xmm15, 208(%rax)\n"
+        "    movdqu 40(%rsp), %xmm6\n"
+        "    movdqu 56(%rsp), %xmm7\n"
+        "    movdqu 72(%rsp), %xmm8\n"
+        "    movdqu 88(%rsp), %xmm9\n"
+        "    movdqu 104(%rsp), %xmm10\n"
+        "    movdqu 120(%rsp), %xmm11\n"
+        "    movdqu 136(%rsp), %xmm12\n"
+        "    movdqu 152(%rsp), %xmm13\n"
+        "    movdqu 168(%rsp), %xmm14\n"
+        "    movdqu 184(%rsp), %xmm15\n"
+        "    addq $200, %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n");
 #elif defined(__i386__) && !defined(_WIN32)
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 4\n"
-    "ft_regs_roundtrip:\n"          /* 4(%esp) in, 8 out, 12 fn, 16 arg */
-    "    pushl %ebp\n"
-    "    pushl %ebx\n"
-    "    pushl %esi\n"
-    "    pushl %edi\n"              /* now: 20(%esp) in, 24 out, 28 fn, 32 arg */
-    "    movl 20(%esp), %edx\n"
-    "    movl 28(%esp), %eax\n"
-    "    movl 32(%esp), %ecx\n"
-    "    movl 24(%esp), %ebx\n"
-    "    pushl %ebx\n"              /* out */
-    "    subl $4, %esp\n"           /* keep the call 16-byte aligned */
-    "    pushl %ecx\n"              /* arg */
-    "    movl 0(%edx), %ebx\n"
-    "    movl 4(%edx), %esi\n"
-    "    movl 8(%edx), %edi\n"
-    "    movl 12(%edx), %ebp\n"
-    "    calll *%eax\n"
-    "    addl $8, %esp\n"
-    "    popl %ecx\n"
-    "    movl %ebx, 0(%ecx)\n"
-    "    movl %esi, 4(%ecx)\n"
-    "    movl %edi, 8(%ecx)\n"
-    "    movl %ebp, 12(%ecx)\n"
-    "    popl %edi\n"
-    "    popl %esi\n"
-    "    popl %ebx\n"
-    "    popl %ebp\n"
-    "    ret\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 4\n"
+        "ft_regs_roundtrip:\n"          /* 4(%esp) in, 8 out, 12 fn, 16 arg */
+        "    pushl %ebp\n"
+        "    pushl %ebx\n"
+        "    pushl %esi\n"
+        "    pushl %edi\n"              /* now: 20(%esp) in, 24 out, 28 fn, 32 arg */
+        "    movl 20(%esp), %edx\n"
+        "    movl 28(%esp), %eax\n"
+        "    movl 32(%esp), %ecx\n"
+        "    movl 24(%esp), %ebx\n"
+        "    pushl %ebx\n"              /* out */
+        "    subl $4, %esp\n"           /* keep the call 16-byte aligned */
+        "    pushl %ecx\n"              /* arg */
+        "    movl 0(%edx), %ebx\n"
+        "    movl 4(%edx), %esi\n"
+        "    movl 8(%edx), %edi\n"
+        "    movl 12(%edx), %ebp\n"
+        "    calll *%eax\n"
+        "    addl $8, %esp\n"
+        "    popl %ecx\n"
+        "    movl %ebx, 0(%ecx)\n"
+        "    movl %esi, 4(%ecx)\n"
+        "    movl %edi, 8(%ecx)\n"
+        "    movl %ebp, 12(%ecx)\n"
+        "    popl %edi\n"
+        "    popl %esi\n"
+        "    popl %ebx\n"
+        "    popl %ebp\n"
+        "    ret\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__aarch64__) && !defined(_WIN32)
 _Static_assert(offsetof(struct regset, fpr) == 88, "layout assumed by the assembly");
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, %function\n"
-    ".p2align 2\n"
-    "ft_regs_roundtrip:\n"          /* x0 = in, x1 = out, x2 = fn, x3 = arg */
-    "    stp x29, x30, [sp, #-176]!\n"
-    "    stp x19, x20, [sp, #16]\n"
-    "    stp x21, x22, [sp, #32]\n"
-    "    stp x23, x24, [sp, #48]\n"
-    "    stp x25, x26, [sp, #64]\n"
-    "    stp x27, x28, [sp, #80]\n"
-    "    stp d8, d9, [sp, #96]\n"
-    "    stp d10, d11, [sp, #112]\n"
-    "    stp d12, d13, [sp, #128]\n"
-    "    stp d14, d15, [sp, #144]\n"
-    "    str x1, [sp, #160]\n"
-    "    mov x16, x2\n"
-    "    mov x9, x0\n"
-    "    mov x0, x3\n"
-    "    ldp x19, x20, [x9, #0]\n"
-    "    ldp x21, x22, [x9, #16]\n"
-    "    ldp x23, x24, [x9, #32]\n"
-    "    ldp x25, x26, [x9, #48]\n"
-    "    ldp x27, x28, [x9, #64]\n"
-    "    ldr x29, [x9, #80]\n"
-    "    ldp d8, d9, [x9, #88]\n"
-    "    ldp d10, d11, [x9, #104]\n"
-    "    ldp d12, d13, [x9, #120]\n"
-    "    ldp d14, d15, [x9, #136]\n"
-    "    blr x16\n"
-    "    ldr x9, [sp, #160]\n"
-    "    stp x19, x20, [x9, #0]\n"
-    "    stp x21, x22, [x9, #16]\n"
-    "    stp x23, x24, [x9, #32]\n"
-    "    stp x25, x26, [x9, #48]\n"
-    "    stp x27, x28, [x9, #64]\n"
-    "    str x29, [x9, #80]\n"
-    "    stp d8, d9, [x9, #88]\n"
-    "    stp d10, d11, [x9, #104]\n"
-    "    stp d12, d13, [x9, #120]\n"
-    "    stp d14, d15, [x9, #136]\n"
-    "    ldp x19, x20, [sp, #16]\n"
-    "    ldp x21, x22, [sp, #32]\n"
-    "    ldp x23, x24, [sp, #48]\n"
-    "    ldp x25, x26, [sp, #64]\n"
-    "    ldp x27, x28, [sp, #80]\n"
-    "    ldp d8, d9, [sp, #96]\n"
-    "    ldp d10, d11, [sp, #112]\n"
-    "    ldp d12, d13, [sp, #128]\n"
-    "    ldp d14, d15, [sp, #144]\n"
-    "    ldp x29, x30, [sp], #176\n"
-    "    ret\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, %function\n"
+        ".p2align 2\n"
+        "ft_regs_roundtrip:\n"          /* x0 = in, x1 = out, x2 = fn, x3 = arg */
+        "    stp x29, x30, [sp, #-176]!\n"
+        "    stp x19, x20, [sp, #16]\n"
+        "    stp x21, x22, [sp, #32]\n"
+        "    stp x23, x24, [sp, #48]\n"
+        "    stp x25, x26, [sp, #64]\n"
+        "    stp x27, x28, [sp, #80]\n"
+        "    stp d8, d9, [sp, #96]\n"
+        "    stp d10, d11, [sp, #112]\n"
+        "    stp d12, d13, [sp, #128]\n"
+        "    stp d14, d15, [sp, #144]\n"
+        "    str x1, [sp, #160]\n"
+        "    mov x16, x2\n"
+        "    mov x9, x0\n"
+        "    mov x0, x3\n"
+        "    ldp x19, x20, [x9, #0]\n"
+        "    ldp x21, x22, [x9, #16]\n"
+        "    ldp x23, x24, [x9, #32]\n"
+        "    ldp x25, x26, [x9, #48]\n"
+        "    ldp x27, x28, [x9, #64]\n"
+        "    ldr x29, [x9, #80]\n"
+        "    ldp d8, d9, [x9, #88]\n"
+        "    ldp d10, d11, [x9, #104]\n"
+        "    ldp d12, d13, [x9, #120]\n"
+        "    ldp d14, d15, [x9, #136]\n"
+        "    blr x16\n"
+        "    ldr x9, [sp, #160]\n"
+        "    stp x19, x20, [x9, #0]\n"
+        "    stp x21, x22, [x9, #16]\n"
+        "    stp x23, x24, [x9, #32]\n"
+        "    stp x25, x26, [x9, #48]\n"
+        "    stp x27, x28, [x9, #64]\n"
+        "    str x29, [x9, #80]\n"
+        "    stp d8, d9, [x9, #88]\n"
+        "    stp d10, d11, [x9, #104]\n"
+        "    stp d12, d13, [x9, #120]\n"
+        "    stp d14, d15, [x9, #136]\n"
+        "    ldp x19, x20, [sp, #16]\n"
+        "    ldp x21, x22, [sp, #32]\n"
+        "    ldp x23, x24, [sp, #48]\n"
+        "    ldp x25, x26, [sp, #64]\n"
+        "    ldp x27, x28, [sp, #80]\n"
+        "    ldp d8, d9, [sp, #96]\n"
+        "    ldp d10, d11, [sp, #112]\n"
+        "    ldp d12, d13, [sp, #128]\n"
+        "    ldp d14, d15, [sp, #144]\n"
+        "    ldp x29, x30, [sp], #176\n"
+        "    ret\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__arm__) && !defined(_WIN32) && defined(__ARM_PCS_VFP)
 _Static_assert(offsetof(struct regset, fpr) == 32, "layout assumed by the assembly");
 /* ARM (not Thumb) state; `%function` makes the linker turn Thumb-2 callers' BL into BLX. */
-__asm__(
-    ".pushsection .text\n"
-    ".syntax unified\n"
-    ".arm\n"
-    ".p2align 2\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, %function\n"
-    "ft_regs_roundtrip:\n"          /* r0 = in, r1 = out, r2 = fn, r3 = arg */
-    "    push {r1, r4-r11, lr}\n"   /* 10 words: sp stays 8-byte aligned */
-    "    vpush {d8-d15}\n"
-    "    mov r12, r2\n"
-    "    add r2, r0, #32\n"
-    "    vldmia r2, {d8-d15}\n"
-    "    ldmia r0, {r4-r11}\n"
-    "    mov r0, r3\n"
-    "    blx r12\n"
-    "    ldr r1, [sp, #64]\n"
-    "    stmia r1, {r4-r11}\n"
-    "    add r1, r1, #32\n"
-    "    vstmia r1, {d8-d15}\n"
-    "    vpop {d8-d15}\n"
-    "    pop {r1, r4-r11, pc}\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+__asm__(".pushsection .text\n"
+        ".syntax unified\n"
+        ".arm\n"
+        ".p2align 2\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, %function\n"
+        "ft_regs_roundtrip:\n"          /* r0 = in, r1 = out, r2 = fn, r3 = arg */
+        "    push {r1, r4-r11, lr}\n"   /* 10 words: sp stays 8-byte aligned */
+        "    vpush {d8-d15}\n"
+        "    mov r12, r2\n"
+        "    add r2, r0, #32\n"
+        "    vldmia r2, {d8-d15}\n"
+        "    ldmia r0, {r4-r11}\n"
+        "    mov r0, r3\n"
+        "    blx r12\n"
+        "    ldr r1, [sp, #64]\n"
+        "    stmia r1, {r4-r11}\n"
+        "    add r1, r1, #32\n"
+        "    vstmia r1, {d8-d15}\n"
+        "    vpop {d8-d15}\n"
+        "    pop {r1, r4-r11, pc}\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
 #if defined(__thumb__)
-    ".thumb\n"
+        ".thumb\n"
 #endif
-    ".popsection\n");
+        ".popsection\n");
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_float_abi_double)
 _Static_assert(offsetof(struct regset, fpr) == 96, "layout assumed by the assembly");
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 2\n"
-    "ft_regs_roundtrip:\n"          /* a0 = in, a1 = out, a2 = fn, a3 = arg */
-    "    addi sp, sp, -208\n"       /* ra, out, s0-s11, fs0-fs11: 26 doublewords */
-    "    sd ra, 0(sp)\n"
-    "    sd a1, 8(sp)\n"
-    "    sd s0, 16(sp)\n"
-    "    sd s1, 24(sp)\n"
-    "    sd s2, 32(sp)\n"
-    "    sd s3, 40(sp)\n"
-    "    sd s4, 48(sp)\n"
-    "    sd s5, 56(sp)\n"
-    "    sd s6, 64(sp)\n"
-    "    sd s7, 72(sp)\n"
-    "    sd s8, 80(sp)\n"
-    "    sd s9, 88(sp)\n"
-    "    sd s10, 96(sp)\n"
-    "    sd s11, 104(sp)\n"
-    "    fsd fs0, 112(sp)\n"
-    "    fsd fs1, 120(sp)\n"
-    "    fsd fs2, 128(sp)\n"
-    "    fsd fs3, 136(sp)\n"
-    "    fsd fs4, 144(sp)\n"
-    "    fsd fs5, 152(sp)\n"
-    "    fsd fs6, 160(sp)\n"
-    "    fsd fs7, 168(sp)\n"
-    "    fsd fs8, 176(sp)\n"
-    "    fsd fs9, 184(sp)\n"
-    "    fsd fs10, 192(sp)\n"
-    "    fsd fs11, 200(sp)\n"
-    "    mv t0, a0\n"
-    "    mv t1, a2\n"
-    "    mv a0, a3\n"
-    "    ld s0, 0(t0)\n"
-    "    ld s1, 8(t0)\n"
-    "    ld s2, 16(t0)\n"
-    "    ld s3, 24(t0)\n"
-    "    ld s4, 32(t0)\n"
-    "    ld s5, 40(t0)\n"
-    "    ld s6, 48(t0)\n"
-    "    ld s7, 56(t0)\n"
-    "    ld s8, 64(t0)\n"
-    "    ld s9, 72(t0)\n"
-    "    ld s10, 80(t0)\n"
-    "    ld s11, 88(t0)\n"
-    "    fld fs0, 96(t0)\n"
-    "    fld fs1, 104(t0)\n"
-    "    fld fs2, 112(t0)\n"
-    "    fld fs3, 120(t0)\n"
-    "    fld fs4, 128(t0)\n"
-    "    fld fs5, 136(t0)\n"
-    "    fld fs6, 144(t0)\n"
-    "    fld fs7, 152(t0)\n"
-    "    fld fs8, 160(t0)\n"
-    "    fld fs9, 168(t0)\n"
-    "    fld fs10, 176(t0)\n"
-    "    fld fs11, 184(t0)\n"
-    "    jalr t1\n"
-    "    ld t0, 8(sp)\n"
-    "    sd s0, 0(t0)\n"
-    "    sd s1, 8(t0)\n"
-    "    sd s2, 16(t0)\n"
-    "    sd s3, 24(t0)\n"
-    "    sd s4, 32(t0)\n"
-    "    sd s5, 40(t0)\n"
-    "    sd s6, 48(t0)\n"
-    "    sd s7, 56(t0)\n"
-    "    sd s8, 64(t0)\n"
-    "    sd s9, 72(t0)\n"
-    "    sd s10, 80(t0)\n"
-    "    sd s11, 88(t0)\n"
-    "    fsd fs0, 96(t0)\n"
-    "    fsd fs1, 104(t0)\n"
-    "    fsd fs2, 112(t0)\n"
-    "    fsd fs3, 120(t0)\n"
-    "    fsd fs4, 128(t0)\n"
-    "    fsd fs5, 136(t0)\n"
-    "    fsd fs6, 144(t0)\n"
-    "    fsd fs7, 152(t0)\n"
-    "    fsd fs8, 160(t0)\n"
-    "    fsd fs9, 168(t0)\n"
-    "    fsd fs10, 176(t0)\n"
-    "    fsd fs11, 184(t0)\n"
-    "    ld ra, 0(sp)\n"
-    "    ld s0, 16(sp)\n"
-    "    ld s1, 24(sp)\n"
-    "    ld s2, 32(sp)\n"
-    "    ld s3, 40(sp)\n"
-    "    ld s4, 48(sp)\n"
-    "    ld s5, 56(sp)\n"
-    "    ld s6, 64(sp)\n"
-    "    ld s7, 72(sp)\n"
-    "    ld s8, 80(sp)\n"
-    "    ld s9, 88(sp)\n"
-    "    ld s10, 96(sp)\n"
-    "    ld s11, 104(sp)\n"
-    "    fld fs0, 112(sp)\n"
-    "    fld fs1, 120(sp)\n"
-    "    fld fs2, 128(sp)\n"
-    "    fld fs3, 136(sp)\n"
-    "    fld fs4, 144(sp)\n"
-    "    fld fs5, 152(sp)\n"
-    "    fld fs6, 160(sp)\n"
-    "    fld fs7, 168(sp)\n"
-    "    fld fs8, 176(sp)\n"
-    "    fld fs9, 184(sp)\n"
-    "    fld fs10, 192(sp)\n"
-    "    fld fs11, 200(sp)\n"
-    "    addi sp, sp, 208\n"
-    "    ret\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 2\n"
+        "ft_regs_roundtrip:\n"          /* a0 = in, a1 = out, a2 = fn, a3 = arg */
+        "    addi sp, sp, -208\n"       /* ra, out, s0-s11, fs0-fs11: 26 doublewords */
+        "    sd ra, 0(sp)\n"
+        "    sd a1, 8(sp)\n"
+        "    sd s0, 16(sp)\n"
+        "    sd s1, 24(sp)\n"
+        "    sd s2, 32(sp)\n"
+        "    sd s3, 40(sp)\n"
+        "    sd s4, 48(sp)\n"
+        "    sd s5, 56(sp)\n"
+        "    sd s6, 64(sp)\n"
+        "    sd s7, 72(sp)\n"
+        "    sd s8, 80(sp)\n"
+        "    sd s9, 88(sp)\n"
+        "    sd s10, 96(sp)\n"
+        "    sd s11, 104(sp)\n"
+        "    fsd fs0, 112(sp)\n"
+        "    fsd fs1, 120(sp)\n"
+        "    fsd fs2, 128(sp)\n"
+        "    fsd fs3, 136(sp)\n"
+        "    fsd fs4, 144(sp)\n"
+        "    fsd fs5, 152(sp)\n"
+        "    fsd fs6, 160(sp)\n"
+        "    fsd fs7, 168(sp)\n"
+        "    fsd fs8, 176(sp)\n"
+        "    fsd fs9, 184(sp)\n"
+        "    fsd fs10, 192(sp)\n"
+        "    fsd fs11, 200(sp)\n"
+        "    mv t0, a0\n"
+        "    mv t1, a2\n"
+        "    mv a0, a3\n"
+        "    ld s0, 0(t0)\n"
+        "    ld s1, 8(t0)\n"
+        "    ld s2, 16(t0)\n"
+        "    ld s3, 24(t0)\n"
+        "    ld s4, 32(t0)\n"
+        "    ld s5, 40(t0)\n"
+        "    ld s6, 48(t0)\n"
+        "    ld s7, 56(t0)\n"
+        "    ld s8, 64(t0)\n"
+        "    ld s9, 72(t0)\n"
+        "    ld s10, 80(t0)\n"
+        "    ld s11, 88(t0)\n"
+        "    fld fs0, 96(t0)\n"
+        "    fld fs1, 104(t0)\n"
+        "    fld fs2, 112(t0)\n"
+        "    fld fs3, 120(t0)\n"
+        "    fld fs4, 128(t0)\n"
+        "    fld fs5, 136(t0)\n"
+        "    fld fs6, 144(t0)\n"
+        "    fld fs7, 152(t0)\n"
+        "    fld fs8, 160(t0)\n"
+        "    fld fs9, 168(t0)\n"
+        "    fld fs10, 176(t0)\n"
+        "    fld fs11, 184(t0)\n"
+        "    jalr t1\n"
+        "    ld t0, 8(sp)\n"
+        "    sd s0, 0(t0)\n"
+        "    sd s1, 8(t0)\n"
+        "    sd s2, 16(t0)\n"
+        "    sd s3, 24(t0)\n"
+        "    sd s4, 32(t0)\n"
+        "    sd s5, 40(t0)\n"
+        "    sd s6, 48(t0)\n"
+        "    sd s7, 56(t0)\n"
+        "    sd s8, 64(t0)\n"
+        "    sd s9, 72(t0)\n"
+        "    sd s10, 80(t0)\n"
+        "    sd s11, 88(t0)\n"
+        "    fsd fs0, 96(t0)\n"
+        "    fsd fs1, 104(t0)\n"
+        "    fsd fs2, 112(t0)\n"
+        "    fsd fs3, 120(t0)\n"
+        "    fsd fs4, 128(t0)\n"
+        "    fsd fs5, 136(t0)\n"
+        "    fsd fs6, 144(t0)\n"
+        "    fsd fs7, 152(t0)\n"
+        "    fsd fs8, 160(t0)\n"
+        "    fsd fs9, 168(t0)\n"
+        "    fsd fs10, 176(t0)\n"
+        "    fsd fs11, 184(t0)\n"
+        "    ld ra, 0(sp)\n"
+        "    ld s0, 16(sp)\n"
+        "    ld s1, 24(sp)\n"
+        "    ld s2, 32(sp)\n"
+        "    ld s3, 40(sp)\n"
+        "    ld s4, 48(sp)\n"
+        "    ld s5, 56(sp)\n"
+        "    ld s6, 64(sp)\n"
+        "    ld s7, 72(sp)\n"
+        "    ld s8, 80(sp)\n"
+        "    ld s9, 88(sp)\n"
+        "    ld s10, 96(sp)\n"
+        "    ld s11, 104(sp)\n"
+        "    fld fs0, 112(sp)\n"
+        "    fld fs1, 120(sp)\n"
+        "    fld fs2, 128(sp)\n"
+        "    fld fs3, 136(sp)\n"
+        "    fld fs4, 144(sp)\n"
+        "    fld fs5, 152(sp)\n"
+        "    fld fs6, 160(sp)\n"
+        "    fld fs7, 168(sp)\n"
+        "    fld fs8, 176(sp)\n"
+        "    fld fs9, 184(sp)\n"
+        "    fld fs10, 192(sp)\n"
+        "    fld fs11, 200(sp)\n"
+        "    addi sp, sp, 208\n"
+        "    ret\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__s390x__)
 _Static_assert(offsetof(struct regset, fpr) == 64, "layout assumed by the assembly");
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 3\n"
-    "ft_regs_roundtrip:\n"          /* r2 = in, r3 = out, r4 = fn, r5 = arg */
-    "    stmg %r6, %r15, 48(%r15)\n"    /* into the save area our caller provides */
-    "    lay %r15, -232(%r15)\n"        /* 160-byte save area for fn, f8-f15, out */
-    "    std %f8, 160(%r15)\n"
-    "    std %f9, 168(%r15)\n"
-    "    std %f10, 176(%r15)\n"
-    "    std %f11, 184(%r15)\n"
-    "    std %f12, 192(%r15)\n"
-    "    std %f13, 200(%r15)\n"
-    "    std %f14, 208(%r15)\n"
-    "    std %f15, 216(%r15)\n"
-    "    stg %r3, 224(%r15)\n"
-    "    lgr %r1, %r2\n"
-    "    lgr %r2, %r5\n"
-    "    lmg %r6, %r13, 0(%r1)\n"
-    "    ld %f8, 64(%r1)\n"
-    "    ld %f9, 72(%r1)\n"
-    "    ld %f10, 80(%r1)\n"
-    "    ld %f11, 88(%r1)\n"
-    "    ld %f12, 96(%r1)\n"
-    "    ld %f13, 104(%r1)\n"
-    "    ld %f14, 112(%r1)\n"
-    "    ld %f15, 120(%r1)\n"
-    "    basr %r14, %r4\n"
-    "    lg %r1, 224(%r15)\n"
-    "    stmg %r6, %r13, 0(%r1)\n"
-    "    std %f8, 64(%r1)\n"
-    "    std %f9, 72(%r1)\n"
-    "    std %f10, 80(%r1)\n"
-    "    std %f11, 88(%r1)\n"
-    "    std %f12, 96(%r1)\n"
-    "    std %f13, 104(%r1)\n"
-    "    std %f14, 112(%r1)\n"
-    "    std %f15, 120(%r1)\n"
-    "    ld %f8, 160(%r15)\n"
-    "    ld %f9, 168(%r15)\n"
-    "    ld %f10, 176(%r15)\n"
-    "    ld %f11, 184(%r15)\n"
-    "    ld %f12, 192(%r15)\n"
-    "    ld %f13, 200(%r15)\n"
-    "    ld %f14, 208(%r15)\n"
-    "    ld %f15, 216(%r15)\n"
-    "    lmg %r6, %r15, 280(%r15)\n"    /* 232 + 48: r15 comes back as the caller's */
-    "    br %r14\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 3\n"
+        "ft_regs_roundtrip:\n"          /* r2 = in, r3 = out, r4 = fn, r5 = arg */
+        "    stmg %r6, %r15, 48(%r15)\n"    /* into the save area our caller provides */
+        "    lay %r15, -232(%r15)\n"        /* 160-byte save area for fn, f8-f15, out */
+        "    std %f8, 160(%r15)\n"
+        "    std %f9, 168(%r15)\n"
+        "    std %f10, 176(%r15)\n"
+        "    std %f11, 184(%r15)\n"
+        "    std %f12, 192(%r15)\n"
+        "    std %f13, 200(%r15)\n"
+        "    std %f14, 208(%r15)\n"
+        "    std %f15, 216(%r15)\n"
+        "    stg %r3, 224(%r15)\n"
+        "    lgr %r1, %r2\n"
+        "    lgr %r2, %r5\n"
+        "    lmg %r6, %r13, 0(%r1)\n"
+        "    ld %f8, 64(%r1)\n"
+        "    ld %f9, 72(%r1)\n"
+        "    ld %f10, 80(%r1)\n"
+        "    ld %f11, 88(%r1)\n"
+        "    ld %f12, 96(%r1)\n"
+        "    ld %f13, 104(%r1)\n"
+        "    ld %f14, 112(%r1)\n"
+        "    ld %f15, 120(%r1)\n"
+        "    basr %r14, %r4\n"
+        "    lg %r1, 224(%r15)\n"
+        "    stmg %r6, %r13, 0(%r1)\n"
+        "    std %f8, 64(%r1)\n"
+        "    std %f9, 72(%r1)\n"
+        "    std %f10, 80(%r1)\n"
+        "    std %f11, 88(%r1)\n"
+        "    std %f12, 96(%r1)\n"
+        "    std %f13, 104(%r1)\n"
+        "    std %f14, 112(%r1)\n"
+        "    std %f15, 120(%r1)\n"
+        "    ld %f8, 160(%r15)\n"
+        "    ld %f9, 168(%r15)\n"
+        "    ld %f10, 176(%r15)\n"
+        "    ld %f11, 184(%r15)\n"
+        "    ld %f12, 192(%r15)\n"
+        "    ld %f13, 200(%r15)\n"
+        "    ld %f14, 208(%r15)\n"
+        "    ld %f15, 216(%r15)\n"
+        "    lmg %r6, %r15, 280(%r15)\n"    /* 232 + 48: r15 comes back as the caller's */
+        "    br %r14\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__powerpc64__) && defined(_CALL_ELF) && _CALL_ELF == 2 && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 _Static_assert(offsetof(struct regset, fpr) == 160, "layout assumed by the assembly");
@@ -1010,393 +1002,391 @@ _Static_assert(offsetof(struct regset, fpr) == 160, "layout assumed by the assem
    fields cr2-cr4 (mask 0x00fff000) taken from the register and the other bits from `in`, and
    VRSAVE in the low word with the high word from `in`, so that `out` equals `in` exactly
    when cr2-cr4 and VRSAVE were preserved. */
-__asm__(
-    ".pushsection .text\n"
-    ".abiversion 2\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 4\n"
-    "ft_regs_roundtrip:\n"          /* r3 = in, r4 = out, r5 = fn, r6 = arg */
-    "    mflr %r0\n"
-    "    std %r0, 16(%r1)\n"
-    "    mfcr %r12\n"
-    "    stw %r12, 8(%r1)\n"
-    "    stdu %r1, -544(%r1)\n"
-    "    std %r2, 24(%r1)\n"
-    "    std %r4, 32(%r1)\n"
-    "    std %r3, 40(%r1)\n"
-    "    std %r14, 48(%r1)\n"
-    "    std %r15, 56(%r1)\n"
-    "    std %r16, 64(%r1)\n"
-    "    std %r17, 72(%r1)\n"
-    "    std %r18, 80(%r1)\n"
-    "    std %r19, 88(%r1)\n"
-    "    std %r20, 96(%r1)\n"
-    "    std %r21, 104(%r1)\n"
-    "    std %r22, 112(%r1)\n"
-    "    std %r23, 120(%r1)\n"
-    "    std %r24, 128(%r1)\n"
-    "    std %r25, 136(%r1)\n"
-    "    std %r26, 144(%r1)\n"
-    "    std %r27, 152(%r1)\n"
-    "    std %r28, 160(%r1)\n"
-    "    std %r29, 168(%r1)\n"
-    "    std %r30, 176(%r1)\n"
-    "    std %r31, 184(%r1)\n"
-    "    stfd %f14, 192(%r1)\n"
-    "    stfd %f15, 200(%r1)\n"
-    "    stfd %f16, 208(%r1)\n"
-    "    stfd %f17, 216(%r1)\n"
-    "    stfd %f18, 224(%r1)\n"
-    "    stfd %f19, 232(%r1)\n"
-    "    stfd %f20, 240(%r1)\n"
-    "    stfd %f21, 248(%r1)\n"
-    "    stfd %f22, 256(%r1)\n"
-    "    stfd %f23, 264(%r1)\n"
-    "    stfd %f24, 272(%r1)\n"
-    "    stfd %f25, 280(%r1)\n"
-    "    stfd %f26, 288(%r1)\n"
-    "    stfd %f27, 296(%r1)\n"
-    "    stfd %f28, 304(%r1)\n"
-    "    stfd %f29, 312(%r1)\n"
-    "    stfd %f30, 320(%r1)\n"
-    "    stfd %f31, 328(%r1)\n"
-    "    li %r7, 336\n"
-    "    li %r8, 352\n"
-    "    li %r9, 368\n"
-    "    li %r10, 384\n"
-    "    stvx %v20, %r1, %r7\n"
-    "    stvx %v21, %r1, %r8\n"
-    "    stvx %v22, %r1, %r9\n"
-    "    stvx %v23, %r1, %r10\n"
-    "    li %r7, 400\n"
-    "    li %r8, 416\n"
-    "    li %r9, 432\n"
-    "    li %r10, 448\n"
-    "    stvx %v24, %r1, %r7\n"
-    "    stvx %v25, %r1, %r8\n"
-    "    stvx %v26, %r1, %r9\n"
-    "    stvx %v27, %r1, %r10\n"
-    "    li %r7, 464\n"
-    "    li %r8, 480\n"
-    "    li %r9, 496\n"
-    "    li %r10, 512\n"
-    "    stvx %v28, %r1, %r7\n"
-    "    stvx %v29, %r1, %r8\n"
-    "    stvx %v30, %r1, %r9\n"
-    "    stvx %v31, %r1, %r10\n"
-    "    mfvrsave %r7\n"
-    "    stw %r7, 528(%r1)\n"
+__asm__(".pushsection .text\n"
+        ".abiversion 2\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 4\n"
+        "ft_regs_roundtrip:\n"          /* r3 = in, r4 = out, r5 = fn, r6 = arg */
+        "    mflr %r0\n"
+        "    std %r0, 16(%r1)\n"
+        "    mfcr %r12\n"
+        "    stw %r12, 8(%r1)\n"
+        "    stdu %r1, -544(%r1)\n"
+        "    std %r2, 24(%r1)\n"
+        "    std %r4, 32(%r1)\n"
+        "    std %r3, 40(%r1)\n"
+        "    std %r14, 48(%r1)\n"
+        "    std %r15, 56(%r1)\n"
+        "    std %r16, 64(%r1)\n"
+        "    std %r17, 72(%r1)\n"
+        "    std %r18, 80(%r1)\n"
+        "    std %r19, 88(%r1)\n"
+        "    std %r20, 96(%r1)\n"
+        "    std %r21, 104(%r1)\n"
+        "    std %r22, 112(%r1)\n"
+        "    std %r23, 120(%r1)\n"
+        "    std %r24, 128(%r1)\n"
+        "    std %r25, 136(%r1)\n"
+        "    std %r26, 144(%r1)\n"
+        "    std %r27, 152(%r1)\n"
+        "    std %r28, 160(%r1)\n"
+        "    std %r29, 168(%r1)\n"
+        "    std %r30, 176(%r1)\n"
+        "    std %r31, 184(%r1)\n"
+        "    stfd %f14, 192(%r1)\n"
+        "    stfd %f15, 200(%r1)\n"
+        "    stfd %f16, 208(%r1)\n"
+        "    stfd %f17, 216(%r1)\n"
+        "    stfd %f18, 224(%r1)\n"
+        "    stfd %f19, 232(%r1)\n"
+        "    stfd %f20, 240(%r1)\n"
+        "    stfd %f21, 248(%r1)\n"
+        "    stfd %f22, 256(%r1)\n"
+        "    stfd %f23, 264(%r1)\n"
+        "    stfd %f24, 272(%r1)\n"
+        "    stfd %f25, 280(%r1)\n"
+        "    stfd %f26, 288(%r1)\n"
+        "    stfd %f27, 296(%r1)\n"
+        "    stfd %f28, 304(%r1)\n"
+        "    stfd %f29, 312(%r1)\n"
+        "    stfd %f30, 320(%r1)\n"
+        "    stfd %f31, 328(%r1)\n"
+        "    li %r7, 336\n"
+        "    li %r8, 352\n"
+        "    li %r9, 368\n"
+        "    li %r10, 384\n"
+        "    stvx %v20, %r1, %r7\n"
+        "    stvx %v21, %r1, %r8\n"
+        "    stvx %v22, %r1, %r9\n"
+        "    stvx %v23, %r1, %r10\n"
+        "    li %r7, 400\n"
+        "    li %r8, 416\n"
+        "    li %r9, 432\n"
+        "    li %r10, 448\n"
+        "    stvx %v24, %r1, %r7\n"
+        "    stvx %v25, %r1, %r8\n"
+        "    stvx %v26, %r1, %r9\n"
+        "    stvx %v27, %r1, %r10\n"
+        "    li %r7, 464\n"
+        "    li %r8, 480\n"
+        "    li %r9, 496\n"
+        "    li %r10, 512\n"
+        "    stvx %v28, %r1, %r7\n"
+        "    stvx %v29, %r1, %r8\n"
+        "    stvx %v30, %r1, %r9\n"
+        "    stvx %v31, %r1, %r10\n"
+        "    mfvrsave %r7\n"
+        "    stw %r7, 528(%r1)\n"
     /* Load everything from `in` (r3). */
-    "    ld %r14, 0(%r3)\n"
-    "    ld %r15, 8(%r3)\n"
-    "    ld %r16, 16(%r3)\n"
-    "    ld %r17, 24(%r3)\n"
-    "    ld %r18, 32(%r3)\n"
-    "    ld %r19, 40(%r3)\n"
-    "    ld %r20, 48(%r3)\n"
-    "    ld %r21, 56(%r3)\n"
-    "    ld %r22, 64(%r3)\n"
-    "    ld %r23, 72(%r3)\n"
-    "    ld %r24, 80(%r3)\n"
-    "    ld %r25, 88(%r3)\n"
-    "    ld %r26, 96(%r3)\n"
-    "    ld %r27, 104(%r3)\n"
-    "    ld %r28, 112(%r3)\n"
-    "    ld %r29, 120(%r3)\n"
-    "    ld %r30, 128(%r3)\n"
-    "    ld %r31, 136(%r3)\n"
-    "    ld %r7, 144(%r3)\n"
-    "    mtcrf 0x38, %r7\n"
-    "    ld %r7, 152(%r3)\n"
-    "    mtvrsave %r7\n"
-    "    lfd %f14, 160(%r3)\n"
-    "    lfd %f15, 168(%r3)\n"
-    "    lfd %f16, 176(%r3)\n"
-    "    lfd %f17, 184(%r3)\n"
-    "    lfd %f18, 192(%r3)\n"
-    "    lfd %f19, 200(%r3)\n"
-    "    lfd %f20, 208(%r3)\n"
-    "    lfd %f21, 216(%r3)\n"
-    "    lfd %f22, 224(%r3)\n"
-    "    lfd %f23, 232(%r3)\n"
-    "    lfd %f24, 240(%r3)\n"
-    "    lfd %f25, 248(%r3)\n"
-    "    lfd %f26, 256(%r3)\n"
-    "    lfd %f27, 264(%r3)\n"
-    "    lfd %f28, 272(%r3)\n"
-    "    lfd %f29, 280(%r3)\n"
-    "    lfd %f30, 288(%r3)\n"
-    "    lfd %f31, 296(%r3)\n"
-    "    addi %r9, %r3, 304\n"
-    "    li %r10, 16\n"
-    "    lxvd2x %vs52, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs53, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs54, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs55, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs56, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs57, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs58, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs59, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs60, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs61, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs62, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    lxvd2x %vs63, 0, %r9\n"
-    /* fn(arg): an ELF V2 indirect call, target in r12; r2 reloaded from our frame after. */
-    "    mr %r12, %r5\n"
-    "    mtctr %r12\n"
-    "    mr %r3, %r6\n"
-    "    bctrl\n"
-    "    ld %r2, 24(%r1)\n"
-    "    ld %r4, 32(%r1)\n"
-    "    ld %r3, 40(%r1)\n"
-    "    std %r14, 0(%r4)\n"
-    "    std %r15, 8(%r4)\n"
-    "    std %r16, 16(%r4)\n"
-    "    std %r17, 24(%r4)\n"
-    "    std %r18, 32(%r4)\n"
-    "    std %r19, 40(%r4)\n"
-    "    std %r20, 48(%r4)\n"
-    "    std %r21, 56(%r4)\n"
-    "    std %r22, 64(%r4)\n"
-    "    std %r23, 72(%r4)\n"
-    "    std %r24, 80(%r4)\n"
-    "    std %r25, 88(%r4)\n"
-    "    std %r26, 96(%r4)\n"
-    "    std %r27, 104(%r4)\n"
-    "    std %r28, 112(%r4)\n"
-    "    std %r29, 120(%r4)\n"
-    "    std %r30, 128(%r4)\n"
-    "    std %r31, 136(%r4)\n"
-    "    mfcr %r7\n"                /* out = in with cr2-cr4 replaced by the register's */
-    "    ld %r8, 144(%r3)\n"
-    "    lis %r9, 0x00ff\n"
-    "    ori %r9, %r9, 0xf000\n"
-    "    xor %r10, %r7, %r8\n"
-    "    and %r10, %r10, %r9\n"
-    "    xor %r8, %r8, %r10\n"
-    "    std %r8, 144(%r4)\n"
-    "    mfvrsave %r7\n"            /* out = in with the low word replaced by VRSAVE */
-    "    ld %r8, 152(%r3)\n"
-    "    rldimi %r8, %r7, 0, 32\n"
-    "    std %r8, 152(%r4)\n"
-    "    stfd %f14, 160(%r4)\n"
-    "    stfd %f15, 168(%r4)\n"
-    "    stfd %f16, 176(%r4)\n"
-    "    stfd %f17, 184(%r4)\n"
-    "    stfd %f18, 192(%r4)\n"
-    "    stfd %f19, 200(%r4)\n"
-    "    stfd %f20, 208(%r4)\n"
-    "    stfd %f21, 216(%r4)\n"
-    "    stfd %f22, 224(%r4)\n"
-    "    stfd %f23, 232(%r4)\n"
-    "    stfd %f24, 240(%r4)\n"
-    "    stfd %f25, 248(%r4)\n"
-    "    stfd %f26, 256(%r4)\n"
-    "    stfd %f27, 264(%r4)\n"
-    "    stfd %f28, 272(%r4)\n"
-    "    stfd %f29, 280(%r4)\n"
-    "    stfd %f30, 288(%r4)\n"
-    "    stfd %f31, 296(%r4)\n"
-    "    addi %r9, %r4, 304\n"
-    "    stxvd2x %vs52, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs53, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs54, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs55, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs56, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs57, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs58, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs59, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs60, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs61, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs62, 0, %r9\n"
-    "    addi %r9, %r9, 16\n"
-    "    stxvd2x %vs63, 0, %r9\n"
-    /* Restore the caller's registers. */
-    "    li %r7, 336\n"
-    "    li %r8, 352\n"
-    "    li %r9, 368\n"
-    "    li %r10, 384\n"
-    "    lvx %v20, %r1, %r7\n"
-    "    lvx %v21, %r1, %r8\n"
-    "    lvx %v22, %r1, %r9\n"
-    "    lvx %v23, %r1, %r10\n"
-    "    li %r7, 400\n"
-    "    li %r8, 416\n"
-    "    li %r9, 432\n"
-    "    li %r10, 448\n"
-    "    lvx %v24, %r1, %r7\n"
-    "    lvx %v25, %r1, %r8\n"
-    "    lvx %v26, %r1, %r9\n"
-    "    lvx %v27, %r1, %r10\n"
-    "    li %r7, 464\n"
-    "    li %r8, 480\n"
-    "    li %r9, 496\n"
-    "    li %r10, 512\n"
-    "    lvx %v28, %r1, %r7\n"
-    "    lvx %v29, %r1, %r8\n"
-    "    lvx %v30, %r1, %r9\n"
-    "    lvx %v31, %r1, %r10\n"
-    "    lwz %r7, 528(%r1)\n"
-    "    mtvrsave %r7\n"
-    "    ld %r14, 48(%r1)\n"
-    "    ld %r15, 56(%r1)\n"
-    "    ld %r16, 64(%r1)\n"
-    "    ld %r17, 72(%r1)\n"
-    "    ld %r18, 80(%r1)\n"
-    "    ld %r19, 88(%r1)\n"
-    "    ld %r20, 96(%r1)\n"
-    "    ld %r21, 104(%r1)\n"
-    "    ld %r22, 112(%r1)\n"
-    "    ld %r23, 120(%r1)\n"
-    "    ld %r24, 128(%r1)\n"
-    "    ld %r25, 136(%r1)\n"
-    "    ld %r26, 144(%r1)\n"
-    "    ld %r27, 152(%r1)\n"
-    "    ld %r28, 160(%r1)\n"
-    "    ld %r29, 168(%r1)\n"
-    "    ld %r30, 176(%r1)\n"
-    "    ld %r31, 184(%r1)\n"
-    "    lfd %f14, 192(%r1)\n"
-    "    lfd %f15, 200(%r1)\n"
-    "    lfd %f16, 208(%r1)\n"
-    "    lfd %f17, 216(%r1)\n"
-    "    lfd %f18, 224(%r1)\n"
-    "    lfd %f19, 232(%r1)\n"
-    "    lfd %f20, 240(%r1)\n"
-    "    lfd %f21, 248(%r1)\n"
-    "    lfd %f22, 256(%r1)\n"
-    "    lfd %f23, 264(%r1)\n"
-    "    lfd %f24, 272(%r1)\n"
-    "    lfd %f25, 280(%r1)\n"
-    "    lfd %f26, 288(%r1)\n"
-    "    lfd %f27, 296(%r1)\n"
-    "    lfd %f28, 304(%r1)\n"
-    "    lfd %f29, 312(%r1)\n"
-    "    lfd %f30, 320(%r1)\n"
-    "    lfd %f31, 328(%r1)\n"
-    "    addi %r1, %r1, 544\n"
-    "    ld %r0, 16(%r1)\n"
-    "    mtlr %r0\n"
-    "    lwz %r12, 8(%r1)\n"
-    "    mtcrf 0x38, %r12\n"
-    "    blr\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+        "    ld %r14, 0(%r3)\n"
+        "    ld %r15, 8(%r3)\n"
+        "    ld %r16, 16(%r3)\n"
+        "    ld %r17, 24(%r3)\n"
+        "    ld %r18, 32(%r3)\n"
+        "    ld %r19, 40(%r3)\n"
+        "    ld %r20, 48(%r3)\n"
+        "    ld %r21, 56(%r3)\n"
+        "    ld %r22, 64(%r3)\n"
+        "    ld %r23, 72(%r3)\n"
+        "    ld %r24, 80(%r3)\n"
+        "    ld %r25, 88(%r3)\n"
+        "    ld %r26, 96(%r3)\n"
+        "    ld %r27, 104(%r3)\n"
+        "    ld %r28, 112(%r3)\n"
+        "    ld %r29, 120(%r3)\n"
+        "    ld %r30, 128(%r3)\n"
+        "    ld %r31, 136(%r3)\n"
+        "    ld %r7, 144(%r3)\n"
+        "    mtcrf 0x38, %r7\n"
+        "    ld %r7, 152(%r3)\n"
+        "    mtvrsave %r7\n"
+        "    lfd %f14, 160(%r3)\n"
+        "    lfd %f15, 168(%r3)\n"
+        "    lfd %f16, 176(%r3)\n"
+        "    lfd %f17, 184(%r3)\n"
+        "    lfd %f18, 192(%r3)\n"
+        "    lfd %f19, 200(%r3)\n"
+        "    lfd %f20, 208(%r3)\n"
+        "    lfd %f21, 216(%r3)\n"
+        "    lfd %f22, 224(%r3)\n"
+        "    lfd %f23, 232(%r3)\n"
+        "    lfd %f24, 240(%r3)\n"
+        "    lfd %f25, 248(%r3)\n"
+        "    lfd %f26, 256(%r3)\n"
+        "    lfd %f27, 264(%r3)\n"
+        "    lfd %f28, 272(%r3)\n"
+        "    lfd %f29, 280(%r3)\n"
+        "    lfd %f30, 288(%r3)\n"
+        "    lfd %f31, 296(%r3)\n"
+        "    addi %r9, %r3, 304\n"
+        "    li %r10, 16\n"
+        "    lxvd2x %vs52, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs53, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs54, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs55, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs56, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs57, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs58, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs59, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs60, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs61, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs62, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    lxvd2x %vs63, 0, %r9\n"
+        /* fn(arg): an ELF V2 indirect call, target in r12; r2 reloaded from our frame after. */
+        "    mr %r12, %r5\n"
+        "    mtctr %r12\n"
+        "    mr %r3, %r6\n"
+        "    bctrl\n"
+        "    ld %r2, 24(%r1)\n"
+        "    ld %r4, 32(%r1)\n"
+        "    ld %r3, 40(%r1)\n"
+        "    std %r14, 0(%r4)\n"
+        "    std %r15, 8(%r4)\n"
+        "    std %r16, 16(%r4)\n"
+        "    std %r17, 24(%r4)\n"
+        "    std %r18, 32(%r4)\n"
+        "    std %r19, 40(%r4)\n"
+        "    std %r20, 48(%r4)\n"
+        "    std %r21, 56(%r4)\n"
+        "    std %r22, 64(%r4)\n"
+        "    std %r23, 72(%r4)\n"
+        "    std %r24, 80(%r4)\n"
+        "    std %r25, 88(%r4)\n"
+        "    std %r26, 96(%r4)\n"
+        "    std %r27, 104(%r4)\n"
+        "    std %r28, 112(%r4)\n"
+        "    std %r29, 120(%r4)\n"
+        "    std %r30, 128(%r4)\n"
+        "    std %r31, 136(%r4)\n"
+        "    mfcr %r7\n" /* out = in with cr2-cr4 replaced by the register's */
+        "    ld %r8, 144(%r3)\n"
+        "    lis %r9, 0x00ff\n"
+        "    ori %r9, %r9, 0xf000\n"
+        "    xor %r10, %r7, %r8\n"
+        "    and %r10, %r10, %r9\n"
+        "    xor %r8, %r8, %r10\n"
+        "    std %r8, 144(%r4)\n"
+        "    mfvrsave %r7\n" /* out = in with the low word replaced by VRSAVE */
+        "    ld %r8, 152(%r3)\n"
+        "    rldimi %r8, %r7, 0, 32\n"
+        "    std %r8, 152(%r4)\n"
+        "    stfd %f14, 160(%r4)\n"
+        "    stfd %f15, 168(%r4)\n"
+        "    stfd %f16, 176(%r4)\n"
+        "    stfd %f17, 184(%r4)\n"
+        "    stfd %f18, 192(%r4)\n"
+        "    stfd %f19, 200(%r4)\n"
+        "    stfd %f20, 208(%r4)\n"
+        "    stfd %f21, 216(%r4)\n"
+        "    stfd %f22, 224(%r4)\n"
+        "    stfd %f23, 232(%r4)\n"
+        "    stfd %f24, 240(%r4)\n"
+        "    stfd %f25, 248(%r4)\n"
+        "    stfd %f26, 256(%r4)\n"
+        "    stfd %f27, 264(%r4)\n"
+        "    stfd %f28, 272(%r4)\n"
+        "    stfd %f29, 280(%r4)\n"
+        "    stfd %f30, 288(%r4)\n"
+        "    stfd %f31, 296(%r4)\n"
+        "    addi %r9, %r4, 304\n"
+        "    stxvd2x %vs52, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs53, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs54, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs55, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs56, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs57, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs58, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs59, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs60, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs61, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs62, 0, %r9\n"
+        "    addi %r9, %r9, 16\n"
+        "    stxvd2x %vs63, 0, %r9\n"
+        /* Restore the caller's registers. */
+        "    li %r7, 336\n"
+        "    li %r8, 352\n"
+        "    li %r9, 368\n"
+        "    li %r10, 384\n"
+        "    lvx %v20, %r1, %r7\n"
+        "    lvx %v21, %r1, %r8\n"
+        "    lvx %v22, %r1, %r9\n"
+        "    lvx %v23, %r1, %r10\n"
+        "    li %r7, 400\n"
+        "    li %r8, 416\n"
+        "    li %r9, 432\n"
+        "    li %r10, 448\n"
+        "    lvx %v24, %r1, %r7\n"
+        "    lvx %v25, %r1, %r8\n"
+        "    lvx %v26, %r1, %r9\n"
+        "    lvx %v27, %r1, %r10\n"
+        "    li %r7, 464\n"
+        "    li %r8, 480\n"
+        "    li %r9, 496\n"
+        "    li %r10, 512\n"
+        "    lvx %v28, %r1, %r7\n"
+        "    lvx %v29, %r1, %r8\n"
+        "    lvx %v30, %r1, %r9\n"
+        "    lvx %v31, %r1, %r10\n"
+        "    lwz %r7, 528(%r1)\n"
+        "    mtvrsave %r7\n"
+        "    ld %r14, 48(%r1)\n"
+        "    ld %r15, 56(%r1)\n"
+        "    ld %r16, 64(%r1)\n"
+        "    ld %r17, 72(%r1)\n"
+        "    ld %r18, 80(%r1)\n"
+        "    ld %r19, 88(%r1)\n"
+        "    ld %r20, 96(%r1)\n"
+        "    ld %r21, 104(%r1)\n"
+        "    ld %r22, 112(%r1)\n"
+        "    ld %r23, 120(%r1)\n"
+        "    ld %r24, 128(%r1)\n"
+        "    ld %r25, 136(%r1)\n"
+        "    ld %r26, 144(%r1)\n"
+        "    ld %r27, 152(%r1)\n"
+        "    ld %r28, 160(%r1)\n"
+        "    ld %r29, 168(%r1)\n"
+        "    ld %r30, 176(%r1)\n"
+        "    ld %r31, 184(%r1)\n"
+        "    lfd %f14, 192(%r1)\n"
+        "    lfd %f15, 200(%r1)\n"
+        "    lfd %f16, 208(%r1)\n"
+        "    lfd %f17, 216(%r1)\n"
+        "    lfd %f18, 224(%r1)\n"
+        "    lfd %f19, 232(%r1)\n"
+        "    lfd %f20, 240(%r1)\n"
+        "    lfd %f21, 248(%r1)\n"
+        "    lfd %f22, 256(%r1)\n"
+        "    lfd %f23, 264(%r1)\n"
+        "    lfd %f24, 272(%r1)\n"
+        "    lfd %f25, 280(%r1)\n"
+        "    lfd %f26, 288(%r1)\n"
+        "    lfd %f27, 296(%r1)\n"
+        "    lfd %f28, 304(%r1)\n"
+        "    lfd %f29, 312(%r1)\n"
+        "    lfd %f30, 320(%r1)\n"
+        "    lfd %f31, 328(%r1)\n"
+        "    addi %r1, %r1, 544\n"
+        "    ld %r0, 16(%r1)\n"
+        "    mtlr %r0\n"
+        "    lwz %r12, 8(%r1)\n"
+        "    mtcrf 0x38, %r12\n"
+        "    blr\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #elif defined(__loongarch64) && defined(__loongarch_double_float)
 _Static_assert(offsetof(struct regset, fpr) == 80, "layout assumed by the assembly");
-__asm__(
-    ".pushsection .text\n"
-    ".globl ft_regs_roundtrip\n"
-    ".type ft_regs_roundtrip, @function\n"
-    ".p2align 2\n"
-    "ft_regs_roundtrip:\n"          /* a0 = in, a1 = out, a2 = fn, a3 = arg */
-    "    addi.d $sp, $sp, -160\n"   /* ra, out, fp, s0-s8, fs0-fs7: 20 doublewords */
-    "    st.d $ra, $sp, 0\n"
-    "    st.d $a1, $sp, 8\n"
-    "    st.d $fp, $sp, 16\n"
-    "    st.d $s0, $sp, 24\n"
-    "    st.d $s1, $sp, 32\n"
-    "    st.d $s2, $sp, 40\n"
-    "    st.d $s3, $sp, 48\n"
-    "    st.d $s4, $sp, 56\n"
-    "    st.d $s5, $sp, 64\n"
-    "    st.d $s6, $sp, 72\n"
-    "    st.d $s7, $sp, 80\n"
-    "    st.d $s8, $sp, 88\n"
-    "    fst.d $fs0, $sp, 96\n"
-    "    fst.d $fs1, $sp, 104\n"
-    "    fst.d $fs2, $sp, 112\n"
-    "    fst.d $fs3, $sp, 120\n"
-    "    fst.d $fs4, $sp, 128\n"
-    "    fst.d $fs5, $sp, 136\n"
-    "    fst.d $fs6, $sp, 144\n"
-    "    fst.d $fs7, $sp, 152\n"
-    "    move $t0, $a0\n"
-    "    move $t1, $a2\n"
-    "    move $a0, $a3\n"
-    "    ld.d $fp, $t0, 0\n"
-    "    ld.d $s0, $t0, 8\n"
-    "    ld.d $s1, $t0, 16\n"
-    "    ld.d $s2, $t0, 24\n"
-    "    ld.d $s3, $t0, 32\n"
-    "    ld.d $s4, $t0, 40\n"
-    "    ld.d $s5, $t0, 48\n"
-    "    ld.d $s6, $t0, 56\n"
-    "    ld.d $s7, $t0, 64\n"
-    "    ld.d $s8, $t0, 72\n"
-    "    fld.d $fs0, $t0, 80\n"
-    "    fld.d $fs1, $t0, 88\n"
-    "    fld.d $fs2, $t0, 96\n"
-    "    fld.d $fs3, $t0, 104\n"
-    "    fld.d $fs4, $t0, 112\n"
-    "    fld.d $fs5, $t0, 120\n"
-    "    fld.d $fs6, $t0, 128\n"
-    "    fld.d $fs7, $t0, 136\n"
-    "    jirl $ra, $t1, 0\n"
-    "    ld.d $t0, $sp, 8\n"
-    "    st.d $fp, $t0, 0\n"
-    "    st.d $s0, $t0, 8\n"
-    "    st.d $s1, $t0, 16\n"
-    "    st.d $s2, $t0, 24\n"
-    "    st.d $s3, $t0, 32\n"
-    "    st.d $s4, $t0, 40\n"
-    "    st.d $s5, $t0, 48\n"
-    "    st.d $s6, $t0, 56\n"
-    "    st.d $s7, $t0, 64\n"
-    "    st.d $s8, $t0, 72\n"
-    "    fst.d $fs0, $t0, 80\n"
-    "    fst.d $fs1, $t0, 88\n"
-    "    fst.d $fs2, $t0, 96\n"
-    "    fst.d $fs3, $t0, 104\n"
-    "    fst.d $fs4, $t0, 112\n"
-    "    fst.d $fs5, $t0, 120\n"
-    "    fst.d $fs6, $t0, 128\n"
-    "    fst.d $fs7, $t0, 136\n"
-    "    ld.d $ra, $sp, 0\n"
-    "    ld.d $fp, $sp, 16\n"
-    "    ld.d $s0, $sp, 24\n"
-    "    ld.d $s1, $sp, 32\n"
-    "    ld.d $s2, $sp, 40\n"
-    "    ld.d $s3, $sp, 48\n"
-    "    ld.d $s4, $sp, 56\n"
-    "    ld.d $s5, $sp, 64\n"
-    "    ld.d $s6, $sp, 72\n"
-    "    ld.d $s7, $sp, 80\n"
-    "    ld.d $s8, $sp, 88\n"
-    "    fld.d $fs0, $sp, 96\n"
-    "    fld.d $fs1, $sp, 104\n"
-    "    fld.d $fs2, $sp, 112\n"
-    "    fld.d $fs3, $sp, 120\n"
-    "    fld.d $fs4, $sp, 128\n"
-    "    fld.d $fs5, $sp, 136\n"
-    "    fld.d $fs6, $sp, 144\n"
-    "    fld.d $fs7, $sp, 152\n"
-    "    addi.d $sp, $sp, 160\n"
-    "    ret\n"
-    ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl ft_regs_roundtrip\n"
+        ".type ft_regs_roundtrip, @function\n"
+        ".p2align 2\n"
+        "ft_regs_roundtrip:\n"          /* a0 = in, a1 = out, a2 = fn, a3 = arg */
+        "    addi.d $sp, $sp, -160\n"   /* ra, out, fp, s0-s8, fs0-fs7: 20 doublewords */
+        "    st.d $ra, $sp, 0\n"
+        "    st.d $a1, $sp, 8\n"
+        "    st.d $fp, $sp, 16\n"
+        "    st.d $s0, $sp, 24\n"
+        "    st.d $s1, $sp, 32\n"
+        "    st.d $s2, $sp, 40\n"
+        "    st.d $s3, $sp, 48\n"
+        "    st.d $s4, $sp, 56\n"
+        "    st.d $s5, $sp, 64\n"
+        "    st.d $s6, $sp, 72\n"
+        "    st.d $s7, $sp, 80\n"
+        "    st.d $s8, $sp, 88\n"
+        "    fst.d $fs0, $sp, 96\n"
+        "    fst.d $fs1, $sp, 104\n"
+        "    fst.d $fs2, $sp, 112\n"
+        "    fst.d $fs3, $sp, 120\n"
+        "    fst.d $fs4, $sp, 128\n"
+        "    fst.d $fs5, $sp, 136\n"
+        "    fst.d $fs6, $sp, 144\n"
+        "    fst.d $fs7, $sp, 152\n"
+        "    move $t0, $a0\n"
+        "    move $t1, $a2\n"
+        "    move $a0, $a3\n"
+        "    ld.d $fp, $t0, 0\n"
+        "    ld.d $s0, $t0, 8\n"
+        "    ld.d $s1, $t0, 16\n"
+        "    ld.d $s2, $t0, 24\n"
+        "    ld.d $s3, $t0, 32\n"
+        "    ld.d $s4, $t0, 40\n"
+        "    ld.d $s5, $t0, 48\n"
+        "    ld.d $s6, $t0, 56\n"
+        "    ld.d $s7, $t0, 64\n"
+        "    ld.d $s8, $t0, 72\n"
+        "    fld.d $fs0, $t0, 80\n"
+        "    fld.d $fs1, $t0, 88\n"
+        "    fld.d $fs2, $t0, 96\n"
+        "    fld.d $fs3, $t0, 104\n"
+        "    fld.d $fs4, $t0, 112\n"
+        "    fld.d $fs5, $t0, 120\n"
+        "    fld.d $fs6, $t0, 128\n"
+        "    fld.d $fs7, $t0, 136\n"
+        "    jirl $ra, $t1, 0\n"
+        "    ld.d $t0, $sp, 8\n"
+        "    st.d $fp, $t0, 0\n"
+        "    st.d $s0, $t0, 8\n"
+        "    st.d $s1, $t0, 16\n"
+        "    st.d $s2, $t0, 24\n"
+        "    st.d $s3, $t0, 32\n"
+        "    st.d $s4, $t0, 40\n"
+        "    st.d $s5, $t0, 48\n"
+        "    st.d $s6, $t0, 56\n"
+        "    st.d $s7, $t0, 64\n"
+        "    st.d $s8, $t0, 72\n"
+        "    fst.d $fs0, $t0, 80\n"
+        "    fst.d $fs1, $t0, 88\n"
+        "    fst.d $fs2, $t0, 96\n"
+        "    fst.d $fs3, $t0, 104\n"
+        "    fst.d $fs4, $t0, 112\n"
+        "    fst.d $fs5, $t0, 120\n"
+        "    fst.d $fs6, $t0, 128\n"
+        "    fst.d $fs7, $t0, 136\n"
+        "    ld.d $ra, $sp, 0\n"
+        "    ld.d $fp, $sp, 16\n"
+        "    ld.d $s0, $sp, 24\n"
+        "    ld.d $s1, $sp, 32\n"
+        "    ld.d $s2, $sp, 40\n"
+        "    ld.d $s3, $sp, 48\n"
+        "    ld.d $s4, $sp, 56\n"
+        "    ld.d $s5, $sp, 64\n"
+        "    ld.d $s6, $sp, 72\n"
+        "    ld.d $s7, $sp, 80\n"
+        "    ld.d $s8, $sp, 88\n"
+        "    fld.d $fs0, $sp, 96\n"
+        "    fld.d $fs1, $sp, 104\n"
+        "    fld.d $fs2, $sp, 112\n"
+        "    fld.d $fs3, $sp, 120\n"
+        "    fld.d $fs4, $sp, 128\n"
+        "    fld.d $fs5, $sp, 136\n"
+        "    fld.d $fs6, $sp, 144\n"
+        "    fld.d $fs7, $sp, 152\n"
+        "    addi.d $sp, $sp, 160\n"
+        "    ret\n"
+        ".size ft_regs_roundtrip, . - ft_regs_roundtrip\n"
+        ".popsection\n");
 #endif
 
 #define REG_FIBERS 3
@@ -1429,10 +1419,7 @@ static void regs_check(const struct regset *want, const struct regset *got, cons
 }
 
 #if REGS_SUPPORTED
-static void regs_cb_suspend(void *arg)
-{
-    EXPECT_RC(FIBER_OK, fiber_suspend(arg, NULL));
-}
+static void regs_cb_suspend(void *arg) { EXPECT_RC(FIBER_OK, fiber_suspend(arg, NULL)); }
 
 static void regs_cb_resume_nested_then_suspend(void *arg)
 {
@@ -1519,10 +1506,14 @@ FT_NOINLINE static double third(void)
 static const char *mode_name(int mode)
 {
 #if HAVE_ROUNDING_MODES
-    if (mode == FE_TONEAREST) return "FE_TONEAREST";
-    if (mode == FE_UPWARD) return "FE_UPWARD";
-    if (mode == FE_DOWNWARD) return "FE_DOWNWARD";
-    if (mode == FE_TOWARDZERO) return "FE_TOWARDZERO";
+    if (mode == FE_TONEAREST)
+        return "FE_TONEAREST";
+    if (mode == FE_UPWARD)
+        return "FE_UPWARD";
+    if (mode == FE_DOWNWARD)
+        return "FE_DOWNWARD";
+    if (mode == FE_TOWARDZERO)
+        return "FE_TOWARDZERO";
 #endif
     return "unknown";
 }
@@ -1534,8 +1525,8 @@ static void *fp_entry(void *arg, void *first)
 {
     int created_in = (int)U(arg);
     int m = fegetround();
-    EXPECT(m == created_in, "a new fiber started in %s, expected its creator's %s",
-           mode_name(m), mode_name(created_in));
+    EXPECT(m == created_in, "a new fiber started in %s, expected its creator's %s", mode_name(m),
+           mode_name(created_in));
     EXPECT_RC(0, fesetround(FE_UPWARD));
     double up = third();
     EXPECT(up > fp_nearest, "FE_UPWARD inside the fiber did not round 1/3 up");
@@ -1544,16 +1535,15 @@ static void *fp_entry(void *arg, void *first)
         m = fegetround();
         EXPECT(m == FE_UPWARD, "after suspend #%d the fiber's mode was %s, expected FE_UPWARD",
                i + 1, mode_name(m));
-        EXPECT(third() == up, "after suspend #%d the fiber no longer rounds upward (MXCSR/FPCR "
-               "/FPSCR state lost)", i + 1);
+        EXPECT(third() == up,
+               "after suspend #%d the fiber no longer rounds upward (MXCSR/FPCR "
+               "/FPSCR state lost)",
+               i + 1);
     }
     return NULL;
 }
 
-static void *fp_entry_report(void *arg, void *first)
-{
-    return P(fegetround());
-}
+static void *fp_entry_report(void *arg, void *first) { return P(fegetround()); }
 #endif
 
 static result_t case_fp_control_travels_with_fiber(void)
@@ -1572,17 +1562,21 @@ static result_t case_fp_control_travels_with_fiber(void)
 
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
     int m = fegetround();
-    EXPECT(m == FE_TONEAREST, "after the fiber set FE_UPWARD and suspended, the resumer's mode "
-           "was %s, expected FE_TONEAREST", mode_name(m));
+    EXPECT(m == FE_TONEAREST,
+           "after the fiber set FE_UPWARD and suspended, the resumer's mode "
+           "was %s, expected FE_TONEAREST",
+           mode_name(m));
     EXPECT(third() == fp_nearest, "the resumer's SSE/VFP rounding changed after the fiber "
-           "suspended");
+                                  "suspended");
 
     REQUIRE_RC(0, fesetround(FE_TOWARDZERO));
     double tz = third();
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
     m = fegetround();
-    EXPECT(m == FE_TOWARDZERO, "the resumer's mode was %s after a resume, expected "
-           "FE_TOWARDZERO", mode_name(m));
+    EXPECT(m == FE_TOWARDZERO,
+           "the resumer's mode was %s after a resume, expected "
+           "FE_TOWARDZERO",
+           mode_name(m));
     EXPECT(third() == tz, "the resumer's rounding changed across a resume");
 
     /* A second fiber, created while the resumer is in FE_TOWARDZERO, starts in it. */
@@ -1598,8 +1592,10 @@ static result_t case_fp_control_travels_with_fiber(void)
     while (!fiber_done(f) && !g_failed)
         EXPECT_RC(FIBER_OK, fiber_resume(f, NULL, NULL));
     m = fegetround();
-    EXPECT(m == FE_DOWNWARD, "after the fiber finished in FE_UPWARD the resumer's mode was %s, "
-           "expected FE_DOWNWARD", mode_name(m));
+    EXPECT(m == FE_DOWNWARD,
+           "after the fiber finished in FE_UPWARD the resumer's mode was %s, "
+           "expected FE_DOWNWARD",
+           mode_name(m));
     REQUIRE_OK(fiber_destroy(f));
     fesetround(orig);
     return verdict();
@@ -1627,12 +1623,16 @@ static void *owner_of_plain_entry(void *arg, void *first)
     EXPECT_RC(0, fesetround(FE_TOWARDZERO));
     EXPECT_RC(FIBER_OK, fiber_create(&plain, 0, shared_fp_entry, NULL));
     EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, &out));
-    EXPECT((int)U(out) == FE_TOWARDZERO, "a plain fiber inside an owning one ran in %s, "
-           "expected the owner's FE_TOWARDZERO", mode_name((int)U(out)));
+    EXPECT((int)U(out) == FE_TOWARDZERO,
+           "a plain fiber inside an owning one ran in %s, "
+           "expected the owner's FE_TOWARDZERO",
+           mode_name((int)U(out)));
     EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, &out)); /* it sets FE_UPWARD */
     int m = fegetround();
-    EXPECT(m == FE_UPWARD, "the owning fiber's mode was %s after the plain fiber it resumed "
-           "set FE_UPWARD, expected FE_UPWARD (shared)", mode_name(m));
+    EXPECT(m == FE_UPWARD,
+           "the owning fiber's mode was %s after the plain fiber it resumed "
+           "set FE_UPWARD, expected FE_UPWARD (shared)",
+           mode_name(m));
     while (!fiber_done(plain) && !g_failed)
         EXPECT_RC(FIBER_OK, fiber_resume(plain, NULL, NULL));
     EXPECT_RC(FIBER_OK, fiber_destroy(plain));
@@ -1654,14 +1654,18 @@ static result_t case_fp_control_is_the_threads_by_default(void)
     REQUIRE_OK(fiber_create(&f, 0, shared_fp_entry, NULL));
     REQUIRE_RC(0, fesetround(FE_TONEAREST));
     REQUIRE_OK(fiber_resume(f, NULL, &out));
-    EXPECT((int)U(out) == FE_TONEAREST, "a fiber without FIBER_OWN_FP_CONTROL ran in %s, "
-           "expected its resumer's FE_TONEAREST", mode_name((int)U(out)));
+    EXPECT((int)U(out) == FE_TONEAREST,
+           "a fiber without FIBER_OWN_FP_CONTROL ran in %s, "
+           "expected its resumer's FE_TONEAREST",
+           mode_name((int)U(out)));
 
     /* It sets FE_UPWARD and suspends: the resumer now runs in FE_UPWARD. */
     REQUIRE_OK(fiber_resume(f, NULL, &out));
     int m = fegetround();
-    EXPECT(m == FE_UPWARD, "the fiber set FE_UPWARD and suspended, but its resumer runs in "
-           "%s: the plain switch must leave the FP control state alone", mode_name(m));
+    EXPECT(m == FE_UPWARD,
+           "the fiber set FE_UPWARD and suspended, but its resumer runs in "
+           "%s: the plain switch must leave the FP control state alone",
+           mode_name(m));
 
     /* The resumer changes it back: the fiber sees the change. */
     REQUIRE_RC(0, fesetround(FE_DOWNWARD));
@@ -1677,8 +1681,10 @@ static result_t case_fp_control_is_the_threads_by_default(void)
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
     EXPECT(fiber_done(f), "the owning fiber did not finish");
     m = fegetround();
-    EXPECT(m == FE_DOWNWARD, "after an owning fiber (and a plain one inside it) changed modes "
-           "the thread's mode was %s, expected FE_DOWNWARD", mode_name(m));
+    EXPECT(m == FE_DOWNWARD,
+           "after an owning fiber (and a plain one inside it) changed modes "
+           "the thread's mode was %s, expected FE_DOWNWARD",
+           mode_name(m));
     REQUIRE_OK(fiber_destroy(f));
     fesetround(orig);
     return verdict();
@@ -1730,8 +1736,10 @@ static result_t case_stack_sizes(void)
 #ifndef _WIN32
         EXPECT(low % page == 0, "size %zu: stack low bound %p is not page-aligned", req, lowp);
         size_t rounded = (want + page - 1) / page * page;
-        EXPECT(got <= rounded + page, "size %zu: usable stack is %zu bytes, more than the "
-               "page-rounded %zu plus one page", req, got, rounded);
+        EXPECT(got <= rounded + page,
+               "size %zu: usable stack is %zu bytes, more than the "
+               "page-rounded %zu plus one page",
+               req, got, rounded);
         /* Every page of [low, high) is mapped and writable (the fiber is not running, so a
            write-and-restore of one byte per page disturbs nothing). */
         for (uintptr_t p = low; p < high; p += page) {
@@ -1786,7 +1794,8 @@ static result_t case_unmappable_stack_size_is_an_error(void)
         }
         EXPECT(rc == FIBER_ENOMEM || rc == FIBER_EINVAL,
                "fiber_create with size %zu returned %d (%s), expected FIBER_ENOMEM or "
-               "FIBER_EINVAL", sizes[k], rc, fiber_strerror(rc));
+               "FIBER_EINVAL",
+               sizes[k], rc, fiber_strerror(rc));
     }
     /* The failures left nothing broken behind. */
     fiber_t *f = NULL;
@@ -1854,8 +1863,8 @@ static result_t case_deep_recursion_within_stack(void)
     EXPECT(depth == deep_max, "suspended value %u != deepest depth %u", depth, deep_max);
     /* The frames really filled the stack, down to DEEP_MARGIN above its low bound. */
     EXPECT(deep_bottom > deep_low && deep_bottom - deep_low <= DEEP_MARGIN,
-           "the deepest frame is at %p, not within %u bytes above the low bound %p",
-           P(deep_bottom), (unsigned)DEEP_MARGIN, P(deep_low));
+           "the deepest frame is at %p, not within %u bytes above the low bound %p", P(deep_bottom),
+           (unsigned)DEEP_MARGIN, P(deep_low));
     EXPECT(depth > 100, "recursion stopped at depth %u", depth);
     uint64_t want = 0;
     for (unsigned d = 0; d <= depth; d++) {
@@ -1865,8 +1874,9 @@ static result_t case_deep_recursion_within_stack(void)
     }
     REQUIRE_OK(fiber_resume(f, NULL, &out));
     EXPECT(fiber_done(f), "the fiber did not finish");
-    EXPECT(U(out) == (uintptr_t)want, "the recursion's checksum was %" PRIuPTR ", expected %" PRIuPTR,
-           U(out), (uintptr_t)want);
+    EXPECT(U(out) == (uintptr_t)want,
+           "the recursion's checksum was %" PRIuPTR ", expected %" PRIuPTR, U(out),
+           (uintptr_t)want);
     REQUIRE_OK(fiber_destroy(f));
     return verdict();
 }
@@ -1899,7 +1909,8 @@ __attribute__((no_sanitize("address", "undefined")))
 #elif defined(__GNUC__)
 __attribute__((no_sanitize_address, no_sanitize_undefined))
 #endif
-static uint64_t guard_checksum(uintptr_t start, size_t n)
+static uint64_t
+guard_checksum(uintptr_t start, size_t n)
 {
     const volatile unsigned char *p = (const volatile unsigned char *)start;
     uint64_t h = 1469598103934665603u;
@@ -2058,10 +2069,14 @@ static result_t guard_run(int mode, const char *what)
             buf);
     REQUIRE(strstr(buf, "SEGV "), "%s: the SIGSEGV handler did not report (child said: %s)", what,
             buf);
-    REQUIRE(strstr(buf, "in-guard"), "%s: the fault was not in the guard page below the stack "
-            "(child said: %s)", what, buf);
-    REQUIRE(strstr(buf, "neighbour-intact"), "%s: a neighbour fiber's stack was modified "
-            "(child said: %s)", what, buf);
+    REQUIRE(strstr(buf, "in-guard"),
+            "%s: the fault was not in the guard page below the stack "
+            "(child said: %s)",
+            what, buf);
+    REQUIRE(strstr(buf, "neighbour-intact"),
+            "%s: a neighbour fiber's stack was modified "
+            "(child said: %s)",
+            what, buf);
     return RES_PASS;
 }
 #endif
@@ -2099,11 +2114,15 @@ static result_t case_pool_reuses_stacks(void)
     if (fiber_pool_size() == 0)
         return skip("the Windows backend keeps no stack pool (system fiber stacks)");
 #endif
-    REQUIRE(fiber_pool_size() == 1, "after destroying a fiber the pool holds %zu stacks, "
-            "expected 1", fiber_pool_size());
+    REQUIRE(fiber_pool_size() == 1,
+            "after destroying a fiber the pool holds %zu stacks, "
+            "expected 1",
+            fiber_pool_size());
     REQUIRE_OK(fiber_create(&g, size, sizes_entry, NULL));
-    EXPECT(fiber_pool_size() == 0, "a create of the same size did not take the pooled stack "
-           "(pool size %zu)", fiber_pool_size());
+    EXPECT(fiber_pool_size() == 0,
+           "a create of the same size did not take the pooled stack "
+           "(pool size %zu)",
+           fiber_pool_size());
     fiber_stack_bounds(g, &glow, &high);
     EXPECT(glow == flow, "the new fiber's stack %p is not the pooled one %p", glow, flow);
     /* A reused stack starts cleanly. */
@@ -2226,13 +2245,16 @@ static result_t case_backtrace_crosses_into_resumer(void)
                 bt_depth[k]);
         REQUIRE(strstr(bt_trace[k], "ft_fiber_probe"),
                 "probe %d: the trace does not even name the fiber's own function "
-                "(linked without -rdynamic?): %s", k, bt_trace[k]);
-        REQUIRE(bt_saw[k][want[k]], "probe %d (%s suspend): the trace does not reach the "
-                "resumer %s: %s", k, k ? "after a" : "before any", site[want[k]], bt_trace[k]);
+                "(linked without -rdynamic?): %s",
+                k, bt_trace[k]);
+        REQUIRE(bt_saw[k][want[k]],
+                "probe %d (%s suspend): the trace does not reach the "
+                "resumer %s: %s",
+                k, k ? "after a" : "before any", site[want[k]], bt_trace[k]);
         REQUIRE(!bt_saw[k][1 - want[k]], "probe %d: the trace shows the stale resumer %s: %s", k,
                 site[1 - want[k]], bt_trace[k]);
-        REQUIRE(bt_depth[k] < BT_MAX, "probe %d: the unwinder did not stop within %d frames: %s",
-                k, BT_MAX, bt_trace[k]);
+        REQUIRE(bt_depth[k] < BT_MAX, "probe %d: the unwinder did not stop within %d frames: %s", k,
+                BT_MAX, bt_trace[k]);
     }
     return verdict();
 #endif
@@ -2257,15 +2279,23 @@ static void *mig_entry(void *arg, void *first)
     void *in = first;
     for (int r = 0; r < MIGRATE_ROUNDS; r++) {
         EXPECT(in == P(r), "round %d: the fiber got %p", r, in);
-        EXPECT(fiber_current() == mig_f, "round %d: fiber_current() inside the fiber is wrong "
-               "after migrating", r);
+        EXPECT(fiber_current() == mig_f,
+               "round %d: fiber_current() inside the fiber is wrong "
+               "after migrating",
+               r);
         EXPECT(fiber_running(mig_f), "round %d: not running", r);
         EXPECT_RC(FIBER_OK, fiber_suspend(P(thread_token()), &in));
     }
     return P(0xd0e);
 }
 
-struct mig_call { int round; void *out; int rc; fiber_t *current_before, *current_after; uintptr_t token; };
+struct mig_call {
+    int round;
+    void *out;
+    int rc;
+    fiber_t *current_before, *current_after;
+    uintptr_t token;
+};
 
 static void mig_resume_here(void *p)
 {
@@ -2276,7 +2306,10 @@ static void mig_resume_here(void *p)
     c->current_after = fiber_current();
 }
 
-struct conc_state { fiber_t *f; int failures; };
+struct conc_state {
+    fiber_t *f;
+    int failures;
+};
 
 static void *conc_entry(void *arg, void *first)
 {
@@ -2315,8 +2348,10 @@ static result_t case_resume_from_another_thread(void)
                 fiber_strerror(c.rc));
         EXPECT(c.current_before == NULL && c.current_after == NULL,
                "round %d on %s: fiber_current() outside the fiber was not NULL", r, where);
-        EXPECT(U(c.out) == c.token, "round %d on %s: the fiber ran with another thread's "
-               "thread-local storage", r, where);
+        EXPECT(U(c.out) == c.token,
+               "round %d on %s: the fiber ran with another thread's "
+               "thread-local storage",
+               r, where);
     }
     EXPECT(fiber_current() == NULL, "fiber_current() is not NULL in the main thread");
     void *out = NULL;
@@ -2332,9 +2367,10 @@ static result_t case_resume_from_another_thread(void)
     REQUIRE(thread_start(&t, &call) == 0, "could not start a thread");
     conc_drive(&a);
     thread_join(t);
-    EXPECT(a.failures == 0 && b.failures == 0, "with two threads switching at once, "
-           "fiber_current() was wrong %d times (main) and %d times (other thread)", a.failures,
-           b.failures);
+    EXPECT(a.failures == 0 && b.failures == 0,
+           "with two threads switching at once, "
+           "fiber_current() was wrong %d times (main) and %d times (other thread)",
+           a.failures, b.failures);
     EXPECT(fiber_done(a.f) && fiber_done(b.f), "the concurrent fibers did not finish");
     REQUIRE_OK(fiber_destroy(a.f));
     REQUIRE_OK(fiber_destroy(b.f));
@@ -2512,8 +2548,8 @@ static result_t case_null_arguments_are_einval(void)
 
 static result_t case_strerror_describes_every_status(void)
 {
-    const int codes[] = {FIBER_OK, FIBER_ENOMEM, FIBER_EDONE, FIBER_ENOTFIBER, FIBER_EBUSY,
-                         FIBER_EINVAL};
+    const int codes[] = {FIBER_OK,        FIBER_ENOMEM, FIBER_EDONE,
+                         FIBER_ENOTFIBER, FIBER_EBUSY,  FIBER_EINVAL};
     for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
         const char *s = fiber_strerror(codes[i]);
         REQUIRE(s && *s, "fiber_strerror(%d) is empty", codes[i]);
@@ -2557,12 +2593,14 @@ static void *align_entry(void *arg, void *first)
     uintptr_t p = U(here);
     __asm__ __volatile__("" : "+r"(p));
     here[0] = 0;
-    EXPECT(p % ABI_STACK_ALIGN == 0, "a %d-aligned local in the entry is at %p",
-           ABI_STACK_ALIGN, (void *)p);
+    EXPECT(p % ABI_STACK_ALIGN == 0, "a %d-aligned local in the entry is at %p", ABI_STACK_ALIGN,
+           (void *)p);
     for (int i = 0; i < 3; i++) {
         uintptr_t m = aligned_local_misalignment();
-        EXPECT(m == 0, "a %d-aligned local one call below the entry is misaligned by %u "
-               "(after %d suspends)", ABI_STACK_ALIGN, (unsigned)m, i);
+        EXPECT(m == 0,
+               "a %d-aligned local one call below the entry is misaligned by %u "
+               "(after %d suspends)",
+               ABI_STACK_ALIGN, (unsigned)m, i);
         fiber_suspend(NULL, NULL);
     }
     return NULL;
@@ -2612,8 +2650,9 @@ static result_t create_expecting(int want, size_t stack_size, size_t user_size, 
     int rc = fiber_create_ex(&f, stack_size, user_size, 0, never_entry, NULL);
     if (rc == FIBER_OK) {
         fiber_destroy(f);
-        return note_fail(__LINE__, "%s (stack %zu, user area %zu) was created", what,
-                         stack_size, user_size), RES_FAIL;
+        return note_fail(__LINE__, "%s (stack %zu, user area %zu) was created", what, stack_size,
+                         user_size),
+               RES_FAIL;
     }
     EXPECT(rc == want, "%s (stack %zu, user area %zu) returned %d (%s), expected %d (%s)", what,
            stack_size, user_size, rc, fiber_strerror(rc), want, fiber_strerror(want));
@@ -2622,8 +2661,10 @@ static result_t create_expecting(int want, size_t stack_size, size_t user_size, 
     /* errno is mmap's: Linux's ENOMEM; valgrind's own mmap answers EINVAL for a length
        beyond its address-space manager. */
     if (want == FIBER_ENOMEM)
-        EXPECT(errno == ENOMEM || (FT_ON_VALGRIND() && errno != 0), "%s: FIBER_ENOMEM with "
-               "errno %d (%s), expected the system's ENOMEM", what, errno, strerror(errno));
+        EXPECT(errno == ENOMEM || (FT_ON_VALGRIND() && errno != 0),
+               "%s: FIBER_ENOMEM with "
+               "errno %d (%s), expected the system's ENOMEM",
+               what, errno, strerror(errno));
 #endif
     return verdict();
 }
@@ -2633,7 +2674,10 @@ static result_t case_size_overflow_is_einval(void)
     size_t page = page_size();
     const size_t half = SIZE_MAX / 2 + 1;
     /* Each of these overflows size_t on the way to a mapping size. */
-    const struct { size_t stack, user; const char *what; } overflowing[] = {
+    const struct {
+        size_t stack, user;
+        const char *what;
+    } overflowing[] = {
         {SIZE_MAX, 0, "SIZE_MAX"},
         {SIZE_MAX - 1, 0, "SIZE_MAX - 1"},
         {SIZE_MAX - page + 2, 0, "a stack that overflows when rounded to pages"},
@@ -2727,8 +2771,10 @@ static int ftz_sticks; /* whether this CPU (or emulator) keeps MXCSR.FTZ at all 
 static void *mxcsr_owner_entry(void *arg, void *first)
 {
     unsigned start = mxcsr_rc();
-    EXPECT(start == MXCSR_RC_DOWN, "a new owning fiber started with MXCSR rounding %s, "
-           "expected its creator's (down)", rc_name(start));
+    EXPECT(start == MXCSR_RC_DOWN,
+           "a new owning fiber started with MXCSR rounding %s, "
+           "expected its creator's (down)",
+           rc_name(start));
     /* The issue's scenario: fesetround() sets MXCSR too (glibc on an SSE CPU); set it
        directly as well, in case a libc leaves MXCSR alone. */
 #if HAVE_ROUNDING_MODES
@@ -2740,10 +2786,14 @@ static void *mxcsr_owner_entry(void *arg, void *first)
     for (int i = 0; i < 2; i++) {
         EXPECT_RC(FIBER_OK, fiber_suspend(NULL, NULL));
         unsigned m = mxcsr_get();
-        EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_UP, "after suspend #%d the owning fiber's "
-               "MXCSR rounding was %s, expected its own (up)", i + 1, rc_name(m & MXCSR_RC_MASK));
-        EXPECT(!ftz_sticks || (m & MXCSR_FTZ), "after suspend #%d the owning fiber lost its "
-               "MXCSR flush-to-zero bit", i + 1);
+        EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_UP,
+               "after suspend #%d the owning fiber's "
+               "MXCSR rounding was %s, expected its own (up)",
+               i + 1, rc_name(m & MXCSR_RC_MASK));
+        EXPECT(!ftz_sticks || (m & MXCSR_FTZ),
+               "after suspend #%d the owning fiber lost its "
+               "MXCSR flush-to-zero bit",
+               i + 1);
     }
     return NULL;
 }
@@ -2779,18 +2829,24 @@ static result_t case_owning_fiber_keeps_mxcsr(void)
     mxcsr_set_rc(MXCSR_RC_NEAREST);
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
     unsigned m = mxcsr_get();
-    EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_NEAREST, "after an owning fiber set its rounding "
+    EXPECT((m & MXCSR_RC_MASK) == MXCSR_RC_NEAREST,
+           "after an owning fiber set its rounding "
            "(fesetround and MXCSR) and suspended, the resumer's MXCSR rounding was %s, "
-           "expected its own (nearest)", rc_name(m & MXCSR_RC_MASK));
+           "expected its own (nearest)",
+           rc_name(m & MXCSR_RC_MASK));
     EXPECT(!(m & MXCSR_FTZ), "an owning fiber's flush-to-zero bit leaked to its resumer");
     mxcsr_set_rc(MXCSR_RC_ZERO);
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
-    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "the resumer's MXCSR rounding was %s after a resume, "
-           "expected toward zero", rc_name(mxcsr_rc()));
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO,
+           "the resumer's MXCSR rounding was %s after a resume, "
+           "expected toward zero",
+           rc_name(mxcsr_rc()));
     REQUIRE_OK(fiber_resume(f, NULL, NULL));
     EXPECT(fiber_done(f), "the owning fiber did not finish");
-    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO, "after the owning fiber finished the resumer's MXCSR "
-           "rounding was %s, expected toward zero", rc_name(mxcsr_rc()));
+    EXPECT(mxcsr_rc() == MXCSR_RC_ZERO,
+           "after the owning fiber finished the resumer's MXCSR "
+           "rounding was %s, expected toward zero",
+           rc_name(mxcsr_rc()));
     REQUIRE_OK(fiber_destroy(f));
 
     /* Without the flag MXCSR stays the thread's, both ways. */
@@ -2799,10 +2855,14 @@ static result_t case_owning_fiber_keeps_mxcsr(void)
     REQUIRE_OK(fiber_create(&f, 0, mxcsr_plain_entry, NULL));
     mxcsr_set_rc(MXCSR_RC_ZERO);
     REQUIRE_OK(fiber_resume(f, NULL, &out));
-    EXPECT((unsigned)U(out) == MXCSR_RC_ZERO, "a fiber without FIBER_OWN_FP_CONTROL ran with "
-           "MXCSR rounding %s, expected its resumer's (toward zero)", rc_name((unsigned)U(out)));
-    EXPECT(mxcsr_rc() == MXCSR_RC_UP, "a fiber without FIBER_OWN_FP_CONTROL set MXCSR rounding "
-           "up and returned, but its resumer has %s", rc_name(mxcsr_rc()));
+    EXPECT((unsigned)U(out) == MXCSR_RC_ZERO,
+           "a fiber without FIBER_OWN_FP_CONTROL ran with "
+           "MXCSR rounding %s, expected its resumer's (toward zero)",
+           rc_name((unsigned)U(out)));
+    EXPECT(mxcsr_rc() == MXCSR_RC_UP,
+           "a fiber without FIBER_OWN_FP_CONTROL set MXCSR rounding "
+           "up and returned, but its resumer has %s",
+           rc_name(mxcsr_rc()));
     REQUIRE_OK(fiber_destroy(f));
     mxcsr_set(orig);
 #if HAVE_ROUNDING_MODES
@@ -2847,7 +2907,10 @@ static void *tls_entry(void *arg, void *first)
     return NULL;
 }
 
-struct tls_round { int round, value_before, value_after, errno_after, rc; void *seen; };
+struct tls_round {
+    int round, value_before, value_after, errno_after, rc;
+    void *seen;
+};
 
 static void tls_resume_here(void *p)
 {
@@ -2873,15 +2936,20 @@ static result_t case_thread_local_state_after_migration_through_out_of_line_read
         const char *where = on_thread ? "a new thread" : "the main thread";
         REQUIRE(t.rc == FIBER_OK, "round %d: resume returned %d", r, t.rc);
         int want = (10 + r) * 1000 + r + 1;
-        EXPECT((int)U(t.seen) == want, "round %d on %s: the fiber read TLS value and errno %d, "
-               "expected this thread's %d", r, where, (int)U(t.seen), want);
-        EXPECT(t.value_after == 10 + r + 1 && t.errno_after == r + 2, "round %d on %s: the "
+        EXPECT((int)U(t.seen) == want,
+               "round %d on %s: the fiber read TLS value and errno %d, "
+               "expected this thread's %d",
+               r, where, (int)U(t.seen), want);
+        EXPECT(t.value_after == 10 + r + 1 && t.errno_after == r + 2,
+               "round %d on %s: the "
                "fiber's writes did not reach this thread's TLS value and errno (%d, %d; "
-               "expected %d, %d)", r, where, t.value_after, t.errno_after, 10 + r + 1, r + 2);
+               "expected %d, %d)",
+               r, where, t.value_after, t.errno_after, 10 + r + 1, r + 2);
         if (on_thread)
-            EXPECT(*tls_value_here() == main_value, "round %d: the fiber, resumed on a new "
-                   "thread, changed the main thread's TLS value to %d (was %d)", r,
-                   *tls_value_here(), main_value);
+            EXPECT(*tls_value_here() == main_value,
+                   "round %d: the fiber, resumed on a new "
+                   "thread, changed the main thread's TLS value to %d (was %d)",
+                   r, *tls_value_here(), main_value);
         else
             main_value = t.value_after;
     }
@@ -2900,8 +2968,10 @@ static result_t case_null_fiber_queries_give_null(void)
     EXPECT(fiber_user_area(NULL) == NULL, "fiber_user_area(NULL) is not NULL");
     void *low = P(1), *high = P(1);
     fiber_stack_bounds(NULL, &low, &high);
-    EXPECT(low == NULL && high == NULL, "fiber_stack_bounds(NULL) gave [%p, %p), expected "
-           "NULL bounds", low, high);
+    EXPECT(low == NULL && high == NULL,
+           "fiber_stack_bounds(NULL) gave [%p, %p), expected "
+           "NULL bounds",
+           low, high);
     low = P(1);
     fiber_stack_bounds(NULL, &low, NULL);
     EXPECT(low == NULL, "fiber_stack_bounds(NULL, &low, NULL) gave low %p", low);
@@ -2962,9 +3032,10 @@ static result_t case_guard_size_setting_applies_to_new_fibers(void)
     REQUIRE_OK(fiber_create(&f, stack, sizes_entry, NULL));
     fiber_stack_bounds(f, &low, &high);
     size_t usable = (size_t)(U(high) - U(low));
-    EXPECT(usable < stack + extra, "a fiber created with a %zu-byte guard got the pooled stack "
-           "of a %zu-byte guard (%zu usable bytes for %zu asked)", dflt + extra, dflt, usable,
-           stack);
+    EXPECT(usable < stack + extra,
+           "a fiber created with a %zu-byte guard got the pooled stack "
+           "of a %zu-byte guard (%zu usable bytes for %zu asked)",
+           dflt + extra, dflt, usable, stack);
     void *out = NULL;
     REQUIRE_OK(fiber_resume(f, NULL, &out));
     EXPECT(fiber_done(f), "the fiber did not run");
@@ -3093,14 +3164,22 @@ static result_t big_run(int mode, const char *what)
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
         return RES_SKIP;
-    REQUIRE(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "%s: the child could not set up "
-            "(stderr: %s)", what, buf);
-    REQUIRE(!strstr(buf, "SURVIVED"), "%s: the write below the stack went unnoticed: it "
-            "jumped the guard into another mapping", what);
-    REQUIRE(strstr(buf, "fiber: stack overflow"), "%s: the fault was not reported as a fiber "
-            "stack overflow (status 0x%x, stderr: %s)", what, status, buf);
-    REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not ended "
-            "by SIGABRT (status 0x%x)", what, status);
+    REQUIRE(!(WIFEXITED(status) && WEXITSTATUS(status) == 3),
+            "%s: the child could not set up "
+            "(stderr: %s)",
+            what, buf);
+    REQUIRE(!strstr(buf, "SURVIVED"),
+            "%s: the write below the stack went unnoticed: it "
+            "jumped the guard into another mapping",
+            what);
+    REQUIRE(strstr(buf, "fiber: stack overflow"),
+            "%s: the fault was not reported as a fiber "
+            "stack overflow (status 0x%x, stderr: %s)",
+            what, status, buf);
+    REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+            "%s: the child was not ended "
+            "by SIGABRT (status 0x%x)",
+            what, status);
     return RES_PASS;
 }
 #endif
@@ -3289,26 +3368,35 @@ static result_t case_mapping_limit_is_enomem_and_leaks_nothing(void)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     fprintf(stderr, "# maplimit (vm.max_map_count %ld): %s", limit, buf);
-    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child did not exit cleanly "
-            "(status 0x%x; it said: %s)", status, buf);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "the child did not exit cleanly "
+            "(status 0x%x; it said: %s)",
+            status, buf);
     if (strstr(buf, "NOSPACE"))
         return skip("could not reserve %ld pages of address space to split", limit * 2);
     if (strstr(buf, "NOLIMIT"))
         return skip("splitting %ld mappings never reached the limit: the mappings are not "
-                    "the kernel's one to one here (an emulator's)", limit * 2);
+                    "the kernel's one to one here (an emulator's)",
+                    limit * 2);
     if (strstr(buf, "NOTONETOONE"))
         return skip("at the kernel's mapping limit a new mapping could still be split: the "
                     "process's mappings are not the kernel's one to one here (QEMU user mode "
                     "carves a 32-bit guest's mappings out of one reserved region)");
     REQUIRE(strstr(buf, "FULL "), "the child said: %s", buf);
-    EXPECT(strstr(buf, "FULL enomem"), "at the mapping limit the create did not return "
-           "FIBER_ENOMEM: %s", buf);
+    EXPECT(strstr(buf, "FULL enomem"),
+           "at the mapping limit the create did not return "
+           "FIBER_ENOMEM: %s",
+           buf);
     EXPECT(strstr(buf, "out-null"), "the failed create did not leave *out NULL: %s", buf);
     EXPECT(strstr(buf, "errno-enomem"), "errno was not the system's ENOMEM: %s", buf);
-    EXPECT(strstr(buf, "no-leak") || strstr(buf, "maps-unreadable"), "the failed create left "
-           "a mapping behind: %s", buf);
-    EXPECT(strstr(buf, "POOLED ok"), "with a pooled stack to give back, a create at the mapping "
-           "limit still failed: %s", buf);
+    EXPECT(strstr(buf, "no-leak") || strstr(buf, "maps-unreadable"),
+           "the failed create left "
+           "a mapping behind: %s",
+           buf);
+    EXPECT(strstr(buf, "POOLED ok"),
+           "with a pooled stack to give back, a create at the mapping "
+           "limit still failed: %s",
+           buf);
     return verdict();
 #endif
 }
@@ -3425,7 +3513,7 @@ static result_t run_forked(const struct test_case *c, char *line, size_t cap)
     if (n > 0 && strncmp(line, prefix, strlen(prefix)) == 0 && line[n - 1] == '\n' &&
         WIFEXITED(status)) {
         const char *word = line + strlen(prefix);
-        return strncmp(word, "PASS", 4) == 0 ? RES_PASS
+        return strncmp(word, "PASS", 4) == 0   ? RES_PASS
                : strncmp(word, "SKIP", 4) == 0 ? RES_SKIP
                                                : RES_FAIL;
     }
@@ -3434,8 +3522,10 @@ static result_t run_forked(const struct test_case *c, char *line, size_t cap)
                  c->name, WTERMSIG(status), strsignal(WTERMSIG(status)),
                  WTERMSIG(status) == SIGALRM ? ": timed out" : "");
     else
-        snprintf(line, cap, "CASE %s FAIL the case's process exited with status %d without a "
-                 "result line\n", c->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        snprintf(line, cap,
+                 "CASE %s FAIL the case's process exited with status %d without a "
+                 "result line\n",
+                 c->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return RES_FAIL;
 }
 #endif
