@@ -11,9 +11,11 @@
 #include <pyconfig.h>
 
 #if defined(Py_GIL_DISABLED)
-#error "fiber supports CPython 3.11 with the GIL; this is a free-threaded build (the glue relies on the GIL)"
+#error "fiber supports CPython 3.11 and 3.13 with the GIL; this is a free-threaded build (the glue relies on the GIL)"
 #elif PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
 #include "compat_311.c"
+#elif PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+#include "compat_313.c"
 #else
-#error "fiber supports CPython 3.11 (built here against another version): see fiber/glue/compat.c"
+#error "fiber supports CPython 3.11 and 3.13 (built here against another version): see fiber/glue/compat.c"
 #endif

@@ -24,7 +24,7 @@
 #include <Python.h>
 
 #if defined(Py_GIL_DISABLED)
-#error "fiber supports CPython 3.11 with the GIL; this is a free-threaded build (the glue relies on the GIL)"
+#error "fiber supports CPython 3.11 and 3.13 with the GIL; this is a free-threaded build (the glue relies on the GIL)"
 #endif
 
 /* The per-stack interpreter state of one side of a switch: a fiber, or whoever resumed it.
