@@ -8,11 +8,12 @@
  * being handled, the recursion depth, the current contextvars Context, the tracing and
  * trash-can nesting, and from 3.14 the C stack bounds CPython checks recursion against) is
  * saved into a `fiber_pystate` when a stack is switched out and loaded back when it is
- * switched in. Each compat_3XX.c lists what its version carries, and why. Everything else stays the thread's, as CPython and C extensions
- * expect: the thread state's identity (its id, which asyncio and contextvars key caches on;
- * the PyGILState binding, so PyGILState_Ensure on a fiber finds the current thread state;
- * lookups by thread id such as PyThreadState_SetAsyncExc and sys._current_frames), the trace
- * and profile functions, the async-generator hooks, the per-thread dict (threading.local).
+ * switched in; each compat_3XX.c lists what its version carries, and why. Everything else
+ * stays the thread's, as CPython and C extensions expect: the thread state's identity (its
+ * id, which asyncio and contextvars key caches on; the PyGILState binding, so
+ * PyGILState_Ensure on a fiber finds the current thread state; lookups by thread id such as
+ * PyThreadState_SetAsyncExc and sys._current_frames), the trace and profile functions, the
+ * async-generator hooks, the per-thread dict (threading.local).
  *
  * A new CPython version is a new compat_3XX.c implementing these functions (or a few #ifs
  * in the nearest one, as 3.15 in compat_314.c), a FIBER_PYSTATE_WORDS big enough for its
@@ -24,7 +25,8 @@
 #include <Python.h>
 
 #if defined(Py_GIL_DISABLED)
-#error "fiber supports CPython 3.11 and 3.13 with the GIL; this is a free-threaded build (the glue relies on the GIL)"
+/* The glue relies on the GIL. */
+#error "fiber supports CPython 3.11, 3.13, 3.14 and 3.15 with the GIL, not a free-threaded build"
 #endif
 
 /* The per-stack interpreter state of one side of a switch: a fiber, or whoever resumed it.
