@@ -57,7 +57,7 @@ typedef struct {
     _PyStackChunk *datastack_chunk;
     PyObject **datastack_top;
     PyObject **datastack_limit;
-    PyObject *current_executor;
+    PyObject *current_executor;  /* owned while saved (see save) */
 #if PY315
     struct _PyExitData *jit_exit;
     /* A fiber's: the base frame its chain ends at (its thread's), where traversal stops
@@ -155,7 +155,11 @@ void fiber_compat_save(PyThreadState *ts, fiber_pystate *st, int load_token)
     s->datastack_chunk = ts->datastack_chunk;
     s->datastack_top = ts->datastack_top;
     s->datastack_limit = ts->datastack_limit;
-    s->current_executor = ts->current_executor;
+    /* The JIT executor this stack is running in (it called into C, which switched): its
+       machine code is on this stack. The interpreter frees invalidated executors once no
+       thread state names one as current and no reference is left, so a saved one is held
+       here, as an eval-loop entry frame holds its caller's. */
+    s->current_executor = Py_XNewRef(ts->current_executor);
 #if PY315
     s->jit_exit = ts->jit_exit;
 #endif
@@ -191,7 +195,10 @@ int fiber_compat_load(PyThreadState *ts, fiber_pystate *st, int max_depth)
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit = s->datastack_limit;
-    ts->current_executor = s->current_executor;
+    PyObject *executor = s->current_executor; /* the thread state names it again */
+    s->current_executor = NULL;
+    ts->current_executor = executor;
+    Py_XDECREF(executor);
 #if PY315
     ts->jit_exit = s->jit_exit;
 #endif
@@ -227,6 +234,7 @@ void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area)
     s->current_frame = NULL;
     s->exc_info = &s->root_exc;
     Py_CLEAR(s->context);
+    Py_CLEAR(s->current_executor);
 }
 
 /* Visit what a frame reference owns. A tagged reference (low bit set: borrowed from a
