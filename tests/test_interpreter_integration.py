@@ -470,8 +470,11 @@ def test_a_recursion_limit_changed_while_a_small_fiber_is_suspended_still_protec
         assert f.resume() == "ready"
         Fiber(sys.setrecursionlimit, new_limit).resume()  # from a shallow stack
         reached = f.resume()
-        # 256 KiB allow 64 levels of counted calls; each level here counts two or three
-        assert 5 < reached <= 64, reached
+        assert reached > 5, reached
+        if sys.version_info < (3, 14):
+            # 256 KiB allow 64 levels of counted calls; each level here counts two or three
+            # (3.14+ bound recursion by the fiber's real stack instead)
+            assert reached <= 64, reached
         # the fiber's thread is still fine, and deep recursion on it too
         again = [0]
         g = Fiber(deepest_recursion, again)

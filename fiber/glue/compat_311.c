@@ -155,8 +155,7 @@ void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area)
     Py_CLEAR(s->context);
 }
 
-int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit,
-                          void *arg)
+int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit, void *arg)
 {
     /* Only the frames the stack owns: a generator's frame belongs to the generator (which
        traverses it), a finished frame to its frame object. The fast locals always; the value

@@ -259,16 +259,15 @@ void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area)
    reference elsewhere, or to an immortal object) owns no count, so the collector must not
    subtract it from the object's references: leaving it out is what CPython's own
    _PyGC_VisitStackRef does for that pass, and the owner of the count visits the object. */
-#define VISIT_STACKREF(ref)                                                          \
-    do {                                                                             \
-        _PyStackRef r_ = (ref);                                                      \
-        if (!PyStackRef_IsNull(r_) && !PyStackRef_IsTaggedInt(r_) &&                 \
-            PyStackRef_RefcountOnObject(r_))                                         \
-            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));                               \
+#define VISIT_STACKREF(ref)                                          \
+    do {                                                             \
+        _PyStackRef r_ = (ref);                                      \
+        if (!PyStackRef_IsNull(r_) && !PyStackRef_IsTaggedInt(r_) && \
+            PyStackRef_RefcountOnObject(r_))                         \
+            Py_VISIT(PyStackRef_AsPyObjectBorrow(r_));               \
     } while (0)
 
-int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit,
-                          void *arg)
+int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit, void *arg)
 {
     /* Only the frames the stack owns: a generator's frame belongs to the generator (which
        traverses it), a finished frame to its frame object, an entry frame or the base frame

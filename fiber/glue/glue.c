@@ -300,15 +300,9 @@ static PyObject *make_exception(PyObject *exc)
     return NULL;
 }
 
-static void raise_exception(PyObject *exc)
-{
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-}
+static void raise_exception(PyObject *exc) { PyErr_SetObject((PyObject *)Py_TYPE(exc), exc); }
 
-static void release_unstarted(FiberObject *self)
-{
-    fiber_finish(self);
-}
+static void release_unstarted(FiberObject *self) { fiber_finish(self); }
 
 PyDoc_STRVAR(throw_doc,
 "throw(exc, /)\n--\n\n"
@@ -408,8 +402,8 @@ static PyObject *Fiber_repr(FiberObject *self)
     if (self->fn)
         return PyUnicode_FromFormat("<%s %R %s at %p>", Py_TYPE(self)->tp_name, self->fn,
                                     state_names[self->state], self);
-    return PyUnicode_FromFormat("<%s %s at %p>", Py_TYPE(self)->tp_name,
-                                state_names[self->state], self);
+    return PyUnicode_FromFormat("<%s %s at %p>", Py_TYPE(self)->tp_name, state_names[self->state],
+                                self);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -489,8 +483,7 @@ static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
     }
     PyObject *fn = PyTuple_GET_ITEM(args, 0);
     if (!PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError, "Fiber() needs a callable, not %.200s",
-                     Py_TYPE(fn)->tp_name);
+        PyErr_Format(PyExc_TypeError, "Fiber() needs a callable, not %.200s", Py_TYPE(fn)->tp_name);
         return -1;
     }
     PyObject *stack_size_obj = NULL, *context = NULL, *fn_kwargs = NULL;
@@ -664,8 +657,8 @@ static PyMethodDef Fiber_methods[] = {
 
 static PyGetSetDef Fiber_getset[] = {
     {"done", (getter)Fiber_get_done, NULL, "True once fn has returned or raised.", NULL},
-    {"state", (getter)Fiber_get_state, NULL,
-     "\"new\", \"running\", \"suspended\" or \"done\".", NULL},
+    {"state", (getter)Fiber_get_state, NULL, "\"new\", \"running\", \"suspended\" or \"done\".",
+     NULL},
     {"stack_size", (getter)Fiber_get_stack_size, NULL,
      "Usable bytes of the fiber's stack (the request rounded up to pages and to the minimum).",
      NULL},
@@ -691,18 +684,12 @@ static PyMemberDef Fiber_members[] = {
 };
 
 static PyType_Slot Fiber_slots[] = {
-    {Py_tp_doc, (void *)Fiber_doc},
-    {Py_tp_init, Fiber_init},
-    {Py_tp_new, PyType_GenericNew},
-    {Py_tp_dealloc, Fiber_dealloc},
-    {Py_tp_finalize, Fiber_finalize},
-    {Py_tp_traverse, Fiber_traverse},
-    {Py_tp_clear, Fiber_clear},
-    {Py_tp_repr, Fiber_repr},
-    {Py_tp_methods, Fiber_methods},
-    {Py_tp_getset, Fiber_getset},
-    {Py_tp_members, Fiber_members},
-    {0, NULL},
+    {Py_tp_doc, (void *)Fiber_doc},   {Py_tp_init, Fiber_init},
+    {Py_tp_new, PyType_GenericNew},   {Py_tp_dealloc, Fiber_dealloc},
+    {Py_tp_finalize, Fiber_finalize}, {Py_tp_traverse, Fiber_traverse},
+    {Py_tp_clear, Fiber_clear},       {Py_tp_repr, Fiber_repr},
+    {Py_tp_methods, Fiber_methods},   {Py_tp_getset, Fiber_getset},
+    {Py_tp_members, Fiber_members},   {0, NULL},
 };
 
 /* ---------------------------------------------------------------------------------------
