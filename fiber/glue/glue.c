@@ -672,9 +672,10 @@ PyDoc_STRVAR(Fiber_doc,
 "hands `value` back to resume()'s caller, and the next resume(v) continues fn there.\n\n"
 "stack_size: bytes of native stack (None: the default, 8 MiB on 64-bit and 4 MiB on 32-bit\n"
 "systems, as a thread gets; only the pages used cost memory); rounded up to whole pages and\n"
-"to a 16 KiB minimum. A fiber's recursion limit is the interpreter's, or one level per 4 KiB\n"
-"of stack (3 KiB on 32-bit) if that is lower, so deep recursion raises RecursionError\n"
-"rather than overflow the stack; a guard region below the stack catches what C code overruns.\n"
+"to a 16 KiB minimum. Deep recursion raises RecursionError rather than overflow the stack\n"
+"(3.14+: the fiber's real stack bounds; 3.11/3.13: a limit of one level per 4 KiB of stack,\n"
+"3 KiB on 32-bit, when lower than the interpreter's); a guard region below the stack catches\n"
+"what C code overruns.\n"
 "context: the contextvars.Context to run in (None: a copy of the context current when the\n"
 "Fiber is created, as asyncio does for tasks).");
 
