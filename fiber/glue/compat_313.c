@@ -73,9 +73,7 @@ _Static_assert(sizeof(pystate313) <= sizeof(fiber_pystate), "FIBER_PYSTATE_WORDS
 
 static inline pystate313 *state_of(fiber_pystate *st) { return (pystate313 *)st; }
 
-#define FRAME_AREA_BYTES (sizeof(void *) >= 8 ? 3072 : 2048)
-/* Slack so the chunk never starts on a page boundary (see frame_area_chunk). */
-#define FRAME_AREA_SLACK 16
+#include "compat_common.h"
 
 /* C recursion units per level of the glue's max_depth (one level per 4 KiB of stack on
    64-bit, 3 KiB on 32-bit). 3.13 sizes Py_C_RECURSION_LIMIT (10,000 units on Linux) for an
@@ -88,23 +86,7 @@ static inline pystate313 *state_of(fiber_pystate *st) { return (pystate313 *)st;
    use the C stack, are not capped. */
 #define C_UNITS_PER_LEVEL 2
 
-size_t fiber_compat_frame_area_size(void) { return FRAME_AREA_BYTES + FRAME_AREA_SLACK; }
-
-static _PyStackChunk *frame_area_chunk(void *frame_area)
-{
-    /* The interpreter frees a thread state's data-stack chunks with munmap when it deletes
-       the thread state. If that ever happens while a fiber runs on it (the interpreter
-       finalising under a daemon thread), the fiber's own chunk must not take part of the
-       fiber's stack mapping with it: munmap refuses an address that is not page-aligned. */
-    char *p = frame_area;
-    if (((uintptr_t)p & 4095) == 0)
-        p += FRAME_AREA_SLACK;
-    return (_PyStackChunk *)p;
-}
-
-/* The interpreter's data stack is a list of chunks (newest first, linked through
-   `previous`). The first chunk of a stack is its root: the interpreter never pops it (its
-   first slot is skipped so no frame starts there). A fiber's root chunk is its frame area. */
+/* A fiber's stack starts empty, with its frame area as the root of its data stack. */
 void fiber_compat_pystate_init(PyThreadState *ts, fiber_pystate *st, void *frame_area,
                                void *stack_low, void *stack_high)
 {
@@ -112,13 +94,7 @@ void fiber_compat_pystate_init(PyThreadState *ts, fiber_pystate *st, void *frame
        max_depth, given to load. */
     memset(st, 0, sizeof *st);
     pystate313 *s = state_of(st);
-    _PyStackChunk *chunk = frame_area_chunk(frame_area);
-    chunk->previous = NULL;
-    chunk->size = FRAME_AREA_BYTES;
-    chunk->top = 0;
-    s->datastack_chunk = chunk;
-    s->datastack_top = &chunk->data[1];
-    s->datastack_limit = (PyObject **)((char *)chunk + chunk->size);
+    frame_area_as_root(frame_area, &s->datastack_chunk, &s->datastack_top, &s->datastack_limit);
     s->current_frame = NULL; /* the fiber's first frame has no parent */
     s->exc_info = &s->root_exc;
     s->what_event = -1; /* as a new thread state has it */
@@ -171,28 +147,13 @@ int fiber_compat_load(PyThreadState *ts, fiber_pystate *st, int max_depth)
 
 void fiber_compat_share_context(PyThreadState *ts, fiber_pystate *st, PyObject **shared)
 {
-    pystate313 *s = state_of(st);
-    if (s->context != NULL && s->context != *shared)
-        return; /* inside a Context.run() of the fiber's own: leave it */
-    if (ts->context != NULL && s->context != ts->context)
-        Py_XSETREF(s->context, Py_NewRef(ts->context));
-    Py_XSETREF(*shared, Py_XNewRef(s->context));
+    share_context_slot(ts->context, &state_of(st)->context, shared);
 }
 
 void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area)
 {
     pystate313 *s = state_of(st);
-    _PyStackChunk *root = frame_area_chunk(frame_area);
-    PyObjectArenaAllocator arena;
-    PyObject_GetArenaAllocator(&arena);
-    _PyStackChunk *c = s->datastack_chunk;
-    while (c != NULL && c != root) {
-        _PyStackChunk *previous = c->previous;
-        arena.free(arena.ctx, c, c->size); /* as the interpreter frees its chunks */
-        c = previous;
-    }
-    s->datastack_chunk = NULL;
-    s->datastack_top = s->datastack_limit = NULL;
+    free_data_stack(&s->datastack_chunk, &s->datastack_top, &s->datastack_limit, frame_area);
     s->current_frame = NULL;
     s->exc_info = &s->root_exc;
     Py_CLEAR(s->context);
