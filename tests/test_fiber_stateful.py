@@ -1,4 +1,4 @@
-"""Randomised schedules (issue 7): a hypothesis state machine drives many fibers at once.
+"""Randomised schedules: a hypothesis state machine drives many fibers at once.
 
 Every fiber runs `worker`, a small interpreter of the values it is resumed with, and every
 step of the machine - create, start, resume with a value, nest, finish, raise, throw (caught

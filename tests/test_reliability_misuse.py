@@ -1,4 +1,4 @@
-"""Misuse, signals and fork (issue 7): every misuse of issue 4 raises the documented error,
+"""Misuse, signals and fork: every misuse of the API raises the documented error,
 leaves the interpreter working and does not leak the fiber; signals arriving while a fiber
 runs are handled on it; os.fork() with suspended fibers leaves both processes working.
 """

@@ -1,4 +1,4 @@
-"""Stack overflow on a fiber (issue 7): C overruns hit the guard page and abort with a message
+"""Stack overflow on a fiber: C overruns hit the guard page and abort with a message
 naming the fiber's stack; Python recursion raises RecursionError and everything stays usable.
 
 The crashing cases run in a forked child (never by re-executing sys.executable, which fails

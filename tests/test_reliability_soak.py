@@ -1,4 +1,4 @@
-"""Soak, suite-sized (issue 7): many fiber lives and round trips leave memory where it was.
+"""Soak, suite-sized: many fiber lives and round trips leave memory where it was.
 
 The workload and its measurement live in ci/reliability/soak.py (loaded by path: the suite
 also runs where ``ci`` is not importable); `nox -s soak` runs the full million of each and

@@ -2775,7 +2775,7 @@ static void *mxcsr_owner_entry(void *arg, void *first)
            "a new owning fiber started with MXCSR rounding %s, "
            "expected its creator's (down)",
            rc_name(start));
-    /* The issue's scenario: fesetround() sets MXCSR too (glibc on an SSE CPU); set it
+    /* What a C program does: fesetround() sets MXCSR too (glibc on an SSE CPU); set it
        directly as well, in case a libc leaves MXCSR alone. */
 #if HAVE_ROUNDING_MODES
     fesetround(FE_UPWARD);
