@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import gc
 import os
+import sys
 import traceback
 import types
 import warnings
@@ -179,7 +180,15 @@ def test_echo_clients_through_await():
                 *(aio.run(echo_client, port, i) for i in range(ECHO_CLIENTS))
             )
 
-    results = asyncio.run(main())
+    # 1,000 concurrent calls at the default stack (4 MiB on 32-bit systems) would need 4 GiB of
+    # address space: a 32-bit process uses a small stack, as the README says
+    previous = aio.stack_size()
+    if sys.maxsize < 2**32:
+        aio.stack_size(256 * 1024)
+    try:
+        results = asyncio.run(main())
+    finally:
+        aio.stack_size(previous or 0)
     assert len(results) == ECHO_CLIENTS
     for i, (sent, echoed) in enumerate(results):
         assert echoed == sent, f"client {i} lost or garbled bytes"
