@@ -57,8 +57,11 @@ static _PyStackChunk *frame_area_chunk(void *frame_area)
 /* The interpreter's data stack is a list of chunks (newest first, linked through
    `previous`). The first chunk of a stack is its root: the interpreter never pops it (its
    first slot is skipped so no frame starts there). A fiber's root chunk is its frame area. */
-void fiber_compat_pystate_init(fiber_pystate *st, void *frame_area)
+void fiber_compat_pystate_init(PyThreadState *ts, fiber_pystate *st, void *frame_area,
+                               void *stack_low, void *stack_high)
 {
+    /* 3.11 counts recursion instead of measuring the stack: the bounds are the glue's
+       max_depth, given to load. */
     memset(st, 0, sizeof *st);
     pystate311 *s = state_of(st);
     _PyStackChunk *chunk = frame_area_chunk(frame_area);
@@ -186,3 +189,31 @@ int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitpr
 }
 
 int fiber_compat_gc_collecting(void) { return _PyInterpreterState_GET()->gc.collecting; }
+
+/* 3.11 keeps the raised exception as a (type, value, traceback) triple, possibly not
+   normalised: one normalised object with its traceback attached is what 3.12+ keep. */
+PyObject *fiber_compat_fetch_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb) {
+        PyException_SetTraceback(value, tb);
+        Py_DECREF(tb);
+    }
+    Py_DECREF(type);
+    return value;
+}
+
+void fiber_compat_restore_exception(PyObject *exc)
+{
+    if (!exc) {
+        PyErr_Restore(NULL, NULL, NULL);
+        return;
+    }
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+}
+
+int fiber_compat_long_sign(PyObject *v) { return _PyLong_Sign(v); }

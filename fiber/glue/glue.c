@@ -54,7 +54,7 @@ typedef struct FiberObject {
     PyObject *transfer;           /* value crossing the current switch (owned) */
     PyObject *throw_exc;          /* exception to raise at the suspension point (owned) */
     PyObject *const *suspend_args_end; /* end of suspend()'s vectorcall args, for the GC */
-    PyObject *exc_type, *exc_value, *exc_tb; /* exception escaping fn (owned) */
+    PyObject *exc;                /* exception escaping fn (owned) */
     uint64_t owner;               /* the owning thread's token (thread_token()) */
     unsigned long owner_ident;    /* its thread ident, for messages */
     enum fiber_py_state state;
@@ -166,12 +166,8 @@ static void *fiber_entry(void *arg, void *first)
     if (entered && PyContext_Exit(self->context) < 0)
         Py_CLEAR(result);
 out:
-    if (!result) {
-        PyErr_Fetch(&self->exc_type, &self->exc_value, &self->exc_tb);
-        PyErr_NormalizeException(&self->exc_type, &self->exc_value, &self->exc_tb);
-        if (self->exc_tb)
-            PyException_SetTraceback(self->exc_value, self->exc_tb);
-    }
+    if (!result)
+        self->exc = fiber_compat_fetch_exception();
     fiber_finish(self);
     self->transfer = result;
     swap_out(self, PyThreadState_Get());
@@ -185,9 +181,9 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
 {
     PyThreadState *ts = PyThreadState_Get();
     if (self->state == FIBER_NEW) {
-        fiber_compat_pystate_init(&self->pystate, fiber_user_area(self->cf));
         void *low, *high;
         fiber_stack_bounds(self->cf, &low, &high);
+        fiber_compat_pystate_init(ts, &self->pystate, fiber_user_area(self->cf), low, high);
         size_t levels = (size_t)((char *)high - (char *)low) / STACK_BYTES_PER_RECURSION_LEVEL;
         self->max_depth = levels > INT_MAX ? INT_MAX : (int)levels;
         live_add(self);
@@ -218,8 +214,8 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
         fiber_compat_pystate_discard(&self->pystate, fiber_user_area(self->cf));
         Py_CLEAR(self->shared_context);
         if (!result)
-            PyErr_Restore(self->exc_type, self->exc_value, self->exc_tb);
-        self->exc_type = self->exc_value = self->exc_tb = NULL;
+            fiber_compat_restore_exception(self->exc); /* steals it */
+        self->exc = NULL;
     }
     Py_DECREF(self);
     return result;
@@ -464,7 +460,7 @@ static int parse_stack_size(PyObject *obj, size_t *out)
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
-    int sign = _PyLong_Sign(obj);
+    int sign = fiber_compat_long_sign(obj);
     if (sign < 0) {
         PyErr_Format(PyExc_ValueError, "stack_size must be >= 0, not %R", obj);
         return -1;
@@ -577,8 +573,7 @@ static void Fiber_finalize(FiberObject *self)
 {
     if (!self->cf || self->state != FIBER_SUSPENDED)
         return;
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    PyObject *saved = fiber_compat_fetch_exception();
     if (finalizing) {
         /* After the exit-time close: the interpreter is being torn down, so no more fiber
            code runs. */
@@ -600,7 +595,7 @@ static void Fiber_finalize(FiberObject *self)
         if (self->state == FIBER_SUSPENDED)
             keep_forever(self); /* it caught FiberExit and suspended again */
     }
-    PyErr_Restore(type, value, tb);
+    fiber_compat_restore_exception(saved);
 }
 
 static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
@@ -613,8 +608,7 @@ static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
     Py_VISIT(self->shared_context);
     Py_VISIT(self->transfer);
     Py_VISIT(self->throw_exc);
-    Py_VISIT(self->exc_value);
-    Py_VISIT(self->exc_tb);
+    Py_VISIT(self->exc);
     if (self->state == FIBER_SUSPENDED)
         return fiber_compat_traverse(&self->pystate, self->suspend_args_end, visit, arg);
     return 0;
@@ -630,9 +624,7 @@ static int Fiber_clear(FiberObject *self)
     Py_CLEAR(self->shared_context);
     Py_CLEAR(self->transfer);
     Py_CLEAR(self->throw_exc);
-    Py_CLEAR(self->exc_type);
-    Py_CLEAR(self->exc_value);
-    Py_CLEAR(self->exc_tb);
+    Py_CLEAR(self->exc);
     return 0;
 }
 

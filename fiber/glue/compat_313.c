@@ -1,0 +1,227 @@
+/*
+ * CPython 3.13 implementation of compat.h (included by compat.c for 3.13 builds only).
+ *
+ * Py_BUILD_CORE is defined here, and only here, to read the interpreter frame layout of
+ * pycore_frame.h and the collector's state. Keep every other file of the glue on the public
+ * (and the documented "cpython/") API.
+ *
+ * What changed from 3.11 (compat_311.c), and so what a switch carries here:
+ * - No _PyCFrame: the thread state points at the innermost interpreter frame directly
+ *   (current_frame), and tracing is no longer a per-C-frame flag: sys.settrace/setprofile
+ *   work through the interpreter-wide instrumentation (sys.monitoring's legacy tools), which
+ *   looks at the thread's trace and profile functions when an event fires. Nothing to
+ *   refresh on load.
+ * - Two recursion counters: py_recursion_remaining counts Python frames (they live in the
+ *   data stack, not on the C stack) against sys.getrecursionlimit(); c_recursion_remaining
+ *   counts C recursion (each eval-loop entry, each Py_EnterRecursiveCall) against the
+ *   compile-time Py_C_RECURSION_LIMIT, sized for a thread's 8 MiB stack. A fiber's native
+ *   stack may be much smaller, so its C counter is capped from its stack size (max_depth);
+ *   its Python counter is the interpreter's.
+ * - The trash can (deallocations deferred when the C stack is deep) keys on
+ *   c_recursion_remaining, carried per stack above; its list of deferred objects
+ *   (delete_later) holds objects that are already dead and may be destroyed on any stack,
+ *   so it stays the thread's: a fiber that defers deallocations near its cap and then
+ *   finishes leaves them to the next stack with room, instead of taking them with it.
+ * - what_event (the sys.monitoring event being delivered) goes with tracing: both describe
+ *   a callback running on this stack, which may have suspended.
+ */
+#define Py_BUILD_CORE 1
+#include "compat.h"
+
+#include <stdint.h>
+
+#include "internal/pycore_frame.h"
+#include "internal/pycore_interp.h"
+#include "internal/pycore_pystate.h"
+
+/* What 3.13 keeps per stack of frames. The thread's own fields (id, dict, trace and profile
+   functions, async-generator hooks, gilstate counter, async_exc, the asyncio running loop,
+   delete_later) are never touched. */
+typedef struct {
+    struct _PyInterpreterFrame *current_frame; /* innermost frame: the frame chain */
+    _PyErr_StackItem *exc_info;  /* exceptions being handled (sys.exc_info()) */
+    PyObject *context;           /* the contextvars Context (owned) */
+    _PyStackChunk *datastack_chunk;
+    PyObject **datastack_top;
+    PyObject **datastack_limit;
+    int py_depth;                /* Python frames in use on this stack */
+    int c_depth;                 /* C recursion units in use on this stack */
+    int recursion_headroom;
+    int tracing;                 /* inside a trace/profile/monitoring callback (may suspend) */
+    int what_event;              /* the monitoring event that callback is for */
+    _PyErr_StackItem root_exc;   /* a fiber's: "no exception being handled" */
+} pystate313;
+
+_Static_assert(sizeof(pystate313) <= sizeof(fiber_pystate), "FIBER_PYSTATE_WORDS too small");
+
+static inline pystate313 *state_of(fiber_pystate *st) { return (pystate313 *)st; }
+
+#define FRAME_AREA_BYTES (sizeof(void *) >= 8 ? 3072 : 2048)
+/* Slack so the chunk never starts on a page boundary (see frame_area_chunk). */
+#define FRAME_AREA_SLACK 16
+
+/* C recursion units per level of the glue's max_depth (one level per 4 KiB of stack on
+   64-bit, 3 KiB on 32-bit). 3.13 sizes Py_C_RECURSION_LIMIT (10,000 units on Linux) for an
+   8 MiB stack, about 840 bytes a unit, but a unit can take more: recursion through
+   sorted(key=...) overran a 16 KiB fiber's stack at 3 units a level (1.3 KiB a unit) and
+   every fiber's at 4. At 2 units a level, every kind of recursion the stress probe tries
+   (through __init__, key functions, __getattr__, operators, repr, yield from, map, exec,
+   json, pickle, deepcopy, comparisons) raised RecursionError on fibers of 16 KiB to 8 MiB.
+   A default 8 MiB fiber so allows 4,096 units (a thread 10,000); Python frames, which do not
+   use the C stack, are not capped. */
+#define C_UNITS_PER_LEVEL 2
+
+size_t fiber_compat_frame_area_size(void) { return FRAME_AREA_BYTES + FRAME_AREA_SLACK; }
+
+static _PyStackChunk *frame_area_chunk(void *frame_area)
+{
+    /* The interpreter frees a thread state's data-stack chunks with munmap when it deletes
+       the thread state. If that ever happens while a fiber runs on it (the interpreter
+       finalising under a daemon thread), the fiber's own chunk must not take part of the
+       fiber's stack mapping with it: munmap refuses an address that is not page-aligned. */
+    char *p = frame_area;
+    if (((uintptr_t)p & 4095) == 0)
+        p += FRAME_AREA_SLACK;
+    return (_PyStackChunk *)p;
+}
+
+/* The interpreter's data stack is a list of chunks (newest first, linked through
+   `previous`). The first chunk of a stack is its root: the interpreter never pops it (its
+   first slot is skipped so no frame starts there). A fiber's root chunk is its frame area. */
+void fiber_compat_pystate_init(PyThreadState *ts, fiber_pystate *st, void *frame_area,
+                               void *stack_low, void *stack_high)
+{
+    /* 3.13 counts C recursion instead of measuring the stack: the bounds are the glue's
+       max_depth, given to load. */
+    memset(st, 0, sizeof *st);
+    pystate313 *s = state_of(st);
+    _PyStackChunk *chunk = frame_area_chunk(frame_area);
+    chunk->previous = NULL;
+    chunk->size = FRAME_AREA_BYTES;
+    chunk->top = 0;
+    s->datastack_chunk = chunk;
+    s->datastack_top = &chunk->data[1];
+    s->datastack_limit = (PyObject **)((char *)chunk + chunk->size);
+    s->current_frame = NULL; /* the fiber's first frame has no parent */
+    s->exc_info = &s->root_exc;
+    s->what_event = -1; /* as a new thread state has it */
+}
+
+void fiber_compat_save(PyThreadState *ts, fiber_pystate *st, int load_token)
+{
+    pystate313 *s = state_of(st);
+    s->current_frame = ts->current_frame;
+    s->exc_info = ts->exc_info;
+    s->context = ts->context; /* moved: load() overwrites ts->context */
+    s->datastack_chunk = ts->datastack_chunk;
+    s->datastack_top = ts->datastack_top;
+    s->datastack_limit = ts->datastack_limit;
+    s->tracing = ts->tracing;
+    s->what_event = ts->what_event;
+    s->recursion_headroom = ts->recursion_headroom;
+    s->py_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+    s->c_depth = Py_C_RECURSION_LIMIT - load_token - ts->c_recursion_remaining;
+}
+
+int fiber_compat_load(PyThreadState *ts, fiber_pystate *st, int max_depth)
+{
+    pystate313 *s = state_of(st);
+    /* Python frames: the interpreter's limit now (sys.setrecursionlimit() updates every
+       thread state's py_recursion_limit, and the depths saved here follow it). A depth over
+       a lowered limit makes the next call raise RecursionError, as on a thread. */
+    ts->py_recursion_remaining = ts->py_recursion_limit - s->py_depth;
+    /* C recursion: the counter starts at Py_C_RECURSION_LIMIT on a thread; a lower cap for
+       this stack is a head start in depth (returned as the token save() is given). */
+    int cap = Py_C_RECURSION_LIMIT;
+    if (max_depth < Py_C_RECURSION_LIMIT / C_UNITS_PER_LEVEL)
+        cap = max_depth * C_UNITS_PER_LEVEL;
+    ts->c_recursion_remaining = cap - s->c_depth;
+    ts->recursion_headroom = s->recursion_headroom;
+
+    if (ts->context != s->context) {
+        ts->context = s->context;
+        ts->context_ver++; /* ContextVar.get() caches by (thread state id, context_ver) */
+    }
+    ts->current_frame = s->current_frame;
+    ts->exc_info = s->exc_info;
+    ts->datastack_chunk = s->datastack_chunk;
+    ts->datastack_top = s->datastack_top;
+    ts->datastack_limit = s->datastack_limit;
+    ts->tracing = s->tracing;
+    ts->what_event = s->what_event;
+    return Py_C_RECURSION_LIMIT - cap;
+}
+
+void fiber_compat_share_context(PyThreadState *ts, fiber_pystate *st, PyObject **shared)
+{
+    pystate313 *s = state_of(st);
+    if (s->context != NULL && s->context != *shared)
+        return; /* inside a Context.run() of the fiber's own: leave it */
+    if (ts->context != NULL && s->context != ts->context)
+        Py_XSETREF(s->context, Py_NewRef(ts->context));
+    Py_XSETREF(*shared, Py_XNewRef(s->context));
+}
+
+void fiber_compat_pystate_discard(fiber_pystate *st, void *frame_area)
+{
+    pystate313 *s = state_of(st);
+    _PyStackChunk *root = frame_area_chunk(frame_area);
+    PyObjectArenaAllocator arena;
+    PyObject_GetArenaAllocator(&arena);
+    _PyStackChunk *c = s->datastack_chunk;
+    while (c != NULL && c != root) {
+        _PyStackChunk *previous = c->previous;
+        arena.free(arena.ctx, c, c->size); /* as the interpreter frees its chunks */
+        c = previous;
+    }
+    s->datastack_chunk = NULL;
+    s->datastack_top = s->datastack_limit = NULL;
+    s->current_frame = NULL;
+    s->exc_info = &s->root_exc;
+    Py_CLEAR(s->context);
+}
+
+int fiber_compat_traverse(fiber_pystate *st, PyObject *const *stack_end, visitproc visit,
+                          void *arg)
+{
+    /* Only the frames the stack owns: a generator's frame belongs to the generator (which
+       traverses it), a finished frame to its frame object, an eval-loop entry frame to the C
+       stack (it holds nothing). The fast locals always; the value stack only where its
+       extent is known for certain: in 3.13 a frame blocked in a call has no up-to-date
+       stack top, so the innermost frame's stack is visited up to the arguments of suspend()
+       when they lie in it, and other frames' stacks not at all. Leaving references out only
+       makes the GC more conservative, never wrong. */
+    pystate313 *s = state_of(st);
+    Py_VISIT(s->context);
+    int innermost = 1;
+    for (_PyInterpreterFrame *frame = s->current_frame; frame; frame = frame->previous) {
+        if (frame->owner != FRAME_OWNED_BY_THREAD || !PyCode_Check(frame->f_executable)) {
+            innermost = 0;
+            continue;
+        }
+        PyCodeObject *code = (PyCodeObject *)frame->f_executable;
+        Py_VISIT(frame->frame_obj);
+        Py_VISIT(frame->f_locals);
+        Py_VISIT(frame->f_funcobj);
+        Py_VISIT(frame->f_executable);
+        PyObject **base = frame->localsplus + code->co_nlocalsplus;
+        PyObject **end = base;
+        if (innermost && stack_end && (PyObject **)stack_end >= base &&
+            (PyObject **)stack_end <= base + code->co_stacksize)
+            end = (PyObject **)stack_end;
+        for (PyObject **p = frame->localsplus; p < end; p++)
+            Py_VISIT(*p);
+        innermost = 0;
+    }
+    return 0;
+}
+
+/* The interpreter's own _PyInterpreterState_GET() reads a thread-local the interpreter does
+   not export: go through the public accessor. */
+int fiber_compat_gc_collecting(void) { return PyInterpreterState_Get()->gc.collecting; }
+
+PyObject *fiber_compat_fetch_exception(void) { return PyErr_GetRaisedException(); }
+
+void fiber_compat_restore_exception(PyObject *exc) { PyErr_SetRaisedException(exc); }
+
+int fiber_compat_long_sign(PyObject *v) { return _PyLong_Sign(v); }
