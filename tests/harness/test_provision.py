@@ -26,7 +26,7 @@ def test_missing_tool_without_root_names_package_and_command():
     present = {"gcc", "mmdebstrap", "qemu-aarch64"}
     with pytest.raises(provision.ProvisionError) as err:
         provision.ensure_tools(
-            [targets.get("aarch64-linux")],
+            [targets.get("aarch64-linux-py3.14")],
             which=lambda n: f"/usr/bin/{n}" if n in present else None,
             exists=lambda p: True,
             root=False,
@@ -41,7 +41,10 @@ def test_missing_tool_without_root_names_package_and_command():
 def test_missing_keyring_is_named_too():
     with pytest.raises(provision.ProvisionError, match="debian-archive-keyring"):
         provision.ensure_tools(
-            [targets.get("armhf-linux")], which=lambda n: "/x", exists=lambda p: False, root=False
+            [targets.get("armhf-linux-py3.11")],
+            which=lambda n: "/x",
+            exists=lambda p: False,
+            root=False,
         )
 
 
@@ -49,6 +52,7 @@ def test_root_installs_each_missing_package_once():
     installed: set[str] = set()
     owner = {what: pkg for t in targets.TARGETS for what, pkg in provision.needs(t)}
     calls = []
+    from_suites: list[list[provision.Missing]] = []
 
     def which(name):
         return "/usr/bin/" + name if owner[name] in installed else None
@@ -57,26 +61,54 @@ def test_root_installs_each_missing_package_once():
         calls.append(pkgs)
         installed.update(pkgs)
 
+    def suite_installer(missing):
+        from_suites.append(missing)
+        installed.update(m.package for m in missing)
+
     done = provision.ensure_tools(
         targets.TARGETS,
         which=which,
         exists=lambda p: True,
         root=True,
         installer=installer,
+        suite_installer=suite_installer,
         log=lambda s: None,
     )
-    assert len(calls) == 1
-    assert done == calls[0]
+    assert len(calls) == 1 and len(from_suites) == 1
+    assert done == calls[0] + provision.packages_of(from_suites[0])
     assert len(done) == len(set(done))
     assert done.count("qemu-user") == 1
     commands = {pkg for what, pkg in owner.items() if not what.startswith("/")}
     assert set(done) == commands  # the files (the keyring) were there
+    # apt-get gets only the host suite's packages; the others are made in the cache
+    assert all("/" not in p for p in calls[0])
+    assert {m.package for m in from_suites[0]} == {
+        "gcc-14-loongarch64-linux-gnu/trixie",
+        "binutils-loongarch64-linux-gnu/trixie",
+        "qemu-user/bookworm-backports",
+    }
+
+
+def test_tools_of_other_suites_without_root_say_what_and_how():
+    present = {"mmdebstrap"}
+    with pytest.raises(provision.ProvisionError) as err:
+        provision.ensure_tools(
+            [targets.get("loongarch64-linux-py3.14")],
+            which=lambda n: f"/usr/bin/{n}" if n in present else None,
+            exists=lambda p: True,
+            root=False,
+        )
+    msg = str(err.value)
+    assert "qemu-loongarch64: Debian package qemu-user of bookworm-backports" in msg
+    assert "loongarch64-linux-gnu-gcc: Debian package gcc-14-loongarch64-linux-gnu of trixie" in msg
+    assert "apt-get install" not in msg  # nothing of the host's suite is missing
+    assert "sudo python3 -m ci provision" in msg
 
 
 def test_install_that_does_not_provide_the_tool_is_an_error():
     with pytest.raises(provision.ProvisionError, match="still missing"):
         provision.ensure_tools(
-            [targets.get("x86_64-linux")],
+            [targets.get("x86_64-linux-py3.11")],
             which=nothing,
             exists=lambda p: True,
             root=True,
@@ -95,9 +127,12 @@ def test_matrix_stops_with_the_command_when_tools_are_missing(tmp_path):
 
     lines: list[str] = []
     status, results = matrix.run_matrix(
-        [targets.get("armhf-linux")], reports_dir=tmp_path, log=lines.append, ensure_tools=ensure
+        [targets.get("armhf-linux-py3.11")],
+        reports_dir=tmp_path,
+        log=lines.append,
+        ensure_tools=ensure,
     )
     assert status == 2
     assert "sudo apt-get update && sudo apt-get install -y qemu-user" in "\n".join(lines)
     rows = reports.read_matrix(tmp_path)
-    assert rows[0]["target"] == "armhf-linux" and rows[0]["ok"] is False
+    assert rows[0]["target"] == "armhf-linux-py3.11" and rows[0]["ok"] is False
