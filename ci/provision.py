@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ci import runners, suite_tools
 from ci.targets import TARGETS, Target
-from ci.tools import SetupError, find_tool
+from ci.tools import SetupError, find_tool, is_provided
 
 
 class ProvisionError(SetupError):
@@ -42,17 +42,36 @@ def packages(target: Target) -> tuple[str, ...]:
     return tuple(packages_of(Missing(what, pkg) for what, pkg in needs(target)))
 
 
+def table_tools() -> list[tuple[str, str]]:
+    """Every (command, package) of the table."""
+    return [(what, pkg) for t in TARGETS for what, pkg in needs(t)]
+
+
+def is_current(what: str, package: str) -> bool:
+    return suite_tools.is_current(what, package, table_tools())
+
+
 def missing_for(
     targets: Iterable[Target],
     which: Callable[[str], str | None] = find_tool,
     exists: Callable[[str], bool] = os.path.exists,
+    current: Callable[[str, str], bool] = is_current,
 ) -> list[Missing]:
-    """Tools and files the targets need that this host lacks, each once, in table order."""
+    """Tools and files the targets need that this host lacks, each once, in table order. A
+    tool of another suite (PACKAGE/SUITE) counts only as the harness's own copy in its cache:
+    the host's command of the same name is another version (bookworm's qemu-loongarch64 7.2
+    dies on Debian's loongarch64 code)."""
     out: list[Missing] = []
     for t in targets:
         for what, pkg in needs(t):
             m = Missing(what, pkg)
-            there = exists(what) if what.startswith("/") else which(what) is not None
+            if what.startswith("/"):
+                there = exists(what)
+            elif suite_tools.split(pkg):
+                # made from the table's current packages of that suite, too
+                there = is_provided(which(what)) and current(what, pkg)
+            else:
+                there = which(what) is not None
             if m not in out and not there:
                 out.append(m)
     return out
@@ -128,10 +147,9 @@ def provide_from_suites(missing: list[Missing], log: Callable[[str], None] = pri
     """Make the tools of other suites (ci/suite_tools.py) in the cache."""
     from ci import sysroots
 
-    every = [(what, pkg) for t in TARGETS for what, pkg in needs(t)]
     try:
         suite_tools.provide(
-            [(m.what, m.package) for m in missing], every, sysroots.host_mirror(), log
+            [(m.what, m.package) for m in missing], table_tools(), sysroots.host_mirror(), log
         )
     except SetupError as e:
         raise ProvisionError(str(e)) from None
@@ -142,6 +160,7 @@ def ensure_tools(
     *,
     which: Callable[[str], str | None] = find_tool,
     exists: Callable[[str], bool] = os.path.exists,
+    current: Callable[[str, str], bool] = is_current,
     root: bool | None = None,
     installer: Callable[[list[str]], None] | None = None,
     suite_installer: Callable[[list[Missing]], None] | None = None,
@@ -153,7 +172,7 @@ def ensure_tools(
     Not root and something missing: ProvisionError naming the packages and the command.
     """
     targets = list(targets)
-    missing = missing_for(targets, which, exists)
+    missing = missing_for(targets, which, exists, current)
     if not missing:
         return []
     if root is None:
@@ -173,7 +192,7 @@ def ensure_tools(
         )
         (suite_installer or (lambda m: provide_from_suites(m, log)))(other)
     pkgs = pkgs + packages_of(other)
-    still = missing_for(targets, which, exists)
+    still = missing_for(targets, which, exists, current)
     if still:
         raise ProvisionError(
             "still missing after apt-get install: "

@@ -1,6 +1,8 @@
 """Host tools that bookworm lacks, taken from another Debian suite into the harness's cache.
 
-In the ABI table (ci/targets.py) such a tool's package is written ``PACKAGE/SUITE``. Nothing is
+In the ABI table (ci/targets.py) such a tool's package is written ``PACKAGE/SUITE`` (or
+``PACKAGE,PACKAGE/SUITE`` when the command needs more than one: a cross compiler and the C
+library it links against). Nothing is
 installed on the host; everything lives under ``<cache>/tools/`` and each command gets an
 executable of its name in ``<cache>/tools/bin/``, where ci.tools.find_tool looks:
 
@@ -304,13 +306,44 @@ def write_wrapper(name: str, chroot: Path, suite: str, cache: Path | None = None
 
 
 def by_suite(tools: Iterable[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """{suite: [(command, package), ...]} of the tools written PACKAGE/SUITE."""
+    """{suite: [(command, package), ...]} of the tools written PACKAGE/SUITE (a command with
+    PACKAGE,PACKAGE/SUITE comes once per package)."""
     out: dict[str, list[tuple[str, str]]] = {}
     for what, package in tools:
         parts = split(package)
-        if parts and (what, parts[0]) not in out.get(parts[1], []):
-            out.setdefault(parts[1], []).append((what, parts[0]))
+        if not parts:
+            continue
+        for name in parts[0].split(","):
+            if (what, name) not in out.get(parts[1], []):
+                out.setdefault(parts[1], []).append((what, name))
     return out
+
+
+def stamp(suite: str, every: Iterable[tuple[str, str]], host_arch: str = "amd64") -> str:
+    """What a command provided from `suite` was made from: the suite's package set of the
+    table (a change of it, a package added for a command, makes every command of that suite
+    out of date)."""
+    packages = sorted({pkg for _, pkg in by_suite(every).get(suite, [])})
+    return chroot_key(suite, host_arch, packages)
+
+
+def _stamp_file(name: str, cache: Path | None = None) -> Path:
+    return cache_bin(cache) / f".{name}.stamp"
+
+
+def is_current(
+    name: str, package: str, every: Iterable[tuple[str, str]], cache: Path | None = None
+) -> bool:
+    """Whether the provided command `name` (of `package`, PACKAGE/SUITE) was made from the
+    table's current package set of its suite."""
+    parts = split(package)
+    if not parts:
+        return True
+    try:
+        made = _stamp_file(name, cache).read_text().strip()
+    except OSError:
+        return False
+    return made == stamp(parts[1], every)
 
 
 def provide(
@@ -324,15 +357,19 @@ def provide(
     """Provide the `missing` (command, PACKAGE/SUITE) tools. `every` is all such tools of the
     table: a suite's chroot gets every package the table takes from that suite, so that one
     chroot serves them all and does not change when another of them goes missing."""
+    every = list(every)
     table = by_suite(every)
     for suite in sorted(by_suite(missing)):
         tools = table.get(suite, [])
         packages = sorted({pkg for _, pkg in tools})
+        commands = list(dict.fromkeys(name for name, _ in tools))
         if suite == BACKPORTS:
             dest = ensure_backports(packages, mirror, log, cache)
-            for name, _ in tools:
+            for name in commands:
                 link_backports_command(name, dest, cache)
         else:
             chroot = ensure_chroot(suite, host_arch, packages, mirror, log, cache)
-            for name, _ in tools:
+            for name in commands:
                 write_wrapper(name, chroot, suite, cache)
+        for name in commands:
+            _stamp_file(name, cache).write_text(stamp(suite, every, host_arch) + "\n")

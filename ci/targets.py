@@ -118,7 +118,9 @@ class Abi:
     emulator_args arguments the emulator always gets (a faster QEMU CPU model)
     tools         host commands it needs, each with the Debian package providing it; a
                   package written ``PACKAGE/SUITE`` is not installed on the host but taken from
-                  that suite into the harness's cache (ci/suite_tools.py)
+                  that suite into the harness's cache (ci/suite_tools.py), and
+                  ``PACKAGE,PACKAGE/SUITE`` takes more than one for the command (a cross
+                  compiler and its C library)
     machine       what platform.machine() says inside its Python (the smoke check)
     """
 
@@ -246,7 +248,10 @@ ABIS: tuple[Abi, ...] = (
         # loongarch64 code (SIGILL): trixie's compiler, run in a trixie chroot, and the
         # QEMU 10 of bookworm-backports, both kept in the harness's cache.
         tools=(
-            ("loongarch64-linux-gnu-gcc", "gcc-14-loongarch64-linux-gnu/trixie"),
+            (
+                "loongarch64-linux-gnu-gcc",
+                "gcc-14-loongarch64-linux-gnu,libc6-dev-loong64-cross/trixie",
+            ),
             ("loongarch64-linux-gnu-objdump", "binutils-loongarch64-linux-gnu/trixie"),
             ("loongarch64-linux-gnu-readelf", "binutils-loongarch64-linux-gnu/trixie"),
             ("qemu-loongarch64", "qemu-user/bookworm-backports"),

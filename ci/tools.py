@@ -28,12 +28,21 @@ def cache_bin(cache: Path | None = None) -> Path:
 
 
 def find_tool(name: str) -> str | None:
-    """The full path of a host command: on PATH, in the known off-PATH places, or one the
-    harness provides in its cache."""
+    """The full path of a host command: one the harness provides in its cache first (the
+    table asked for that one: bookworm-backports' qemu-loongarch64, not the host's older one of
+    the same name), else on PATH, else in the known off-PATH places."""
+    provided = cache_bin() / name
+    if os.access(provided, os.X_OK):
+        return str(provided)
     found = shutil.which(name)
     if found:
         return found
-    for path in (*EXTRA_LOCATIONS.get(name, ()), str(cache_bin() / name)):
+    for path in EXTRA_LOCATIONS.get(name, ()):
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def is_provided(path: str | None) -> bool:
+    """Whether `path` is a command the harness provides in its cache."""
+    return bool(path) and Path(str(path)).parent == cache_bin()

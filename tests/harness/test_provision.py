@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from ci import provision, targets
+from ci import provision, targets, tools
 
 
 def nothing(_name):
     return None
 
 
+def provided_or_usr_bin(name):
+    """Every tool present: the harness's own copy for those of other suites."""
+    provided = any(w == name and "/" in p for t in targets.TARGETS for w, p in t.tools)
+    return str(tools.cache_bin() / name) if provided else f"/usr/bin/{name}"
+
+
 def test_everything_present_installs_nothing():
     done = provision.ensure_tools(
         targets.TARGETS,
-        which=lambda n: f"/usr/bin/{n}",
+        which=provided_or_usr_bin,
         exists=lambda p: True,
+        current=lambda what, pkg: True,
         root=False,
         installer=lambda p: pytest.fail("must not install"),
     )
@@ -55,7 +62,7 @@ def test_root_installs_each_missing_package_once():
     from_suites: list[list[provision.Missing]] = []
 
     def which(name):
-        return "/usr/bin/" + name if owner[name] in installed else None
+        return provided_or_usr_bin(name) if owner[name] in installed else None
 
     def installer(pkgs):
         calls.append(pkgs)
@@ -69,6 +76,7 @@ def test_root_installs_each_missing_package_once():
         targets.TARGETS,
         which=which,
         exists=lambda p: True,
+        current=lambda what, pkg: True,
         root=True,
         installer=installer,
         suite_installer=suite_installer,
@@ -83,10 +91,29 @@ def test_root_installs_each_missing_package_once():
     # apt-get gets only the host suite's packages; the others are made in the cache
     assert all("/" not in p for p in calls[0])
     assert {m.package for m in from_suites[0]} == {
-        "gcc-14-loongarch64-linux-gnu/trixie",
+        "gcc-14-loongarch64-linux-gnu,libc6-dev-loong64-cross/trixie",
         "binutils-loongarch64-linux-gnu/trixie",
         "qemu-user/bookworm-backports",
     }
+
+
+def test_a_host_command_of_the_same_name_does_not_stand_for_the_other_suites_tool():
+    """bookworm's /usr/bin/qemu-loongarch64 is there, but the table wants bookworm-backports'."""
+    missing = provision.missing_for(
+        [targets.get("loongarch64-linux-py3.14")], which=lambda n: f"/usr/bin/{n}"
+    )
+    assert provision.Missing("qemu-loongarch64", "qemu-user/bookworm-backports") in missing
+
+
+def test_a_provided_tool_made_from_an_older_package_set_is_missing_again():
+    """A package added to the table for a suite (the loongarch64 compiler's C library) remakes
+    that suite's chroot: the commands made before are out of date."""
+    t = [targets.get("loongarch64-linux-py3.14")]
+    missing = provision.missing_for(t, which=provided_or_usr_bin, current=lambda w, p: False)
+    assert {m.what for m in missing} == {
+        w for w, p in t[0].tools if "/" in p
+    }
+    assert provision.missing_for(t, which=provided_or_usr_bin, current=lambda w, p: True) == []
 
 
 def test_tools_of_other_suites_without_root_say_what_and_how():
@@ -100,7 +127,10 @@ def test_tools_of_other_suites_without_root_say_what_and_how():
         )
     msg = str(err.value)
     assert "qemu-loongarch64: Debian package qemu-user of bookworm-backports" in msg
-    assert "loongarch64-linux-gnu-gcc: Debian package gcc-14-loongarch64-linux-gnu of trixie" in msg
+    assert (
+        "loongarch64-linux-gnu-gcc: Debian package gcc-14-loongarch64-linux-gnu,"
+        "libc6-dev-loong64-cross of trixie" in msg
+    )
     assert "apt-get install" not in msg  # nothing of the host's suite is missing
     assert "sudo python3 -m ci provision" in msg
 

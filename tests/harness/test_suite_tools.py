@@ -27,6 +27,7 @@ def test_by_suite_groups_the_tables_tools():
     groups = suite_tools.by_suite(every)
     assert groups["bookworm-backports"] == [("qemu-loongarch64", "qemu-user")]
     assert ("loongarch64-linux-gnu-gcc", "gcc-14-loongarch64-linux-gnu") in groups["trixie"]
+    assert ("loongarch64-linux-gnu-gcc", "libc6-dev-loong64-cross") in groups["trixie"]
     assert len(groups["trixie"]) == len(set(groups["trixie"]))  # each once
 
 
@@ -88,19 +89,29 @@ def fake_chroot_builder(calls):
 def test_provide_makes_one_chroot_with_every_package_of_its_suite_once(tmp_path, monkeypatch):
     calls: list[list[str]] = []
     monkeypatch.setattr(suite_tools, "_run", fake_chroot_builder(calls))
-    every = [("x-gcc", "gcc-14-x/trixie"), ("x-objdump", "binutils-x/trixie"), ("gcc", "gcc")]
-    missing = [("x-gcc", "gcc-14-x/trixie")]
+    every = [
+        ("x-gcc", "gcc-14-x,libc-x/trixie"),
+        ("x-objdump", "binutils-x/trixie"),
+        ("gcc", "gcc"),
+    ]
+    missing = [("x-gcc", "gcc-14-x,libc-x/trixie")]
     suite_tools.provide(missing, every, "http://m/d", quiet, cache=tmp_path)
     suite_tools.provide(missing, every, "http://m/d", quiet, cache=tmp_path)
     (build,) = calls  # the second run found the complete chroot
-    assert "--include=binutils-x,gcc-14-x" in build
-    chroot = suite_tools.chroot_dir("trixie", "amd64", ["gcc-14-x", "binutils-x"], tmp_path)
+    assert "--include=binutils-x,gcc-14-x,libc-x" in build
+    pkgs = ["gcc-14-x", "binutils-x", "libc-x"]
+    chroot = suite_tools.chroot_dir("trixie", "amd64", pkgs, tmp_path)
     marker = json.loads((chroot / suite_tools.MARKER).read_text())
-    assert marker["packages"] == ["binutils-x", "gcc-14-x"]
+    assert marker["packages"] == ["binutils-x", "gcc-14-x", "libc-x"]
     for name in ("x-gcc", "x-objdump"):
         wrapper = tools.cache_bin(tmp_path) / name
         assert os.access(wrapper, os.X_OK) and str(chroot) in wrapper.read_text()
     assert "/usr/bin/x-gcc-14" in (tools.cache_bin(tmp_path) / "x-gcc").read_text()
+    assert suite_tools.is_current("x-gcc", "gcc-14-x,libc-x/trixie", every, tmp_path)
+    # one more package for the suite in the table: what was made is out of date
+    more = [*every, ("x-as", "binutils-x,as-x/trixie")]
+    assert not suite_tools.is_current("x-gcc", "gcc-14-x,libc-x/trixie", more, tmp_path)
+    assert suite_tools.is_current("gcc", "gcc", more, tmp_path)  # a host package: always
 
 
 def test_an_interrupted_chroot_is_built_again(tmp_path, monkeypatch):
@@ -145,4 +156,11 @@ def test_find_tool_looks_in_the_cache_bin(tmp_path, monkeypatch):
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
     assert tools.find_tool("fiber-test-only-tool") == str(exe)
+    assert tools.is_provided(tools.find_tool("fiber-test-only-tool"))
     assert tools.find_tool("fiber-no-such-tool") is None
+    # the harness's own copy comes before the host's command of the same name
+    sh = tools.cache_bin() / "sh"
+    sh.write_text("#!/bin/sh\n")
+    sh.chmod(0o755)
+    assert tools.find_tool("sh") == str(sh)
+    assert not tools.is_provided("/bin/sh")
