@@ -21,9 +21,26 @@
  *   c_recursion_remaining, carried per stack above; its list of deferred objects
  *   (delete_later) holds objects that are already dead and may be destroyed on any stack,
  *   so it stays the thread's: a fiber that defers deallocations near its cap and then
- *   finishes leaves them to the next stack with room, instead of taking them with it.
+ *   finishes leaves them to the next stack with room, instead of taking them with it. A
+ *   fiber whose cap is below the trash can's headroom (50 units: stacks under about 100 KiB)
+ *   defers every container it frees that way (their __del__ and weakref callbacks run at the
+ *   thread's next deallocation with room).
  * - what_event (the sys.monitoring event being delivered) goes with tracing: both describe
  *   a callback running on this stack, which may have suspended.
+ * - Not carried, and what that means: the instrumentation of code objects. CPython keeps each
+ *   code object's sys.monitoring/settrace instrumentation up to date with the interpreter's
+ *   event sets by re-instrumenting, when the sets change, the code of every frame on every
+ *   thread's frame chain, and other code when a frame of it starts (RESUME). Frames of a
+ *   suspended stack are on no chain, and resume in the middle of their code: if the event
+ *   sets changed while they were suspended, they run with their code's old instrumentation
+ *   until they return or the function is called again (events missed, or delivered to a
+ *   tool that has since turned them off and left its callback registered; sys.settrace's
+ *   callbacks check the thread's trace function, so a removed tracer is not called). Debug
+ *   builds of CPython assert on it (get_tools_for_instruction: debug_check_sanity). The
+ *   function that would bring a code object up to date, _Py_Instrument, is not exported;
+ *   greenlet has the same gap (python-greenlet/greenlet#368). The fuel meter (fiber.aio) sets
+ *   its tracer on the fiber's own stack after each switch, which re-instruments that stack's
+ *   frames; its tests pass.
  */
 #define Py_BUILD_CORE 1
 #include "compat.h"

@@ -28,6 +28,20 @@
  *   it too; jit_exit (the JIT's side-exit in flight) goes with current_executor.
  * - As in 3.13, delete_later (objects whose deallocation was deferred: already dead, they
  *   may be destroyed on any stack) stays the thread's.
+ * - Not carried, and what that means: the instrumentation of code objects. CPython keeps each
+ *   code object's sys.monitoring/settrace instrumentation up to date with the interpreter's
+ *   event sets by re-instrumenting, when the sets change, the code of every frame on every
+ *   thread's frame chain, and other code when a frame of it starts (RESUME). Frames of a
+ *   suspended stack are on no chain, and resume in the middle of their code: if the event
+ *   sets changed while they were suspended, they run with their code's old instrumentation
+ *   until they return or the function is called again (events missed, or delivered to a
+ *   tool that has since turned them off and left its callback registered; sys.settrace's
+ *   callbacks check the thread's trace function, so a removed tracer is not called). Debug
+ *   builds of CPython assert on it (get_tools_for_instruction: debug_check_sanity). The
+ *   function that would bring a code object up to date, _Py_Instrument, is not exported;
+ *   greenlet has the same gap (python-greenlet/greenlet#368). The fuel meter (fiber.aio) sets
+ *   its tracer on the fiber's own stack after each switch, which re-instruments that stack's
+ *   frames; its tests pass.
  */
 #define Py_BUILD_CORE 1
 #include "compat.h"
@@ -106,7 +120,11 @@ static _PyStackChunk *frame_area_chunk(void *frame_area)
    refuses a stack smaller than three margins. A fiber's may be as small as 16 KiB: there the
    margins shrink to STACK_SMALL_MARGIN_PARTS-ths of the stack, so a fiber has room for its
    first frames and for raising and handling the RecursionError (a C extension overrunning
-   that still hits the guard page below the stack, which the core reports). */
+   that still hits the guard page below the stack, which the core reports). CPython measures
+   other reserves in whole margins above the soft limit too: below 64 KiB (32 KiB on 32-bit)
+   a fiber defers the deallocation of the containers it frees to the thread's next one with
+   room (the trash can), and compiling source (compile, eval and exec of strings) raises
+   MemoryError ("Parser stack overflowed"), as on a thread with so small a stack. */
 #define STACK_SMALL_MARGIN_PARTS 4
 
 static void stack_bounds(pystate314 *s, void *stack_low, void *stack_high)
