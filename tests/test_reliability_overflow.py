@@ -171,7 +171,9 @@ def test_runaway_c_recursion_hits_the_guard_page_and_spares_the_neighbour():
         victim.resume()
 
     status, err = run_in_child(body)
-    if os.WIFEXITED(status) and "RecursionError" in err:
+    # 3.11 raises RecursionError; 3.14+ checks the C stack against the fiber's own bounds and
+    # its parser raises MemoryError("Parser stack overflowed ...").
+    if os.WIFEXITED(status) and ("RecursionError" in err or "Parser stack overflowed" in err):
         pytest.skip(f"this Python's parser stops itself before the stack runs out:\n{err}")
     low, high, fault = parse_overflow(status, err)
     assert (low, high) == reported_bounds(err, "VICTIM")
