@@ -316,8 +316,10 @@ def run_matrix(
     if jobs <= 1:
         results = [one(t) for t in selected]
     else:
+        order = schedule(selected, history.read(reports_dir))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(one, selected))
+            futures = {t.name: pool.submit(one, t) for t in order}
+            results = [futures[t.name].result() for t in selected]  # reported in table order
     status = 0 if all(r.ok for r in results) else 1
     record = finish(status, results)
     log("")
@@ -341,6 +343,19 @@ def run_matrix(
         log(line)
     log(reports.closing_line(reports.totals(results)))
     return status, results
+
+
+def schedule(selected: list[Target], records: list[dict]) -> list[Target]:
+    """The order in which to start the targets when several run at once: longest first (by
+    each target's seconds in the newest run that has it; a target never timed counts as
+    longest), so that a long emulated target does not start last and run alone at the end.
+    Ties keep the table's order."""
+    last: dict[str, float] = {}
+    for rec in records:
+        for row in rec.get("targets", []):
+            if isinstance(row.get("seconds"), (int, float)) and row.get("ok"):
+                last[row.get("target", "")] = float(row["seconds"])
+    return sorted(selected, key=lambda t: -last.get(t.name, float("inf")))
 
 
 def wall_time_lines(record: dict, results: list[reports.TargetResult]) -> list[str]:

@@ -340,3 +340,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_several_at_once_start_the_longest_first_and_report_in_table_order():
+    sel = targets.select("x86_64-linux-py3.11,aarch64-linux-py3.14,i686-linux-py3.11")
+    records = [
+        {"targets": [{"target": "x86_64-linux-py3.11", "seconds": 30.0, "ok": True}]},
+        {
+            "targets": [
+                {"target": "aarch64-linux-py3.14", "seconds": 200.0, "ok": True},
+                {"target": "x86_64-linux-py3.11", "seconds": 40.0, "ok": True},
+            ]
+        },
+    ]
+    order = [t.name for t in matrix.schedule(sel, records)]
+    # i686 was never timed: it may be long, so it goes first
+    assert order == ["i686-linux-py3.11", "aarch64-linux-py3.14", "x86_64-linux-py3.11"]
