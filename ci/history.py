@@ -70,7 +70,9 @@ def partial_reason(
     reasons = []
     left_out = [n for n in everything if n not in ran]
     if left_out:
-        shown = ", ".join(left_out[:12]) + (f" and {len(left_out) - 12} more" if len(left_out) > 12 else "")
+        shown = ", ".join(left_out[:12]) + (
+            f" and {len(left_out) - 12} more" if len(left_out) > 12 else ""
+        )
         reasons.append(f"{len(ran)} of {len(everything)} targets (not run: {shown})")
     if pytest_args:
         reasons.append(f"pytest arguments {' '.join(pytest_args)!r} (not the whole suite)")

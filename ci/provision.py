@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        sel = targets.select(argv or os.environ.get("FIBER_TARGETS"), os.environ.get("FIBER_PYTHONS"))
+        sel = targets.select(
+            argv or os.environ.get("FIBER_TARGETS"), os.environ.get("FIBER_PYTHONS")
+        )
         ensure_tools(sel)
         for t in sel:
             prepared = runners.kind(t).prepare(t, log=print)

@@ -45,11 +45,11 @@ def table() -> str:
         "",
         f"{len(TARGETS)} targets. A cell is one target, the pair `ABI-pyX.Y`, and names the "
         "Debian suite its Python comes from (`host`: the host's own Python; `-`: no pair, the "
-        "suite of that version has no Python for that ABI): `nox -s aarch64-linux-py3.14` runs one, `nox -s "
-        "aarch64-linux` a row, `nox -s matrix` all. x86_64-windows runs its C programs under "
-        "Wine (the Python suite runs on the CI workflow's Windows runner). A package written "
-        "`PACKAGE/SUITE` is taken from that suite into the harness's cache, not installed on "
-        "the host.",
+        "suite of that version has no Python for that ABI): `nox -s aarch64-linux-py3.14` "
+        "runs one, `nox -s aarch64-linux` a row, `nox -s matrix` all. x86_64-windows runs "
+        "its C programs under Wine (the Python suite runs on the CI workflow's Windows "
+        "runner). A package written `PACKAGE/SUITE` is taken from that suite into the "
+        "harness's cache, not installed on the host.",
     ]
     return "\n".join(lines)
 

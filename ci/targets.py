@@ -310,7 +310,7 @@ class CPython:
 
     @property
     def tag(self) -> str:
-        """"311" for 3.11: the cpython-311 of extension suffixes and wheel tags."""
+        """ "311" for 3.11: the cpython-311 of extension suffixes and wheel tags."""
         return self.version.replace(".", "")
 
 

@@ -153,6 +153,7 @@ ABIS = [
 ]
 BY_NAME = {a.name: a for a in ABIS}
 
+
 def table_row(abi: Abi):
     """The ABI's row of the harness's table (ci/targets.py)."""
     return next(a for a in TABLE if a.arch == abi.name and a.os == "linux")

@@ -143,7 +143,9 @@ def count(abi: Abi, work: Path) -> Count:
             insns = disassemble(objdump, obj, name)
             ours[name] = (_executed(insns), len(insns))
     else:
-        note = f"{Path(cc).name} or {Path(objdump).name} missing (python -m ci provision {abi.name})"
+        note = (
+            f"{Path(cc).name} or {Path(objdump).name} missing (python -m ci provision {abi.name})"
+        )
     boost, source = BOOST_FROM_SOURCE.get(abi.arch, (None, ""))
     source = "Boost.Context source (not measured)" if boost else "not counted here"
     if abi.arch == host_arch() and BOOST_LIB.exists():

@@ -35,7 +35,7 @@ from ci.bench.results import Goal, Row
 from ci.targets import CORE
 
 COLD, WARM = "cold", "warm"
-FULL, CORE = "full", "core"
+FULL = "full"
 SCOPES = (CORE, FULL)
 SCOPE_TITLE = {FULL: "full matrix", CORE: "core matrix (16 + 1)"}
 
@@ -43,6 +43,7 @@ SCOPE_TITLE = {FULL: "full matrix", CORE: "core matrix (16 + 1)"}
 def title(kind: str, scope: str = FULL) -> str:
     cache = "cold cache (new, empty)" if kind == COLD else "warm cache"
     return f"harness: {SCOPE_TITLE[scope]} wall time, {cache}"
+
 
 MEASURED = "measured in this bench run"
 FROM_HISTORY = f"from reports/{history.FILE}"

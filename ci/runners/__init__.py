@@ -152,8 +152,10 @@ def pytest_invocation(
     The suite is tests/ less tests/harness/ (the harness's own tests run once, natively, in
     `nox -s harness`). `per_abi_in` names the target of the same ABI that does the ABI's
     once-per-ABI work in this run (tests/conftest.py then deselects the tests marked
-    ``target_program`` or ``native_only`` here); "" when this target does it. Every run goes through pytest-xdist with at least one worker, so a test
-    that crashes its worker fails alone and the run and its JUnit report go on. The per-test timeout
+    ``target_program`` or ``native_only`` here); "" when this target does it.
+
+    Every run goes through pytest-xdist with at least one worker, so a test that crashes its
+    worker fails alone and the run and its JUnit report go on. The per-test timeout
     (pytest-timeout, signal method: a clean failure for a hang in Python code) is scaled per
     kind; the ci.hangwatch plugin backs it up for hangs in native code, ending the worker at
     1.5x the timeout with the stacks dumped and the test named.

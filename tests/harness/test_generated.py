@@ -100,7 +100,10 @@ def test_readme_table_has_one_row_per_abi_and_a_column_per_python():
         "| sid | sid |" in table
     )
     assert "| x86_64-linux | host gcc | amd64 | native, loader | host | trixie |" in table
-    assert "| loongarch64-linux | loongarch64-linux-gnu-gcc | loong64 | qemu-loongarch64 | - |" in table
+    assert (
+        "| loongarch64-linux | loongarch64-linux-gnu-gcc | loong64 | qemu-loongarch64 | - |"
+        in table
+    )
     assert "| x86_64-windows | x86_64-w64-mingw32-gcc | (none) | wine64 | - | - | - | - |" in table
     # every pair is one cell that is not "-"
     cells = sum(

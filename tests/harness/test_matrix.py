@@ -128,7 +128,9 @@ def test_the_per_abi_work_is_done_once_per_abi_and_each_row_says_where(tmp_path)
         ensure_tools=lambda sel: None,
     )
     assert status == 0
-    assert built == {t.name: t.name in ("aarch64-linux-py3.11", "x86_64-linux-py3.14") for t in selected}
+    assert built == {
+        t.name: t.name in ("aarch64-linux-py3.11", "x86_64-linux-py3.14") for t in selected
+    }
     assert shares["aarch64-linux-py3.15"] == "aarch64-linux-py3.11"
     assert shares["x86_64-linux-py3.14"] == ""
     rows = {r["target"]: r for r in reports.read_matrix(tmp_path)}

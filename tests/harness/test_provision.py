@@ -110,9 +110,7 @@ def test_a_provided_tool_made_from_an_older_package_set_is_missing_again():
     that suite's chroot: the commands made before are out of date."""
     t = [targets.get("loongarch64-linux-py3.14")]
     missing = provision.missing_for(t, which=provided_or_usr_bin, current=lambda w, p: False)
-    assert {m.what for m in missing} == {
-        w for w, p in t[0].tools if "/" in p
-    }
+    assert {m.what for m in missing} == {w for w, p in t[0].tools if "/" in p}
     assert provision.missing_for(t, which=provided_or_usr_bin, current=lambda w, p: True) == []
 
 

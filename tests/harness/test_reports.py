@@ -168,7 +168,9 @@ def test_text_table_and_closing_line():
         "status",
     ]
     assert rows[1].split()[:7] == ["i686-linux", "qemu-i386", "3.11.2", "here", "8", "2", "0"]
-    elsewhere = result("i686-linux-py3.15", runner="qemu-i386", passed=1, per_abi="i686-linux-py3.11")
+    elsewhere = result(
+        "i686-linux-py3.15", runner="qemu-i386", passed=1, per_abi="i686-linux-py3.11"
+    )
     assert "in i686-linux-py3.11" in reports.format_text([elsewhere])
     assert elsewhere.row()["per_abi"] == "i686-linux-py3.11"
     line = reports.closing_line(reports.totals(rs))

@@ -144,7 +144,9 @@ def test_backports_are_downloaded_unpacked_and_linked(tmp_path, monkeypatch):
     assert [c[0] for c in calls] == ["apt-get", "apt-get", "dpkg"]  # once
     assert "qemu-user/bookworm-backports" in calls[1]
     conf = tmp_path / "tools" / "apt-bookworm-backports"
-    assert (conf / "sources.list").read_text().strip().endswith("http://m/d bookworm-backports main")
+    assert (
+        (conf / "sources.list").read_text().strip().endswith("http://m/d bookworm-backports main")
+    )
     link = tools.cache_bin(tmp_path) / "qemu-x"
     assert link.resolve() == tmp_path / "tools" / "bookworm-backports" / "usr" / "bin" / "qemu-x"
 
