@@ -16,7 +16,7 @@ from this package. The kinds:
 The interface every kind module provides (the harness calls nothing else of it):
 
 ``TEST_TIMEOUT_SCALE: float``
-    the per-test timeout is the native one (FIBER_TEST_TIMEOUT, default 60 s) times this.
+    the per-test timeout is the native one (FIBER_TEST_TIMEOUT, default 120 s) times this.
 ``RUN_TIMEOUT: float``
     seconds after which a target's whole pytest run is stopped (FIBER_RUN_TIMEOUT overrides).
 ``WORKERS: int``
@@ -60,8 +60,11 @@ from ci.tools import cache_bin
 
 Log = Callable[[str], None]
 
-# The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides).
-BASE_TEST_TIMEOUT = 60
+# The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides). 120, not 60: the
+# randomised-schedule test (tests/test_fiber_stateful.py) took 70 s natively on this 2-core
+# machine while the matrix and other work loaded it, and a timeout is there to catch hangs,
+# not to judge speed.
+BASE_TEST_TIMEOUT = 120
 
 
 @dataclass(frozen=True)

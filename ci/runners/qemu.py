@@ -21,8 +21,8 @@ from ci.runners import Environment, Log, Prepared
 from ci.targets import Target
 from ci.tools import find_tool
 
-# Python under QEMU runs about 10-19x slower than natively.
-TEST_TIMEOUT_SCALE = 6.0
+# Python under QEMU runs about 10-19x slower than natively; a test's budget is 6 min.
+TEST_TIMEOUT_SCALE = 3.0
 RUN_TIMEOUT = 40 * 60.0
 # One worker: every emulated worker pays Python's start-up under QEMU and the controller
 # already holds one core (measured: docs/harness.md).
