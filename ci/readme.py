@@ -11,7 +11,7 @@ import sys
 
 from ci import paths
 from ci.provision import packages
-from ci.targets import ABIS, PYTHONS, TARGETS
+from ci.targets import ABIS, TARGETS, VERSIONS
 
 README = paths.ROOT / "README.md"
 BEGIN = "<!-- targets:begin -->"
@@ -26,7 +26,7 @@ def _cell(abi: str, version: str) -> str:
 
 
 def table() -> str:
-    versions = [p.version for p in PYTHONS]
+    versions = list(VERSIONS)
     lines = [
         "| ABI | compiler | Debian arch | runs under | "
         + " | ".join(versions)

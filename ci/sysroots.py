@@ -162,8 +162,13 @@ def native_spec(suite: str, version: str) -> Spec:
     """The host architecture's sysroot of `suite` serving `version` (for bytecode)."""
     host = next(a for a in ABIS if a.runner == "native" and a.os == "linux")
     spec = spec_of(host, suite)
-    if version not in spec.versions:  # not a pair of the table (the host's own 3.11)
-        spec = Spec(suite, host.debian_arch, host.machine, (version,))
+    if version not in spec.versions:  # not a pair of the table: a sysroot of that one only
+        pypi = tuple(
+            (p.version, p.pypi)
+            for p in PYTHONS
+            if p.suite == suite and p.version == version and p.pypi
+        )[:1]
+        spec = Spec(suite, host.debian_arch, host.machine, (version,), pypi)
     return spec
 
 
@@ -395,10 +400,23 @@ def mmdebstrap(spec: Spec, dest: Path, mirror: str, log: Log) -> None:
 
 
 def finish_layout(root: Path) -> None:
-    """Links the merged-/usr hook does not make (loong64 keeps its loader in usr/lib64)."""
+    """Links the merged-/usr hook does not make (loong64 keeps its loader in usr/lib64), and
+    every absolute symbolic link made relative: QEMU's -L looks a guest path up under the
+    sysroot, but the host's kernel follows an absolute link from the host's root (bookworm
+    ppc64el's /lib64/ld64.so.2 -> /lib/powerpc64le-linux-gnu/ld64.so.2: "Could not open
+    '/lib64/ld64.so.2'")."""
     for name in ("lib64", "lib32", "libx32"):
         if (root / "usr" / name).is_dir() and not os.path.lexists(root / name):
             (root / name).symlink_to(f"usr/{name}")
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            link = Path(folder) / name
+            if not link.is_symlink():
+                continue
+            target = os.readlink(link)
+            if target.startswith("/"):
+                link.unlink()
+                link.symlink_to(os.path.relpath(root / target.lstrip("/"), folder))
 
 
 def ldconfig(root: Path, log: Log) -> None:

@@ -6,7 +6,8 @@ Two small tables:
 - :data:`ABIS`: one row per ABI (compiler, Debian architecture, how its programs run, the host
   tools it needs, what ``platform.machine()`` says there);
 - :data:`PYTHONS`: one row per CPython version (the Debian suite that carries it, its Debian
-  packages, and which ABIs that suite has it for).
+  packages, and which ABIs that suite has it for; a version some ABIs take from another suite
+  has a second row for those).
 
 A *target* is a pair of the two (:class:`Target`), named ``<abi>-py<version>``
 (``aarch64-linux-py3.14``); an ABI that runs no Python of its own (x86_64-windows: its programs
@@ -325,10 +326,14 @@ class CPython:
 PYTHONS: tuple[CPython, ...] = (
     # bookworm has no riscv64 or loong64 (riscv64 became a release architecture in trixie,
     # loong64 after it); sid has 3.14 and 3.15 for all eight (riscv64's 3.14 lags a patch
-    # release: 3.14.9 when the others have 3.14.10). sid also has 3.13, but not python3-cffi
-    # for it: 3.13 comes from trixie, where it is the default.
+    # release: 3.14.9 when the others have 3.14.10).
     CPython("3.11", "bookworm", linux_abis("riscv64-linux", "loongarch64-linux"), True),
-    CPython("3.13", "trixie", linux_abis("loongarch64-linux")),
+    # 3.13 is trixie's default. For s390x and ppc64el the Debian mirror here lacks files of
+    # trixie's point release (libc6-dev, libssl3t64, zlib1g-dev ... 2.41-12+deb13u5: 404), so
+    # those two take sid's 3.13, for which sid has no python3-cffi: cffi comes from PyPI
+    # (binary wheels exist for both).
+    CPython("3.13", "trixie", linux_abis("loongarch64-linux", "s390x-linux", "ppc64le-linux")),
+    CPython("3.13", "sid", ("s390x-linux", "ppc64le-linux"), pypi=("cffi",)),
     CPython("3.14", "sid", linux_abis()),
     CPython("3.15", "sid", linux_abis()),
 )
@@ -404,6 +409,9 @@ class Target:
         return self.abi.toolchain(sysroot, cc)
 
 
+VERSIONS: tuple[str, ...] = tuple(dict.fromkeys(p.version for p in PYTHONS))
+
+
 def _pairs() -> tuple[Target, ...]:
     known = {a.name for a in ABIS}
     for p in PYTHONS:
@@ -412,15 +420,19 @@ def _pairs() -> tuple[Target, ...]:
             raise ValueError(f"CPython {p.version}: unknown ABI or suite {unknown or p.suite}")
     out: list[Target] = []
     for abi in ABIS:
-        versions = [p for p in PYTHONS if abi.name in p.abis]
-        out += [Target(abi, p) for p in versions] if versions else [Target(abi, None)]
+        pairs = []
+        for version in VERSIONS:
+            rows = [p for p in PYTHONS if p.version == version and abi.name in p.abis]
+            if len(rows) > 1:
+                raise ValueError(f"CPython {version} has more than one row for {abi.name}")
+            pairs += [Target(abi, p) for p in rows]
+        out += pairs or [Target(abi, None)]
     return tuple(out)
 
 
 TARGETS: tuple[Target, ...] = _pairs()
 NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 ABI_NAMES: tuple[str, ...] = tuple(a.name for a in ABIS)
-VERSIONS: tuple[str, ...] = tuple(p.version for p in PYTHONS)
 
 # The ABIs issue 13's wall-time goal is stated for (their 4 x 4 Linux pairs and Windows: 16 + 1
 # targets); "core" selects them (FIBER_TARGETS=core), and reports call a run of exactly these
@@ -437,12 +449,18 @@ def abi(name: str) -> Abi:
 
 
 def python(version: str) -> CPython:
+    """The (first) row of `version`."""
     for p in PYTHONS:
         if p.version == version:
             return p
     raise UnknownTarget(
         f"unknown CPython version {version!r}; known versions: {', '.join(VERSIONS)}"
     )
+
+
+def abis_on(version: str) -> tuple[str, ...]:
+    """Every ABI with a pair on `version` (over all of its rows)."""
+    return tuple(a for p in PYTHONS if p.version == version for a in p.abis)
 
 
 def _unknown(name: str) -> UnknownTarget:

@@ -34,6 +34,18 @@ def test_one_sysroot_per_suite_and_architecture_serves_the_suites_versions():
     assert set(targets.MODULE_PACKAGES) <= set(SPEC.packages)
 
 
+def test_a_version_from_pypi_joins_the_suites_sysroot_of_that_abi():
+    spec = sysroots.spec_for(targets.get("s390x-linux-py3.13"))
+    assert spec == sysroots.spec_for(targets.get("s390x-linux-py3.15"))
+    assert spec.versions == ("3.13", "3.14", "3.15")
+    assert spec.requirements("3.13") == ("cffi",) and spec.requirements("3.14") == ()
+    assert {"python3.13", "python3.13-dev"} <= set(spec.packages)
+    # its bytecode comes from an amd64 sid sysroot of 3.13, which needs cffi from PyPI too
+    native = sysroots.native_spec("sid", "3.13")
+    assert (native.debian_arch, native.versions) == ("amd64", ("3.13",))
+    assert native.requirements("3.13") == ("cffi",)
+
+
 def test_every_target_with_a_sysroot_has_its_version_in_it():
     for t in targets.TARGETS:
         if t.runner_kind in ("qemu", "loader"):
@@ -206,6 +218,20 @@ def test_finish_layout_links_a_lone_usr_lib64(tmp_path):
     assert os.readlink(tmp_path / "lib64") == "usr/lib64"
     assert os.readlink(tmp_path / "lib") == "usr/lib"
     sysroots.finish_layout(tmp_path)  # idempotent
+
+
+def test_finish_layout_makes_absolute_links_relative(tmp_path):
+    """QEMU's -L finds /lib64/ld64.so.2 in the sysroot, but the kernel follows an absolute
+    link from the host's root."""
+    (tmp_path / "lib" / "powerpc64le-linux-gnu").mkdir(parents=True)
+    (tmp_path / "lib" / "powerpc64le-linux-gnu" / "ld64.so.2").write_text("loader")
+    (tmp_path / "lib64").mkdir()
+    (tmp_path / "lib64" / "ld64.so.2").symlink_to("/lib/powerpc64le-linux-gnu/ld64.so.2")
+    (tmp_path / "lib64" / "kept").symlink_to("../lib")
+    sysroots.finish_layout(tmp_path)
+    assert os.readlink(tmp_path / "lib64" / "ld64.so.2") == "../lib/powerpc64le-linux-gnu/ld64.so.2"
+    assert (tmp_path / "lib64" / "ld64.so.2").read_text() == "loader"
+    assert os.readlink(tmp_path / "lib64" / "kept") == "../lib"
 
 
 def test_pip_installs_wheels_for_the_sysroots_platform_into_its_version_folder(tmp_path):

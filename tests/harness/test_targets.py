@@ -36,6 +36,15 @@ def test_the_pairs_are_every_abi_of_every_version_row():
         assert versions == [v for v in targets.VERSIONS if v in versions] or versions == [""]
 
 
+def test_a_version_may_come_from_two_suites_but_one_per_abi():
+    for v in targets.VERSIONS:
+        abis = targets.abis_on(v)
+        assert len(abis) == len(set(abis)), v
+    s390x = targets.get("s390x-linux-py3.13")
+    assert (s390x.suite, s390x.python.pypi) == ("sid", ("cffi",))
+    assert targets.get("aarch64-linux-py3.13").suite == "trixie"
+
+
 def test_every_python_row_names_a_known_suite_and_abis():
     for p in targets.PYTHONS:
         assert p.suite in targets.SUITES
@@ -119,7 +128,8 @@ def test_an_abi_name_selects_its_pairs_and_pythons_filter():
     assert [t.name for t in targets.select("aarch64-linux", "3.14")] == ["aarch64-linux-py3.14"]
     on_314 = targets.select(None, "3.14")
     assert on_314 and all(t.version == "3.14" for t in on_314)
-    assert len(on_314) == len(targets.python("3.14").abis)  # the Windows target drops out
+    assert len(on_314) == len(targets.abis_on("3.14"))  # the Windows target drops out
+    assert len(targets.select(None, "3.13")) == len(targets.abis_on("3.13"))
     assert targets.select("x86_64-windows", "3.14") == []
     with pytest.raises(targets.UnknownTarget, match="known versions: 3.11"):
         targets.select(None, "3.12")
