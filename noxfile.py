@@ -2,8 +2,10 @@
 lists them all; the harness lives in ci/, see ci/__init__.py).
 
     nox -l                         list the sessions
-    nox -s matrix                  every target: provision, build, test, summary (the main job)
-    nox -s aarch64-linux           one target (one session per row of ci/targets.py)
+    nox -s matrix                  every target (ABI x CPython pair): provision, build, test,
+                                   summary (the main job); FIBER_TARGETS, FIBER_PYTHONS select
+    nox -s aarch64-linux           every pair of one ABI (one session per ABI of ci/targets.py)
+    nox -s aarch64-linux-py3.14    one pair (one session per pair)
     nox -s matrix -- -k registers  arguments after -- go to pytest
     nox -s provision               host packages, sysroots and the Wine prefix only
     nox -s harness                 the harness's own tests (tests/harness/), natively
@@ -20,7 +22,7 @@ import nox
 
 sys.path.insert(0, ".")  # nox imports this file with the repository as the working directory
 from ci.lint import MYPY_NEEDS, TOOLS  # noqa: E402
-from ci.targets import PYTHON_DEPS, TARGETS  # noqa: E402
+from ci.targets import ABIS, PYTHON_DEPS, TARGETS  # noqa: E402
 
 nox.options.sessions = ["matrix"]
 nox.options.reuse_existing_virtualenvs = True
@@ -35,28 +37,36 @@ def _ci(session: nox.Session, *args: str) -> None:
     session.run("python", "-m", "ci", *args)
 
 
-def _matrix(session: nox.Session, names: str) -> None:
+def _matrix(session: nox.Session, names: str | None) -> None:
     _install(session, *PYTHON_DEPS)
-    _ci(session, "matrix", "--targets", names, "--", *session.posargs)
+    select = ["--targets", names] if names else []  # none: FIBER_TARGETS, else every target
+    _ci(session, "matrix", *select, "--", *session.posargs)
 
 
 @nox.session
 def matrix(session: nox.Session) -> None:
-    """Every target: provision what is missing, build, run the suite, summary and reports/."""
-    _matrix(session, ",".join(t.name for t in TARGETS))
+    """Every target (or FIBER_TARGETS, FIBER_PYTHONS): provision what is missing, build, run
+    the suite, summary and reports/."""
+    _matrix(session, None)
 
 
-def _target_session(name: str, runner: str):
+def _target_session(name: str, doc: str):
     def session_fn(session: nox.Session) -> None:
         _matrix(session, name)
 
-    session_fn.__doc__ = f"Provision, build and test {name} ({runner})."
-    session_fn.__name__ = session_fn.__qualname__ = name.replace("-", "_")
+    session_fn.__doc__ = doc
+    session_fn.__name__ = session_fn.__qualname__ = name.replace("-", "_").replace(".", "")
     return session_fn
 
 
+for _a in ABIS:
+    _pairs = [t.name for t in TARGETS if t.abi == _a]
+    if _pairs != [_a.name]:  # an ABI with a Python of its own: its session runs every pair
+        _doc = f"Provision, build and test every pair of {_a.name}: {', '.join(_pairs)}."
+        nox.session(name=_a.name, default=False)(_target_session(_a.name, _doc))
 for _t in TARGETS:
-    nox.session(name=_t.name, default=False)(_target_session(_t.name, _t.runner))
+    _doc = f"Provision, build and test {_t.name} ({_t.runner})."
+    nox.session(name=_t.name, default=False)(_target_session(_t.name, _doc))
 
 
 @nox.session(python=False, default=False)

@@ -2,13 +2,17 @@
 
 One job per module:
 
-- targets     the one table of targets (everything else is derived from it); plain data
+- targets     the tables of ABIs and CPython versions, and the targets (pairs) derived from
+              them (everything else is derived from these); plain data
 - tools       host commands (find_tool) and SetupError; a leaf, imported by the rest
 - provision   host tools: Debian packages installed when missing (as root) or named
-- runners/    one module per runner kind (native, qemu, wine): prepare, command prefix,
+- suite_tools host tools of other Debian suites, made in the cache (a trixie chroot with
+              wrappers, bookworm-backports unpacked)
+- runners/    one module per runner kind (native, loader, qemu, wine): prepare, command prefix,
               interpreter, environment, timeouts, workers, what it caches; the pytest
               command line of a target's run (runners/__init__.py describes the interface)
-- sysroots    foreign Debian Pythons built with mmdebstrap, cached, smoke-checked
+- sysroots    Debian Pythons per suite and architecture, built with mmdebstrap, cached,
+              bytecode-compiled, smoke-checked
 - build       the extension and the C conformance program, through fiber/_build.py
 - reports     JUnit parsing, reports/matrix.json and matrix.md, the summary table
 - history     the record of a run (wall time, cold/warm cache, full or partial) and

@@ -1,10 +1,11 @@
 """`python -m ci COMMAND ...`: the project's one command line (noxfile.py calls these).
 
 The matrix (every target: provision, build, test, report)
-  matrix [--targets a,b] [--jobs N] [-- PYTEST ARGS]   build and test targets, report
+  matrix [--targets a,b] [--pythons 3.14] [--jobs N] [-- PYTEST ARGS]
+                                                     build and test targets, report
   provision [TARGET...]                              host tools, sysroots, Wine prefix
   build (--host | TARGET)                            build the extension and C programs
-  targets                                            list the targets and their runners
+  targets                                            list the targets (ABI x CPython pairs)
   summary [--label L] [XML...]                       closing line over reports/
 
 Generated files (from ci/targets.py)
@@ -39,8 +40,8 @@ def _targets(argv: list[str]) -> int:
 
     for t in TARGETS:
         print(
-            f"{t.name:16} {t.compiler:26} {t.debian_arch or '(none)':8} "
-            f"{t.runner_kind:8} {t.runner}"
+            f"{t.name:26} {t.compiler:26} {t.debian_arch or '(none)':8} "
+            f"{t.suite or '-':9} {t.runner_kind:7} {t.runner}"
         )
     return 0
 

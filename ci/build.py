@@ -1,13 +1,16 @@
 """Build a target's native parts through fiber/_build.py (the project's one build function).
 
-Per target:
+Per target (an ABI x CPython pair):
 - the cffi extension ``fiber/_native<EXT_SUFFIX>``, in place: the suffix is the target
-  Python's (``.cpython-311-aarch64-linux-gnu.so``, ...), so the builds of every target sit side
-  by side in fiber/ and each Python imports its own. Compiled against the sysroot's Python
-  headers (the host's, natively). The Windows target has no Python under Wine: no extension.
-- the C conformance program ``build/<target>/conformance[.exe]`` from tests/c/conformance.c and
-  the core (with -rdynamic on Linux, so backtrace() names the core's functions). Skipped, with
-  a note, while tests/c/conformance.c does not exist.
+  Python's (``.cpython-314-aarch64-linux-gnu.so``, ...), so the builds of every pair sit side
+  by side in fiber/ and each Python imports its own. Compiled against the sysroot's headers of
+  that version (the host's, natively). The Windows target has no Python under Wine: no
+  extension.
+- once per ABI (by the pair that does the ABI's once-per-ABI work in a run: ci/matrix.py), the
+  C conformance program ``build/<abi>/conformance[.exe]`` from tests/c/conformance.c and the
+  core (with -rdynamic on Linux, so backtrace() names the core's functions): it does not
+  depend on the Python version. Skipped, with a note, while tests/c/conformance.c does not
+  exist.
 
 ``python -m ci build --host`` builds both for the machine it runs on (the CI workflow's
 Windows job uses it, with the mingw gcc of the Windows runner).
@@ -26,6 +29,7 @@ from pathlib import Path
 from ci import paths
 from ci.sysroots import Sysroot
 from ci.targets import Target
+from ci.tools import find_tool
 from fiber import _build
 
 
@@ -99,27 +103,31 @@ def build_conformance(tc, out_dir: Path) -> Path | None:
     return _run("the C conformance program", _build.build_conformance, tc, out)
 
 
-def build_target(target: Target, sysroot: Sysroot | None = None) -> Built:
-    """Build what `target` runs, against `sysroot`'s Python when its runner kind has one."""
+def build_target(target: Target, sysroot: Sysroot | None = None, *, per_abi: bool = True) -> Built:
+    """Build what `target` runs, against `sysroot`'s Python when its runner kind has one; the
+    ABI's C conformance program too when `per_abi`."""
     built = Built()
-    tc = target.toolchain(sysroot.path if sysroot is not None else None)
-    out_dir = paths.BUILD / target.name
-    if target.os == "linux":
+    cc = find_tool(target.cc) if target.cc else None  # the harness's own tools, by full path
+    tc = target.toolchain(sysroot.path if sysroot is not None else None, cc)
+    out_dir = paths.BUILD / target.abi.name
+    if target.os == "linux" and target.python is not None:
         if sysroot is not None:
-            # The sysroot's pyconfig.h includes <ARCH-TRIPLET/python3.11/pyconfig.h>; searched
-            # after the cross compiler's own headers so its libc headers stay the compiler's.
+            # The sysroot's pyconfig.h includes <ARCH-TRIPLET/python3.X/pyconfig.h>; searched
+            # after the compiler's own headers so its libc headers stay the compiler's.
             built.extension = build_extension(
                 tc,
-                sysroot.ext_suffix,
-                sysroot.python_include,
+                sysroot.interpreter(target.version).ext_suffix,
+                sysroot.python_include(target.version),
                 extra_flags=("-idirafter", str(sysroot.path / "usr" / "include")),
             )
         else:
             built.extension = build_extension(
                 tc, sysconfig.get_config_var("EXT_SUFFIX"), Path(sysconfig.get_paths()["include"])
             )
-    else:
+    elif target.os != "linux":
         built.notes.append("no extension: there is no Windows Python under Wine")
+    if not per_abi:
+        return built
     built.conformance = build_conformance(tc, out_dir)
     if built.conformance is None:
         built.notes.append(

@@ -1,17 +1,20 @@
 """Whether the cache was cold or warm when a matrix run started.
 
 A run's wall time means little without this: a cold cache (nothing the targets need is there
-yet) pays for three sysroots (Debian packages downloaded and extracted) and the Wine prefix;
-a warm one (all of it is there) pays for builds and tests only. What counts is exactly what
-the run would reuse: what each target's runner kind keeps in the cache and finds complete
-(``cache_entry`` and ``find`` of ci/runners/: a sysroot under the current key per QEMU target,
-the Wine prefix for the Windows target). Anything else in the folder (sysroots under an older
-key, lock files) would not be reused, so it does not make the cache warm.
+yet) pays for the sysroots (Debian packages downloaded and extracted, bytecode, smoke checks)
+and the Wine prefix; a warm one (all of it is there) pays for builds and tests only. What
+counts is exactly what the run would reuse: what each target's runner kind keeps in the cache
+and finds complete (``cache_entry`` and ``find`` of ci/runners/: a sysroot of the target's suite
+and architecture under the current key for the QEMU and loader targets, shared by the pairs of
+one suite, and the Wine prefix for the Windows target). Anything else in the folder (sysroots
+under an older key, lock files) would not be reused, so it does not make the cache warm. The
+tools of other suites (ci/suite_tools.py, in the same folder) are host tools: a run makes them
+before it looks at targets, like the Debian packages, and they do not count either way.
 
 - ``cold``: none of what the targets need was there;
 - ``warm``: all of it was there;
 - ``mixed``: some of it (an earlier partial run, or a package-list change that rebuilt one);
-- ``unused``: the targets need nothing from the cache (x86_64-linux alone).
+- ``unused``: the targets need nothing from the cache (x86_64-linux-py3.11 alone).
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """The matrix: provision, build and run the suite for each target; report; exit status.
 
-``python -m ci matrix [--targets a,b] [--jobs N] [-- PYTEST ARGS]`` (the nox sessions call
-this). Host tools are checked first (installed as root, otherwise the run stops with the apt-get
-command). Then, per target: its sysroot or Wine prefix, its build, its pytest run. A target that
+``python -m ci matrix [--targets a,b] [--pythons 3.14,3.15] [--jobs N] [-- PYTEST ARGS]`` (the
+nox sessions call this; FIBER_TARGETS and FIBER_PYTHONS are the defaults of the two selections).
+A target is an ABI x CPython pair (ci/targets.py). Host tools are checked first (installed as
+root, otherwise the run stops with the apt-get command). Then, per target: its sysroot or Wine
+prefix, its build, its pytest run. The work that does not depend on the Python version (the C
+conformance program's build and run, and the tests that drive the host's own tools) is done
+once per ABI in a run, by that ABI's first selected target; the ABI's other targets run the
+rest of the suite, and each row of the report says where its ABI's share ran. A target that
 fails at any step is reported as failed with the reason and the others still run. At the end:
 reports/matrix.json, reports/matrix.md, a summary table, the failed tests with their targets,
 the run's wall time with the cache state it started from (one more line in
@@ -50,8 +55,8 @@ def prepare(target: Target, log: Log) -> Prepared:
     return runners.kind(target).prepare(target, log)
 
 
-def do_build(target: Target, prepared: Prepared) -> build.Built:
-    return build.build_target(target, prepared.sysroot)
+def do_build(target: Target, prepared: Prepared, per_abi: bool = True) -> build.Built:
+    return build.build_target(target, prepared.sysroot, per_abi=per_abi)
 
 
 def run_process(inv: runners.Invocation, logfile: Path, log: Log) -> RunOutcome:
@@ -105,7 +110,7 @@ class Stages:
     """The steps of one target; tests swap in fakes."""
 
     prepare: Callable[[Target, Log], Prepared] = prepare
-    build: Callable[[Target, Prepared], build.Built] = do_build
+    build: Callable[[Target, Prepared, bool], build.Built] = do_build
     run: Callable[[runners.Invocation, Path, Log], RunOutcome] = run_process
     invocation: Callable[..., runners.Invocation] = runners.pytest_invocation
 
@@ -118,13 +123,20 @@ def run_target(
     *,
     pytest_args: tuple[str, ...] = (),
     reports_dir: Path,
+    per_abi_in: str = "",
     stages: Stages | None = None,
     log: Log = print,
 ) -> reports.TargetResult:
-    """Prepare, build and test one target; every failure ends up in its result and its XML."""
+    """Prepare, build and test one target; every failure ends up in its result and its XML.
+
+    `per_abi_in`: the target of the same ABI that does the ABI's once-per-ABI work in this run
+    ("": this one does it).
+    """
     stages = stages or Stages()
     started = time.monotonic()
-    result = reports.TargetResult(target.name, target.runner)
+    result = reports.TargetResult(
+        target.name, target.runner, abi=target.abi.name, per_abi=per_abi_in or reports.HERE
+    )
     junit = reports_dir / f"{target.name}.xml"
     logfile = reports_dir / f"{target.name}.log"
     for stale in (junit, logfile):
@@ -143,7 +155,7 @@ def run_target(
             return result
         result.python = prepared.python
         try:
-            built = stages.build(target, prepared)
+            built = stages.build(target, prepared, not per_abi_in)
         except build.BuildError as e:
             log(f"{target.name}: {e}")
             fail("build", str(e))
@@ -156,6 +168,7 @@ def run_target(
             prepared,
             junit=junit,
             conformance=built.conformance,
+            per_abi_in=per_abi_in,
             pytest_args=tuple(pytest_args),
         )
         result.python = inv.python
@@ -251,6 +264,7 @@ def run_matrix(
         record = history.make_record(
             ran=[t.name for t in selected],
             all_targets=targets.NAMES,
+            core=targets.core_names(),
             pytest_args=pytest_args,
             cache=asdict(cache),
             wall_seconds=time.monotonic() - started,
@@ -274,10 +288,25 @@ def run_matrix(
         finish(2, results)
         return 2, results
 
+    carriers = targets.per_abi_carriers(selected)
+
     def one(t: Target) -> reports.TargetResult:
         tlog = log if jobs <= 1 else (lambda line, _n=t.name: log(f"[{_n}] {line}"))
-        tlog(f"=== {t.name} ({t.runner}) ===")
-        r = run_target(t, pytest_args=pytest_args, reports_dir=reports_dir, stages=stages, log=tlog)
+        carrier = carriers[t.abi.name]
+        per_abi_in = "" if carrier == t else carrier.name
+        tlog(
+            f"=== {t.name} ({t.runner}"
+            + (f"; the {t.abi.name} C conformance runs in {per_abi_in}" if per_abi_in else "")
+            + ") ==="
+        )
+        r = run_target(
+            t,
+            pytest_args=pytest_args,
+            reports_dir=reports_dir,
+            per_abi_in=per_abi_in,
+            stages=stages,
+            log=tlog,
+        )
         tlog(
             f"=== {t.name}: {r.status}: {r.passed} passed, {r.failed} failed, "
             f"{r.skipped} skipped in {r.seconds:.1f} s ==="
@@ -287,8 +316,10 @@ def run_matrix(
     if jobs <= 1:
         results = [one(t) for t in selected]
     else:
+        order = schedule(selected, history.read(reports_dir))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(one, selected))
+            futures = {t.name: pool.submit(one, t) for t in order}
+            results = [futures[t.name].result() for t in selected]  # reported in table order
     status = 0 if all(r.ok for r in results) else 1
     record = finish(status, results)
     log("")
@@ -312,6 +343,19 @@ def run_matrix(
         log(line)
     log(reports.closing_line(reports.totals(results)))
     return status, results
+
+
+def schedule(selected: list[Target], records: list[dict]) -> list[Target]:
+    """The order in which to start the targets when several run at once: longest first (by
+    each target's seconds in the newest run that has it; a target never timed counts as
+    longest), so that a long emulated target does not start last and run alone at the end.
+    Ties keep the table's order."""
+    last: dict[str, float] = {}
+    for rec in records:
+        for row in rec.get("targets", []):
+            if isinstance(row.get("seconds"), (int, float)) and row.get("ok"):
+                last[row.get("target", "")] = float(row["seconds"])
+    return sorted(selected, key=lambda t: -last.get(t.name, float("inf")))
 
 
 def wall_time_lines(record: dict, results: list[reports.TargetResult]) -> list[str]:
@@ -344,7 +388,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--targets",
         default=os.environ.get("FIBER_TARGETS", ""),
-        help="comma-separated target names (default: all; env FIBER_TARGETS)",
+        help="comma-separated target names, or ABI names for all their pairs (default: all; "
+        "env FIBER_TARGETS)",
+    )
+    parser.add_argument(
+        "--pythons",
+        default=os.environ.get("FIBER_PYTHONS", ""),
+        help="comma-separated CPython versions: only the pairs on those (env FIBER_PYTHONS)",
     )
     parser.add_argument(
         "--jobs",
@@ -355,9 +405,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args(argv)
     try:
-        selected = targets.select(args.targets)
+        selected = targets.select(args.targets, args.pythons)
     except targets.UnknownTarget as e:
         print(f"matrix: error: {e}", file=sys.stderr)
+        return 2
+    if not selected:
+        print(
+            f"matrix: error: no target is on CPython {args.pythons} among {args.targets}",
+            file=sys.stderr,
+        )
         return 2
     status, _ = run_matrix(
         selected,

@@ -1,8 +1,10 @@
 """Host tools: find what the targets need, install the missing Debian packages.
 
 As root, missing packages are installed with apt-get (one `apt-get update`, one `apt-get
-install`). Otherwise :class:`ProvisionError` is raised with a message that names each missing
-tool, its Debian package and the exact command to run.
+install`), and the tools the table takes from another suite (a package written PACKAGE/SUITE:
+trixie's loongarch64 compiler, bookworm-backports' QEMU) are made in the harness's cache by
+ci/suite_tools.py. Otherwise :class:`ProvisionError` is raised with a message that names each
+missing tool, its Debian package and the exact command to run.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ci import runners
-from ci.targets import Target
-from ci.tools import SetupError, find_tool
+from ci import runners, suite_tools
+from ci.targets import TARGETS, Target
+from ci.tools import SetupError, find_tool, is_provided
 
 
 class ProvisionError(SetupError):
@@ -40,17 +42,36 @@ def packages(target: Target) -> tuple[str, ...]:
     return tuple(packages_of(Missing(what, pkg) for what, pkg in needs(target)))
 
 
+def table_tools() -> list[tuple[str, str]]:
+    """Every (command, package) of the table."""
+    return [(what, pkg) for t in TARGETS for what, pkg in needs(t)]
+
+
+def is_current(what: str, package: str) -> bool:
+    return suite_tools.is_current(what, package, table_tools())
+
+
 def missing_for(
     targets: Iterable[Target],
     which: Callable[[str], str | None] = find_tool,
     exists: Callable[[str], bool] = os.path.exists,
+    current: Callable[[str, str], bool] = is_current,
 ) -> list[Missing]:
-    """Tools and files the targets need that this host lacks, each once, in table order."""
+    """Tools and files the targets need that this host lacks, each once, in table order. A
+    tool of another suite (PACKAGE/SUITE) counts only as the harness's own copy in its cache:
+    the host's command of the same name is another version (bookworm's qemu-loongarch64 7.2
+    dies on Debian's loongarch64 code)."""
     out: list[Missing] = []
     for t in targets:
         for what, pkg in needs(t):
             m = Missing(what, pkg)
-            there = exists(what) if what.startswith("/") else which(what) is not None
+            if what.startswith("/"):
+                there = exists(what)
+            elif suite_tools.split(pkg):
+                # made from the table's current packages of that suite, too
+                there = is_provided(which(what)) and current(what, pkg)
+            else:
+                there = which(what) is not None
             if m not in out and not there:
                 out.append(m)
     return out
@@ -67,13 +88,33 @@ def apt_install_command(packages: list[str]) -> list[str]:
     return ["apt-get", "install", "-y", *packages]
 
 
+def from_other_suites(missing: Iterable[Missing]) -> list[Missing]:
+    """The missing tools the harness makes itself from another suite (PACKAGE/SUITE)."""
+    return [m for m in missing if suite_tools.split(m.package)]
+
+
 def not_root_message(missing: list[Missing]) -> str:
-    pkgs = packages_of(missing)
+    apt = [m for m in missing if not suite_tools.split(m.package)]
+    other = from_other_suites(missing)
     lines = ["missing host tools (not root, so the harness cannot install them):"]
-    for m in missing:
+    for m in apt:
         lines.append(f"  {m.what}: Debian package {m.package}")
-    lines.append("install them with:")
-    lines.append(f"  sudo apt-get update && sudo {shlex.join(apt_install_command(pkgs))}")
+    for m in other:
+        name, suite = suite_tools.split(m.package) or ("", "")
+        lines.append(
+            f"  {m.what}: Debian package {name} of {suite}, which the harness keeps in its "
+            "cache (not installed on the host)"
+        )
+    if apt:
+        lines.append("install them with:")
+        lines.append(
+            f"  sudo apt-get update && sudo {shlex.join(apt_install_command(packages_of(apt)))}"
+        )
+    if other:
+        lines.append(
+            "the harness makes the others itself when run as root (a chroot of the suite, or the "
+            "package unpacked into its cache: ci/suite_tools.py): sudo python3 -m ci provision"
+        )
     return "\n".join(lines)
 
 
@@ -102,31 +143,56 @@ def run_apt(packages: list[str], log: Callable[[str], None] = print) -> None:
             raise ProvisionError(f"{shlex.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
 
 
+def provide_from_suites(missing: list[Missing], log: Callable[[str], None] = print) -> None:
+    """Make the tools of other suites (ci/suite_tools.py) in the cache."""
+    from ci import sysroots
+
+    try:
+        suite_tools.provide(
+            [(m.what, m.package) for m in missing], table_tools(), sysroots.host_mirror(), log
+        )
+    except SetupError as e:
+        raise ProvisionError(str(e)) from None
+
+
 def ensure_tools(
     targets: Iterable[Target],
     *,
     which: Callable[[str], str | None] = find_tool,
     exists: Callable[[str], bool] = os.path.exists,
+    current: Callable[[str, str], bool] = is_current,
     root: bool | None = None,
     installer: Callable[[list[str]], None] | None = None,
+    suite_installer: Callable[[list[Missing]], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[str]:
-    """Make sure the targets' host tools are here. Returns the packages it installed.
+    """Make sure the targets' host tools are here. Returns the packages it installed (those of
+    other suites as PACKAGE/SUITE).
 
     Not root and something missing: ProvisionError naming the packages and the command.
     """
     targets = list(targets)
-    missing = missing_for(targets, which, exists)
+    missing = missing_for(targets, which, exists, current)
     if not missing:
         return []
     if root is None:
         root = is_root()
     if not root:
         raise ProvisionError(not_root_message(missing))
-    pkgs = packages_of(missing)
-    log(f"provision: installing {' '.join(pkgs)} (for {', '.join(m.what for m in missing)})")
-    (installer or (lambda p: run_apt(p, log)))(pkgs)
-    still = missing_for(targets, which, exists)
+    apt = [m for m in missing if not suite_tools.split(m.package)]
+    other = from_other_suites(missing)
+    pkgs = packages_of(apt)
+    if pkgs:
+        log(f"provision: installing {' '.join(pkgs)} (for {', '.join(m.what for m in apt)})")
+        (installer or (lambda p: run_apt(p, log)))(pkgs)
+    if other:
+        log(
+            f"provision: making {', '.join(m.what for m in other)} from "
+            f"{', '.join(packages_of(other))} in the harness's cache"
+        )
+        (suite_installer or (lambda m: provide_from_suites(m, log)))(other)
+    pkgs = pkgs + packages_of(other)
+    still = missing_for(targets, which, exists, current)
     if still:
         raise ProvisionError(
             "still missing after apt-get install: "
@@ -142,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        sel = targets.select(argv or os.environ.get("FIBER_TARGETS"))
+        sel = targets.select(
+            argv or os.environ.get("FIBER_TARGETS"), os.environ.get("FIBER_PYTHONS")
+        )
         ensure_tools(sel)
         for t in sel:
             prepared = runners.kind(t).prepare(t, log=print)

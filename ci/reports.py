@@ -1,7 +1,10 @@
 """Reports: JUnit XML per target, reports/matrix.json and matrix.md, the printed summary.
 
 reports/matrix.json is the last run's record (ci/history.py: date, commit, full or partial,
-cold or warm cache, wall time) with its per-target rows under "targets".
+cold or warm cache, wall time) with its per-target rows under "targets". A row is one ABI x
+CPython pair: its ``python`` is the exact version that ran, and ``per_abi`` says where its ABI's
+once-per-ABI share of the suite (the C conformance program, the tests of the host's tools)
+ran in this run: ``here``, or the name of the ABI's target that ran it.
 
 Counts come from the JUnit XML's test cases: a case with a <failure> or <error> is failed, one
 with <skipped> is skipped, any other passed. A fault of the harness's own steps for a target (a
@@ -18,7 +21,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The keys of each object in reports/matrix.json, in order.
-MATRIX_KEYS = ("target", "runner", "python", "passed", "failed", "skipped", "seconds")
+MATRIX_KEYS = (
+    "target",
+    "abi",
+    "runner",
+    "python",
+    "per_abi",
+    "passed",
+    "failed",
+    "skipped",
+    "seconds",
+)
+# TargetResult.per_abi of the target that did its ABI's once-per-ABI work.
+HERE = "here"
 
 
 @dataclass
@@ -109,6 +124,8 @@ class TargetResult:
     target: str
     runner: str
     python: str = "?"
+    abi: str = ""
+    per_abi: str = HERE  # where the ABI's once-per-ABI tests ran: HERE or another target
     passed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -140,12 +157,23 @@ class TargetResult:
 
 
 def _table(results: list[TargetResult]) -> tuple[list[str], list[list[str]]]:
-    head = ["target", "runner", "python", "passed", "failed", "skipped", "seconds", "status"]
+    head = [
+        "target",
+        "runner",
+        "python",
+        "C conformance",
+        "passed",
+        "failed",
+        "skipped",
+        "seconds",
+        "status",
+    ]
     rows = [
         [
             r.target,
             r.runner,
             r.python,
+            r.per_abi if r.per_abi == HERE else f"in {r.per_abi}",
             str(r.passed),
             str(r.failed),
             str(r.skipped),
@@ -160,7 +188,7 @@ def _table(results: list[TargetResult]) -> tuple[list[str], list[list[str]]]:
 def format_text(results: list[TargetResult]) -> str:
     head, rows = _table(results)
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    numeric = {3, 4, 5, 6}
+    numeric = {4, 5, 6, 7}
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(

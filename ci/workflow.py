@@ -4,12 +4,20 @@
 committed file differs from what the table gives (tests/harness/test_generated.py checks too).
 To use it on GitHub, copy it to .github/workflows/.
 
-Jobs: one Linux job per target (in a Debian bookworm container with CPython 3.11, root, the
-same kind of machine as this project's), each running that target's nox session, which
-provisions the tools and the sysroot itself; one job running the harness's own tests; one
-running the checks (``nox -s lint``); and a
-Windows job that runs the suite natively on a Windows runner (the x86_64-windows target runs
-only the C programs under Wine; its Python tests need a real Windows Python).
+Jobs:
+
+- one Linux job per ABI (in a Debian bookworm container with CPython 3.11, root, the same kind
+  of machine as this project's), running that ABI's nox session: every CPython pair of the
+  ABI in one matrix run, which provisions the tools and the sysroots itself. Per ABI rather
+  than per pair: an ABI's pairs share its host tools, and sid's 3.14 and 3.15 share one
+  sysroot, so a job per pair would install and download the same things up to four times;
+  and a matrix run does the ABI's Python-independent work (the C conformance program) once,
+  which one job per pair would repeat in every job;
+- a job running the harness's own tests, and one running the checks (``nox -s lint``);
+- the whole suite natively on hosted runners, once per CPython version of the table: Windows
+  (the x86_64-windows target here runs only the C programs under Wine, its Python tests need a
+  real Windows Python) and macOS on arm64 and on x86_64 (this machine can only assemble the
+  Mach-O files and check their unwind info): ``python -m ci build --host``, then pytest.
 """
 
 from __future__ import annotations
@@ -19,11 +27,17 @@ import re
 import sys
 
 from ci import paths
-from ci.targets import PYTHON_DEPS, TARGETS
+from ci.suite_tools import BACKPORTS, split
+from ci.targets import ABIS, PYTHON_DEPS, VERSIONS, Abi, pairs_of
 
 WORKFLOW = paths.ROOT / "ci" / "github-workflow.yml"
 CONTAINER = "python:3.11-bookworm"
-PYTHON = "3.11"
+# The hosted runners of the native jobs: (job id, title, runs-on).
+NATIVE_RUNNERS = (
+    ("windows-native", "x86_64-windows", "windows-latest"),
+    ("macos-arm64", "arm64-macos", "macos-14"),
+    ("macos-x86_64", "x86_64-macos", "macos-13"),
+)
 
 HEADER = """\
 # Generated from ci/targets.py by `python -m ci workflow --write`: do not edit by hand.
@@ -79,6 +93,12 @@ def to_yaml(obj, indent: int = 0) -> list[str]:
     return lines
 
 
+def needs_chroot(abi: Abi) -> bool:
+    """Whether the ABI runs a tool in a chroot of another suite (ci/suite_tools.py), which
+    needs a mount namespace: a privileged container."""
+    return any((split(pkg) or ("", BACKPORTS))[1] != BACKPORTS for _, pkg in abi.tools)
+
+
 def workflow() -> dict:
     checkout = {"uses": "actions/checkout@v4"}
     install_nox = {"name": "Install nox", "run": "python3 -m pip install nox"}
@@ -105,57 +125,70 @@ def workflow() -> dict:
             "with": {"name": name, "path": "reports/"},
         }
 
+    def native_job(job: str, title: str, runs_on: str) -> dict:
+        """The whole suite natively on a hosted runner, once per CPython version."""
+        conformance = "build/host/conformance" + (".exe" if "windows" in job else "")
+        return {
+            "name": title + " (native Python ${{ matrix.python }})",
+            "runs-on": runs_on,
+            "timeout-minutes": 30,
+            "strategy": {"fail-fast": False, "matrix": {"python": list(VERSIONS)}},
+            "steps": [
+                checkout,
+                {
+                    "uses": "actions/setup-python@v5",
+                    "with": {"python-version": "${{ matrix.python }}", "allow-prereleases": True},
+                },
+                {
+                    "name": "Install test dependencies",
+                    "run": "python -m pip install " + " ".join(PYTHON_DEPS),
+                },
+                {
+                    "name": "Build with fiber._build (the runner's compiler)",
+                    "run": "python -m ci build --host",
+                },
+                {
+                    "name": "Test",
+                    "env": {"FIBER_CONFORMANCE_EXE": conformance},
+                    "run": 'python -m pytest -m "not harness" -p xdist -n 2 '
+                    f"--timeout=120 -rfE --junitxml=reports/{job}.xml",
+                },
+                upload(f"reports-{job}-${{{{ matrix.python }}}}"),
+            ],
+        }
+
+    linux_rows = [
+        {
+            "abi": a.name,
+            "runner": a.emulator or a.runner,
+            "pythons": " ".join(t.version for t in pairs_of(a.name) if t.version) or "none",
+            "options": "--privileged" if needs_chroot(a) else "",
+        }
+        for a in ABIS
+    ]
     return {
         "name": "matrix",
         "on": {"push": None, "pull_request": None, "workflow_dispatch": None},
         "jobs": {
             "linux": {
-                "name": "${{ matrix.target }} (${{ matrix.runner }})",
+                "name": "${{ matrix.abi }} (${{ matrix.runner }}; Python ${{ matrix.pythons }})",
                 "runs-on": "ubuntu-latest",
-                "container": CONTAINER,
-                "timeout-minutes": 60,
-                "strategy": {
-                    "fail-fast": False,
-                    "matrix": {
-                        "include": [{"target": t.name, "runner": t.runner} for t in TARGETS]
-                    },
-                },
+                "container": {"image": CONTAINER, "options": "${{ matrix.options }}"},
+                "timeout-minutes": 90,
+                "strategy": {"fail-fast": False, "matrix": {"include": linux_rows}},
                 "steps": [
                     checkout,
                     install_nox,
                     {
-                        "name": "Provision, build and test ${{ matrix.target }}",
-                        "run": "python3 -m nox -s ${{ matrix.target }}",
+                        "name": "Provision, build and test every pair of ${{ matrix.abi }}",
+                        "run": "python3 -m nox -s ${{ matrix.abi }}",
                     },
-                    upload("reports-${{ matrix.target }}"),
+                    upload("reports-${{ matrix.abi }}"),
                 ],
             },
             "harness": nox_job("harness tests", "harness"),
             "lint": nox_job("ruff, mypy, clang-format", "lint"),
-            "windows-native": {
-                "name": "x86_64-windows (native Python)",
-                "runs-on": "windows-latest",
-                "timeout-minutes": 30,
-                "steps": [
-                    checkout,
-                    {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON}},
-                    {
-                        "name": "Install test dependencies",
-                        "run": "python -m pip install " + " ".join(PYTHON_DEPS),
-                    },
-                    {
-                        "name": "Build with fiber._build (mingw gcc of the runner)",
-                        "run": "python -m ci build --host",
-                    },
-                    {
-                        "name": "Test",
-                        "env": {"FIBER_CONFORMANCE_EXE": "build/host/conformance.exe"},
-                        "run": 'python -m pytest -m "not harness" -p xdist -n 2 '
-                        "--timeout=120 -rfE --junitxml=reports/windows-native.xml",
-                    },
-                    upload("reports-windows-native"),
-                ],
-            },
+            **{job: native_job(job, title, on) for job, title, on in NATIVE_RUNNERS},
         },
     }
 

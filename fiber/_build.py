@@ -34,22 +34,6 @@ CONFORMANCE_C = ROOT / "tests" / "c" / "conformance.c"
 # ABIs for anything else). So the build never needs to know the target's CPU.
 SWITCH_S = ASM_DIR / "switch.S"
 
-# The per-ABI files by the harness's architecture labels (Boost.Context-style names: arch, ABI,
-# format, assembler). NOT used by the build, which compiles SWITCH_S. Kept only for the tools
-# that look at one ABI's file by label (ci/bench/insns.py, tests/test_harness_targets.py);
-# assembling SWITCH_S with the target's compiler gives the same object, so those can move to it
-# and this table can go.
-ASM_FILES = {
-    "x86_64": "switch_x86_64_sysv_elf_gas.S",
-    "i686": "switch_i386_sysv_elf_gas.S",
-    "aarch64": "switch_arm64_aapcs_elf_gas.S",
-    "armhf": "switch_arm_aapcs_elf_gas.S",
-    "riscv64": "switch_riscv64_lp64d_elf_gas.S",
-    "s390x": "switch_s390x_sysv_elf_gas.S",
-    "ppc64le": "switch_ppc64le_elfv2_elf_gas.S",
-    "loongarch64": "switch_loongarch64_lp64d_elf_gas.S",
-}
-
 # Warnings that catch real bugs in this code base; -Werror is left to the tests' builds.
 WARNINGS = ("-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers")
 

@@ -4,11 +4,16 @@ The harness (ci/) runs this one suite on every target. It describes the target t
 through environment variables; a plain ``pytest`` on a developer machine sets none of them and
 tests the host natively.
 
-- FIBER_TARGET: the target name from ci/targets.py (unset: the host, natively).
+- FIBER_TARGET: the ABI's name from ci/targets.py, what the tests run on (unset: the host,
+  natively); FIBER_PAIR: the target's, the ABI x CPython pair (aarch64-linux-py3.14).
 - FIBER_RUNNER: a command prefix that runs one of the target's programs from here, shell-split
   (``qemu-aarch64 -L /cache/sysroot-arm64``, ``wine64``; empty: run directly).
 - FIBER_CONFORMANCE_EXE: the C conformance program, prebuilt for the target by the harness
   (unset: the tests build it for the host).
+- FIBER_PER_ABI_IN: set when another target of the same ABI does the ABI's once-per-ABI work in
+  this run (its name): the tests that do not depend on the Python version, those marked
+  ``target_program`` (the C conformance program) or ``native_only`` (the host's own tools),
+  are then deselected here.
 
 The folders: tests/ holds what every target runs (the C core through tests/c/conformance.c,
 the Python API, the asyncio bridge); tests/harness/ tests the harness itself, natively.
@@ -25,6 +30,8 @@ import shlex
 import pytest
 
 TARGET = os.environ.get("FIBER_TARGET", "")
+PER_ABI_IN = os.environ.get("FIBER_PER_ABI_IN", "")
+PER_ABI_MARKERS = ("target_program", "native_only")
 RUNNER = tuple(shlex.split(os.environ.get("FIBER_RUNNER", "")))
 IS_WINDOWS_TARGET = TARGET.endswith("-windows")
 
@@ -45,6 +52,11 @@ def pytest_collection_modifyitems(config, items):
         f"for {TARGET})"
     )
     no_python = pytest.mark.skip(reason=NO_WINDOWS_PYTHON)
+    if PER_ABI_IN:
+        elsewhere = [i for i in items if any(m in i.keywords for m in PER_ABI_MARKERS)]
+        if elsewhere:
+            config.hook.pytest_deselected(items=elsewhere)
+            items[:] = [i for i in items if i not in elsewhere]
     for item in items:
         if not native and "native_only" in item.keywords:
             item.add_marker(not_native)

@@ -13,10 +13,11 @@ Which program runs:
 - unset (a plain ``pytest``): the program is built here for the host.
 
 ``test_cross_target_case``: on a host run (``FIBER_TARGET`` unset) the program is also built
-for every other target of ci/targets.py with that target's compiler and run the way its
-runner kind runs it (``qemu-ARCH -L SYSROOT``, Wine), with the sysroot or Wine prefix the
-harness cached; skipped, with the reason and the command that provides it, where a compiler,
-an emulator or that cache entry is missing.
+for every other ABI of ci/targets.py with that ABI's compiler and run the way its runner kind
+runs it (``qemu-ARCH -L SYSROOT``, Wine), with a sysroot or the Wine prefix the harness cached
+for one of the ABI's targets (the program does not depend on the Python version); skipped,
+with the reason and the command that provides it, where a compiler, an emulator or that cache
+entry is missing.
 
 To run the program by hand: ``conformance --list``, ``conformance`` (every case, each in a
 forked child on POSIX), ``conformance CASE_NAME`` (one case, in-process, for a debugger).
@@ -34,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from ci import provision, runners
-from ci.targets import TARGETS, Target
+from ci.targets import ABIS, Abi, Target, pairs_of
 from ci.tools import find_tool
 from fiber import _build
 
@@ -199,45 +200,60 @@ def test_conformance(case, conformance_run):
 # The other targets on a host run: the table's, run the harness's way
 # ---------------------------------------------------------------------------------------
 
-# Every target of ci/targets.py that does not run natively here. Each is built with its own
-# compiler and run through its runner kind (ci/runners/) with what the harness cached
-# (`python -m ci provision` makes it): the same prefix and environment as in a matrix run.
-CROSS_TARGETS = [t for t in TARGETS if t.runner_kind != "native"]
+# Every ABI of ci/targets.py that does not run natively here. Each is built with its own
+# compiler and run through the runner kind (ci/runners/) of one of its targets with what the
+# harness cached for it (`python -m ci provision` makes it): the same prefix and environment
+# as in a matrix run.
+CROSS_ABIS = [a for a in ABIS if a.runner != "native"]
+
+
+def _prepared_target(abi: Abi):
+    """The first target of `abi` whose runner kind finds what it needs in the cache."""
+    for target in pairs_of(abi.name):
+        prepared = runners.kind(target).find(target)
+        if prepared is not None:
+            return target, prepared
+    return None
 
 
 class _CrossRuns:
-    """Build and run the program once per cross target; remember the outcome."""
+    """Build and run the program once per cross ABI; remember the outcome."""
 
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory
         self.cache: dict[str, tuple[str, object]] = {}
 
-    def get(self, target: Target):
-        if target.name not in self.cache:
-            self.cache[target.name] = self._make(target)
-        return self.cache[target.name]
+    def get(self, abi: Abi):
+        if abi.name not in self.cache:
+            self.cache[abi.name] = self._make(abi)
+        return self.cache[abi.name]
 
-    def _make(self, target: Target):
+    def _make(self, abi: Abi):
+        first: Target = pairs_of(abi.name)[0]
         missing = [
             cmd
-            for cmd, _ in provision.needs(target)
+            for cmd, _ in provision.needs(first)
             if not cmd.startswith("/") and find_tool(cmd) is None
         ]
         if missing:
             return (
                 "skip",
-                f"{', '.join(missing)} not installed (python -m ci provision {target.name})",
+                f"{', '.join(missing)} not installed (python -m ci provision {abi.name})",
             )
-        kind = runners.kind(target)
-        prepared = kind.find(target)
-        if prepared is None:
+        found = _prepared_target(abi)
+        if found is None:
+            kind = runners.kind(first)
             return (
                 "skip",
-                f"no {kind.cache_entry(target)} in the harness's cache "
-                f"(python -m ci provision {target.name})",
+                f"no {kind.cache_entry(first)} in the harness's cache "
+                f"(python -m ci provision {first.name})",
             )
-        tc = target.toolchain(prepared.sysroot.path if prepared.sysroot else None)
-        out = self.tmp.mktemp(f"conformance-{target.name}") / f"conformance{tc.exe_suffix}"
+        target, prepared = found
+        kind = runners.kind(target)
+        tc = target.toolchain(
+            prepared.sysroot.path if prepared.sysroot else None, find_tool(target.cc)
+        )
+        out = self.tmp.mktemp(f"conformance-{abi.name}") / f"conformance{tc.exe_suffix}"
         try:
             _build.build_conformance(tc, out)
         except subprocess.CalledProcessError as exc:
@@ -256,10 +272,10 @@ def cross_runs(tmp_path_factory) -> _CrossRuns:
     return _CrossRuns(tmp_path_factory)
 
 
-def _cross_outcome(cross_runs, target):
+def _cross_outcome(cross_runs, abi):
     if TARGET:
-        pytest.skip(f"cross targets run on a host run only (this run is for {TARGET})")
-    kind, value = cross_runs.get(target)
+        pytest.skip(f"cross ABIs run on a host run only (this run is for {TARGET})")
+    kind, value = cross_runs.get(abi)
     if kind == "skip":
         pytest.skip(value)
     if kind == "fail":
@@ -268,22 +284,22 @@ def _cross_outcome(cross_runs, target):
 
 
 # On a target run (FIBER_TARGET set) the cross items are not generated at all: each function
-# then shows up once, skipped for an empty parameter set, rather than as 84 skips.
-_CROSS = [] if TARGET else CROSS_TARGETS
+# then shows up once, skipped for an empty parameter set, rather than as hundreds of skips.
+_CROSS = [] if TARGET else CROSS_ABIS
 
 
-@pytest.mark.parametrize("target", _CROSS, ids=[t.name for t in _CROSS])
-def test_cross_target_lists_every_case(target, cross_runs):
-    listed, run = _cross_outcome(cross_runs, target)
+@pytest.mark.parametrize("abi", _CROSS, ids=[a.name for a in _CROSS])
+def test_cross_target_lists_every_case(abi, cross_runs):
+    listed, run = _cross_outcome(cross_runs, abi)
     assert listed == CASES
     assert not run.stray, run.transcript()
 
 
 @pytest.mark.parametrize(
-    "target,case",
-    [(t, c) for t in _CROSS for c in CASES],
-    ids=[f"{t.name}-{c}" for t in _CROSS for c in CASES],
+    "abi,case",
+    [(a, c) for a in _CROSS for c in CASES],
+    ids=[f"{a.name}-{c}" for a in _CROSS for c in CASES],
 )
-def test_cross_target_case(target, case, cross_runs):
-    _listed, run = _cross_outcome(cross_runs, target)
+def test_cross_target_case(abi, case, cross_runs):
+    _listed, run = _cross_outcome(cross_runs, abi)
     check_case(run, case)

@@ -7,12 +7,13 @@ this checks, per ABI, that the rule is really in the object, so that a regressio
 cause. Each ABI's object is what the build compiles: asm/switch.S, assembled by that target's
 cross compiler, which also shows that switch.S picks the ABI's file by the compiler's target.
 
-Compilers: the Debian cross compilers by their usual names. One can be replaced by setting
-FIBER_CC_<ABI> (for example FIBER_CC_LOONGARCH64="chroot-wrapper loongarch64-linux-gnu-gcc"):
-bookworm has no loongarch64 cross compiler, so the harness supplies trixie's one through a
-chroot. The objects are read with the target's own readelf when it is installed (FIBER_READELF
-_<ABI> or <triple>-readelf; the host's binutils cannot apply every target's relocations inside
-.eh_frame, loongarch64's among them), else with the host's readelf.
+Compilers: each ABI's compiler of the harness's table (ci/targets.py), found on PATH or among
+the tools the harness provides in its cache (bookworm has no loongarch64 cross compiler:
+`python -m ci provision loongarch64-linux` makes a wrapper that runs trixie's in a chroot).
+One can be replaced by setting FIBER_CC_<ABI> (a command, shell-split). The objects are read
+with the target's own readelf when it is there (FIBER_READELF_<ABI> or <triple>-readelf; the
+host's binutils cannot apply every target's relocations inside .eh_frame, loongarch64's among
+them), else with the host's readelf.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from ci.targets import ABIS as TABLE
+from ci.tools import find_tool
 from fiber import _build
 
 # Drives the host's cross compilers and readelf.
@@ -34,8 +37,7 @@ pytestmark = pytest.mark.native_only
 
 @dataclass(frozen=True)
 class Abi:
-    name: str
-    cc: str  # the compiler's usual command (FIBER_CC_<NAME> replaces it)
+    name: str  # the arch of the ABI's row in ci/targets.py
     triple: str  # for <triple>-readelf
     asm_file: str  # the per-ABI file asm/switch.S must pick for this compiler
     sp: int  # DWARF number of the stack pointer,
@@ -61,7 +63,6 @@ class Abi:
 ABIS = [
     Abi(
         "x86_64",
-        "gcc",
         "x86_64-linux-gnu",
         "switch_x86_64_sysv_elf_gas.S",
         7,
@@ -72,7 +73,6 @@ ABIS = [
     ),
     Abi(
         "i686",
-        "i686-linux-gnu-gcc",
         "i686-linux-gnu",
         "switch_i386_sysv_elf_gas.S",
         4,
@@ -83,7 +83,6 @@ ABIS = [
     ),
     Abi(
         "aarch64",
-        "aarch64-linux-gnu-gcc",
         "aarch64-linux-gnu",
         "switch_arm64_aapcs_elf_gas.S",
         31,
@@ -94,7 +93,6 @@ ABIS = [
     ),
     Abi(
         "armhf",
-        "arm-linux-gnueabihf-gcc",
         "arm-linux-gnueabihf",
         "switch_arm_aapcs_elf_gas.S",
         13,
@@ -105,7 +103,6 @@ ABIS = [
     ),
     Abi(
         "riscv64",
-        "riscv64-linux-gnu-gcc",
         "riscv64-linux-gnu",
         "switch_riscv64_lp64d_elf_gas.S",
         2,
@@ -116,7 +113,6 @@ ABIS = [
     ),
     Abi(
         "s390x",
-        "s390x-linux-gnu-gcc",
         "s390x-linux-gnu",
         "switch_s390x_sysv_elf_gas.S",
         15,
@@ -127,7 +123,6 @@ ABIS = [
     ),
     Abi(
         "ppc64le",
-        "powerpc64le-linux-gnu-gcc",
         "powerpc64le-linux-gnu",
         "switch_ppc64le_elfv2_elf_gas.S",
         1,
@@ -138,7 +133,6 @@ ABIS = [
     ),
     Abi(
         "loongarch64",
-        "loongarch64-linux-gnu-gcc",
         "loongarch64-linux-gnu",
         "switch_loongarch64_lp64d_elf_gas.S",
         3,
@@ -150,20 +144,28 @@ ABIS = [
 ]
 BY_NAME = {a.name: a for a in ABIS}
 
-HOW_TO_INSTALL = {
-    "loongarch64": "bookworm has none: trixie's gcc-14-loongarch64-linux-gnu in a trixie amd64 "
-    "chroot, named by FIBER_CC_LOONGARCH64",
-}
+
+def table_row(abi: Abi):
+    """The ABI's row of the harness's table (ci/targets.py)."""
+    return next(a for a in TABLE if a.arch == abi.name and a.os == "linux")
 
 
 def compiler(abi: Abi) -> list[str]:
     """The compiler command for `abi`, or a skip that says how to get one."""
-    cmd = shlex.split(os.environ.get(f"FIBER_CC_{abi.name.upper()}", "") or abi.cc)
-    if not shutil.which(cmd[0]):
-        how = HOW_TO_INSTALL.get(
-            abi.name, f"Debian: gcc-{abi.triple}, or set FIBER_CC_{abi.name.upper()}"
+    override = os.environ.get(f"FIBER_CC_{abi.name.upper()}", "")
+    if override:
+        cmd = shlex.split(override)
+        found = shutil.which(cmd[0])
+    else:
+        cc = table_row(abi).cc or "gcc"
+        found = find_tool(cc)
+        cmd = [found or cc]
+    if not found:
+        row = table_row(abi)
+        pytest.skip(
+            f"{cmd[0]} is not installed (python -m ci provision {row.name}, or set "
+            f"FIBER_CC_{abi.name.upper()})"
         )
-        pytest.skip(f"{cmd[0]} is not installed ({how})")
     return cmd
 
 
@@ -172,8 +174,9 @@ def readelf_for(abi: Abi) -> list[str]:
     if env:
         return shlex.split(env)
     for cmd in (f"{abi.triple}-readelf", "readelf"):
-        if shutil.which(cmd):
-            return [cmd]
+        found = find_tool(cmd)
+        if found:
+            return [found]
     pytest.skip("readelf is not installed (Debian: binutils)")
 
 
@@ -210,6 +213,11 @@ def test_every_elf_file_in_asm_is_an_abi_here():
     """A new asm/*_elf_gas.S needs its row above, and every row names an existing file."""
     on_disk = {p.name for p in _build.ASM_DIR.glob("switch_*_elf_gas.S")}
     assert on_disk == {a.asm_file for a in ABIS}
+
+
+def test_every_linux_abi_of_the_table_is_checked_here():
+    """A new Linux ABI of ci/targets.py needs its expected unwind rule above."""
+    assert {a.arch for a in TABLE if a.os == "linux"} == {a.name for a in ABIS}
 
 
 @pytest.mark.parametrize("abi", ABIS, ids=[a.name for a in ABIS])

@@ -92,7 +92,7 @@ def insns_markdown(counts: list[Count]) -> str:
             c.arch,
             _executed_and_static(c, c.ours_executed, c.ours_static),
             _executed_and_static(c, c.ours_fp_executed, c.ours_fp_static),
-            str(c.boost),
+            str(c.boost) if c.boost else "-",
             _to_boost(c, c.ours_executed),
             _to_boost(c, c.ours_fp_executed),
             c.boost_source,

@@ -200,7 +200,14 @@ def main(argv: list[str]) -> int:
         "--matrix-from-history",
         action="store_true",
         help="do not run the matrix twice (cold cache, then warm); quote the newest "
-        "full runs of each from reports/matrix-history.jsonl",
+        "passing runs of each scope from reports/matrix-history.jsonl",
+    )
+    ap.add_argument(
+        "--matrix-scope",
+        choices=(*matrix_wall.SCOPES, "both"),
+        default=matrix_wall.CORE,
+        help="which matrix to time cold and warm: core (16 + 1 targets, the default), full "
+        "(every pair: tens of minutes), or both",
     )
     args = ap.parse_args(argv)
 
@@ -231,11 +238,14 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001
             print(f"callgrind counts failed: {exc}", file=sys.stderr)
     # Last, so that the CPU figures above are not taken beside a matrix run's load.
+    scopes = matrix_wall.SCOPES if args.matrix_scope == "both" else (args.matrix_scope,)
     if args.matrix_from_history:
         walls = matrix_wall.from_history(REPORTS)
     else:
-        print("harness matrix wall time, cold cache then warm ...", flush=True)
-        walls = matrix_wall.measure(ROOT, log=lambda s: print(s, flush=True))
+        walls = []
+        for scope in scopes:
+            print(f"harness {scope} matrix wall time, cold cache then warm ...", flush=True)
+            walls += matrix_wall.measure(ROOT, log=lambda s: print(s, flush=True), scope=scope)
     rows += matrix_wall.rows(walls)
     harness = matrix_wall.markdown(walls)
     machine["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,9 +1,14 @@
 """Runner kinds: how a target's programs and its Python run, one module per kind.
 
-A target's row names its kind (``Target.runner_kind``); :func:`kind` imports the module of that
-name from this package. Today's kinds:
+A target's kind is ``Target.runner_kind`` (ci/targets.py: the ABI's runner, "loader" for a
+native ABI on a Python other than the host's); :func:`kind` imports the module of that name
+from this package. The kinds:
 
 - ``native``: the host's Python runs pytest, the target's programs run directly.
+- ``loader``: a Debian sysroot's interpreter of the host's architecture runs pytest natively,
+  through the sysroot's own dynamic loader (``SYSROOT/lib64/ld-linux-x86-64.so.2
+  --library-path ... SYSROOT/usr/bin/python3.14``), and so do its xdist workers and the
+  programs it starts (its glibc is newer than the host's).
 - ``qemu``: a Debian sysroot's Python runs pytest under ``qemu-ARCH -L SYSROOT``, and so do its
   xdist workers (no binfmt_misc here: nothing can exec an emulated ``sys.executable``).
 - ``wine``: the host's Python runs pytest; the target's Windows programs run under Wine.
@@ -11,16 +16,16 @@ name from this package. Today's kinds:
 The interface every kind module provides (the harness calls nothing else of it):
 
 ``TEST_TIMEOUT_SCALE: float``
-    the per-test timeout is the native one (FIBER_TEST_TIMEOUT, default 60 s) times this.
+    the per-test timeout is the native one (FIBER_TEST_TIMEOUT, default 120 s) times this.
 ``RUN_TIMEOUT: float``
     seconds after which a target's whole pytest run is stopped (FIBER_RUN_TIMEOUT overrides).
 ``WORKERS: int``
     xdist workers for a target's run (FIBER_WORKERS overrides).
 ``host_needs(target) -> tuple[(what, debian_package), ...]``
-    host commands (or absolute file paths) the kind needs beyond the row's own ``tools``.
+    host commands (or absolute file paths) the kind needs beyond the ABI's own ``tools``.
 ``cache_entry(target) -> str | None``
-    what the kind keeps in the cache folder for `target`, as reports name it ("sysroot
-    i686-linux", "Wine prefix"); None when it keeps nothing.
+    what the kind keeps in the cache folder for `target`, as reports name it ("sysroot sid
+    arm64", "Wine prefix"; pairs that share one name it alike); None when it keeps nothing.
 ``find(target, cache=None) -> Prepared | None``
     the prepared state if the cache already holds everything `target` needs; never builds.
 ``prepare(target, log) -> Prepared``
@@ -34,8 +39,7 @@ The interface every kind module provides (the harness calls nothing else of it):
 ``environment(target, prepared) -> Environment``
     variables to set and to remove for that Python.
 
-A new kind (docs/harness.md sketches a loader/chroot kind for the Pythons of other Debian
-suites) is one more module here with these names, and rows naming it in ci/targets.py.
+A new kind is one more module here with these names.
 """
 
 from __future__ import annotations
@@ -52,11 +56,15 @@ from types import ModuleType
 from ci import paths
 from ci.sysroots import Sysroot
 from ci.targets import Target
+from ci.tools import cache_bin
 
 Log = Callable[[str], None]
 
-# The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides).
-BASE_TEST_TIMEOUT = 60
+# The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides). 120, not 60: the
+# randomised-schedule test (tests/test_fiber_stateful.py) took 70 s natively on this 2-core
+# machine while the matrix and other work loaded it, and a timeout is there to catch hangs,
+# not to judge speed.
+BASE_TEST_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,10 @@ class Prepared:
     python: str
     sysroot: Sysroot | None = None
     cached: Path | None = None
+
+    @property
+    def sysroot_path(self) -> Path | None:
+        return self.sysroot.path if self.sysroot is not None else None
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ def pytest_invocation(
     *,
     junit: Path,
     conformance: Path | None = None,
+    per_abi_in: str = "",
     pytest_args: tuple[str, ...] = (),
     host_python: str = sys.executable,
     n_workers: int | None = None,
@@ -140,8 +153,12 @@ def pytest_invocation(
     """The pytest run of the suite for `target`, as its runner kind runs it.
 
     The suite is tests/ less tests/harness/ (the harness's own tests run once, natively, in
-    `nox -s harness`). Every run goes through pytest-xdist with at least one worker, so a test
-    that crashes its worker fails alone and the run and its JUnit report go on. The per-test timeout
+    `nox -s harness`). `per_abi_in` names the target of the same ABI that does the ABI's
+    once-per-ABI work in this run (tests/conftest.py then deselects the tests marked
+    ``target_program`` or ``native_only`` here); "" when this target does it.
+
+    Every run goes through pytest-xdist with at least one worker, so a test that crashes its
+    worker fails alone and the run and its JUnit report go on. The per-test timeout
     (pytest-timeout, signal method: a clean failure for a hang in Python code) is scaled per
     kind; the ci.hangwatch plugin backs it up for hangs in native code, ending the worker at
     1.5x the timeout with the stacks dumped and the test named.
@@ -180,9 +197,14 @@ def pytest_invocation(
     ]
     environment = k.environment(target, prepared)
     env = {
-        "FIBER_TARGET": target.name,
+        # The tests see the ABI (what they run on), and the pair apart.
+        "FIBER_TARGET": target.abi.name,
+        "FIBER_PAIR": target.name,
+        "FIBER_PER_ABI_IN": per_abi_in,
         "FIBER_RUNNER": shlex.join(k.prefix(target, prepared)),
         "FIBER_HANG_DIR": str(hang_dir or junit.parent / ".hang" / target.name),
+        # The commands the harness provides in its cache (ci/suite_tools.py) by their names.
+        "PATH": os.pathsep.join([str(cache_bin()), os.environ.get("PATH", os.defpath)]),
         **environment.set,
     }
     if conformance is not None:

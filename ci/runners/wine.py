@@ -24,7 +24,7 @@ from ci.runners import Environment, Log, Prepared
 from ci.targets import Target
 from ci.tools import SetupError, find_tool
 
-TEST_TIMEOUT_SCALE = 3.0
+TEST_TIMEOUT_SCALE = 1.5
 RUN_TIMEOUT = 20 * 60.0
 WORKERS = 1
 

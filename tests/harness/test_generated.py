@@ -20,24 +20,39 @@ def test_committed_workflow_equals_the_generated_one():
     )
 
 
-def test_workflow_has_a_linux_job_per_target_running_its_nox_session():
+def test_workflow_has_a_linux_job_per_abi_running_every_pair_of_it():
     wf = workflow.workflow()
     linux = wf["jobs"]["linux"]
     include = linux["strategy"]["matrix"]["include"]
-    assert [row["target"] for row in include] == list(targets.NAMES)
-    assert [row["runner"] for row in include] == [t.runner for t in targets.TARGETS]
+    assert [row["abi"] for row in include] == list(targets.ABI_NAMES)
+    for row in include:
+        pairs = targets.pairs_of(row["abi"])
+        assert row["pythons"] == (" ".join(t.version for t in pairs if t.version) or "none")
+        # the ABI's nox session runs all of them: every pair of the table has its job
+        assert row["runner"] == pairs[0].abi.emulator or row["runner"] == "native"
     assert linux["strategy"]["fail-fast"] is False
     runs = [s.get("run", "") for s in linux["steps"]]
-    assert "python3 -m nox -s ${{ matrix.target }}" in runs
+    assert "python3 -m nox -s ${{ matrix.abi }}" in runs
+    # The chroot of trixie's loongarch64 compiler needs a mount namespace.
+    options = {row["abi"]: row["options"] for row in include}
+    assert options["loongarch64-linux"] == "--privileged" and options["aarch64-linux"] == ""
 
 
-def test_workflow_windows_job_runs_the_suite_natively():
-    job = workflow.workflow()["jobs"]["windows-native"]
-    assert job["runs-on"].startswith("windows")
-    runs = " ; ".join(s.get("run", "") for s in job["steps"])
+@pytest.mark.parametrize("job", ["windows-native", "macos-arm64", "macos-x86_64"])
+def test_workflow_native_jobs_run_the_whole_suite_on_every_version(job):
+    spec = workflow.workflow()["jobs"][job]
+    assert spec["runs-on"].startswith("windows" if "windows" in job else "macos")
+    assert spec["strategy"]["matrix"]["python"] == list(targets.VERSIONS)
+    runs = " ; ".join(s.get("run", "") for s in spec["steps"])
     assert "python -m ci build --host" in runs
     assert "pip install " + " ".join(targets.PYTHON_DEPS) in runs
     assert "-m pytest" in runs and "not harness" in runs
+
+
+def test_macos_jobs_run_on_arm64_and_x86_64_runners():
+    jobs = workflow.workflow()["jobs"]
+    assert jobs["macos-arm64"]["runs-on"] == "macos-14"  # Apple silicon
+    assert jobs["macos-x86_64"]["runs-on"] == "macos-13"  # Intel
 
 
 def test_workflow_is_valid_yaml_of_the_same_structure():
@@ -73,11 +88,29 @@ def test_readme_target_table_equals_the_generated_one():
     )
 
 
-def test_readme_table_has_one_row_per_target():
-    rows = [ln for ln in readme.table().splitlines()[2:]]
-    assert [r.split("|")[1].strip() for r in rows] == list(targets.NAMES)
-    assert "| aarch64-linux | aarch64-linux-gnu-gcc | arm64 | qemu-aarch64 |" in readme.table()
-    assert "| x86_64-windows | x86_64-w64-mingw32-gcc | (none) | wine64 |" in readme.table()
+def test_readme_table_has_one_row_per_abi_and_a_column_per_python():
+    lines = readme.table().splitlines()
+    head = [c.strip() for c in lines[0].split("|")[1:-1]]
+    assert head[4:-1] == list(targets.VERSIONS)
+    rows = [ln for ln in lines[2:] if ln.startswith("|")]
+    assert [r.split("|")[1].strip() for r in rows] == list(targets.ABI_NAMES)
+    table = readme.table()
+    assert (
+        "| aarch64-linux | aarch64-linux-gnu-gcc | arm64 | qemu-aarch64 | bookworm | trixie "
+        "| sid | sid |" in table
+    )
+    assert "| x86_64-linux | host gcc | amd64 | native, loader | host | trixie |" in table
+    assert (
+        "| loongarch64-linux | loongarch64-linux-gnu-gcc | loong64 | qemu-loongarch64 | - |"
+        in table
+    )
+    assert "| x86_64-windows | x86_64-w64-mingw32-gcc | (none) | wine64 | - | - | - | - |" in table
+    # every pair is one cell that is not "-"
+    cells = sum(
+        1 for r in rows for c in r.split("|")[5 : 5 + len(targets.VERSIONS)] if c.strip() != "-"
+    )
+    assert cells == len([t for t in targets.TARGETS if t.python])
+    assert f"{len(targets.TARGETS)} targets." in table
 
 
 def test_splice_needs_the_markers():
@@ -140,33 +173,39 @@ def noxfile(monkeypatch):
     return fake
 
 
-def test_nox_lists_one_session_per_target_and_the_matrix(noxfile):
+def test_nox_lists_one_session_per_target_and_per_abi_and_the_matrix(noxfile):
     names = set(noxfile.registered)
     assert set(targets.NAMES) <= names
+    assert set(targets.ABI_NAMES) <= names
     assert {"matrix", "provision", "harness"} <= names
     assert noxfile.options.sessions == ["matrix"]
-    for name in targets.NAMES:
+    for name in (*targets.NAMES, *targets.ABI_NAMES):
         func, kw = noxfile.registered[name]
         assert kw.get("default") is False
         assert name in (func.__doc__ or "")
+    func, _ = noxfile.registered["aarch64-linux"]
+    for t in targets.pairs_of("aarch64-linux"):
+        assert t.name in func.__doc__
 
 
 def test_target_session_runs_that_target_with_pytest_args(noxfile):
-    func, _ = noxfile.registered["armhf-linux"]
-    s = FakeSession(posargs=["-k", "registers"])
-    func(s)
-    assert s.runs == [
-        ("python", "-m", "ci", "matrix", "--targets", "armhf-linux", "--", "-k", "registers")
-    ]
-    assert set(targets.PYTHON_DEPS) <= set(s.installs[0])
+    for name in ("armhf-linux-py3.14", "armhf-linux"):
+        func, _ = noxfile.registered[name]
+        s = FakeSession(posargs=["-k", "registers"])
+        func(s)
+        assert s.runs == [
+            ("python", "-m", "ci", "matrix", "--targets", name, "--", "-k", "registers")
+        ]
+        assert set(targets.PYTHON_DEPS) <= set(s.installs[0])
 
 
-def test_matrix_session_runs_every_target(noxfile):
+def test_matrix_session_runs_what_the_environment_selects(noxfile):
+    """No --targets: the matrix command takes FIBER_TARGETS and FIBER_PYTHONS, else all."""
     func, _ = noxfile.registered["matrix"]
     s = FakeSession()
     func(s)
     (run,) = s.runs
-    assert run[run.index("--targets") + 1] == ",".join(targets.NAMES)
+    assert run == ("python", "-m", "ci", "matrix", "--")
 
 
 def test_readme_is_a_front_door_linking_every_docs_page():

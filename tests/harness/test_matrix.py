@@ -48,7 +48,7 @@ def junit_of_fake(inv, logfile: Path) -> Path:
 def fake_stages(**kw) -> matrix.Stages:
     stages = dict(
         prepare=lambda t, log: runners.Prepared("3.11.2"),
-        build=lambda t, p: build.Built(conformance=Path("/b/conformance")),
+        build=lambda t, p, per_abi: build.Built(conformance=Path("/b/conformance")),
         run=passing_run,
         invocation=fake_invocation,
     )
@@ -58,8 +58,8 @@ def fake_stages(**kw) -> matrix.Stages:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, jobs):
-    def build_fn(t, prepared):
-        if t.name == "aarch64-linux":
+    def build_fn(t, prepared, per_abi):
+        if t.name == "aarch64-linux-py3.14":
             raise build.BuildError(
                 "the extension",
                 ["aarch64-linux-gnu-gcc", "x.c"],
@@ -83,30 +83,66 @@ def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, job
         jobs=jobs,
     )
     assert status == 1
-    assert sorted(ran) == sorted(t for t in targets.NAMES if t != "aarch64-linux")
+    assert sorted(ran) == sorted(t for t in targets.NAMES if t != "aarch64-linux-py3.14")
     assert [r.target for r in results] == list(targets.NAMES)  # table order, whatever ran first
     by = {r.target: r for r in results}
-    bad = by["aarch64-linux"]
+    bad = by["aarch64-linux-py3.14"]
     assert not bad.ok and bad.failed == 1 and bad.passed == 0
     assert "expected ';'" in bad.error
     assert all(by[n].ok and by[n].passed == 2 for n in ran)
     out = "\n".join(lines)
     if jobs > 1:
-        assert "[aarch64-linux] === aarch64-linux (qemu-aarch64) ===" in out
+        assert (
+            "[aarch64-linux-py3.14] === aarch64-linux-py3.14 (qemu-aarch64; the aarch64-linux "
+            "C conformance runs in aarch64-linux-py3.11) ===" in out
+        )
     assert (
-        "aarch64-linux: harness.aarch64-linux::build: building the extension failed: "
-        "x.c:3:1: error: expected ';' before '}' token" in out
+        "aarch64-linux-py3.14: harness.aarch64-linux-py3.14::build: building the extension "
+        "failed: x.c:3:1: error: expected ';' before '}' token" in out
     )
-    others = len(targets.NAMES) - 1  # each passes 2 and skips 1 (fake_stages)
-    assert out.splitlines()[-1] == f"matrix: {2 * others} passed, 1 failed, {others} skipped"
+    n = len(targets.NAMES) - 1
+    assert out.splitlines()[-1] == f"matrix: {2 * n} passed, 1 failed, {n} skipped"
     rows = reports.read_matrix(tmp_path)
     assert [r["target"] for r in rows] == list(targets.NAMES)
-    assert "expected ';'" in (tmp_path / "aarch64-linux.xml").read_text()
+    assert "expected ';'" in (tmp_path / "aarch64-linux-py3.14.xml").read_text()
+
+
+def test_the_per_abi_work_is_done_once_per_abi_and_each_row_says_where(tmp_path):
+    built: dict[str, bool] = {}
+    shares: dict[str, str] = {}
+
+    def build_fn(t, prepared, per_abi):
+        built[t.name] = per_abi
+        return build.Built(conformance=Path("/b/conformance") if per_abi else None)
+
+    def invocation(t, prepared, *, junit, per_abi_in="", **kw):
+        shares[t.name] = per_abi_in
+        return runners.Invocation(["true"], {}, (), 5.0, 1.0, "3.14.10")
+
+    selected = targets.select("aarch64-linux,x86_64-linux-py3.14")
+    status, results = matrix.run_matrix(
+        selected,
+        reports_dir=tmp_path,
+        stages=fake_stages(build=build_fn, invocation=invocation),
+        log=quiet,
+        ensure_tools=lambda sel: None,
+    )
+    assert status == 0
+    assert built == {
+        t.name: t.name in ("aarch64-linux-py3.11", "x86_64-linux-py3.14") for t in selected
+    }
+    assert shares["aarch64-linux-py3.15"] == "aarch64-linux-py3.11"
+    assert shares["x86_64-linux-py3.14"] == ""
+    rows = {r["target"]: r for r in reports.read_matrix(tmp_path)}
+    assert rows["aarch64-linux-py3.11"]["per_abi"] == reports.HERE
+    assert rows["aarch64-linux-py3.13"]["per_abi"] == "aarch64-linux-py3.11"
+    assert rows["aarch64-linux-py3.13"]["abi"] == "aarch64-linux"
+    assert "in aarch64-linux-py3.11" in reports.format_text(results)
 
 
 def test_all_passing_exits_zero(tmp_path):
     status, results = matrix.run_matrix(
-        targets.select("x86_64-linux,i686-linux"),
+        targets.select("x86_64-linux-py3.11,i686-linux-py3.14"),
         reports_dir=tmp_path,
         stages=fake_stages(),
         log=quiet,
@@ -130,11 +166,14 @@ def test_runs_that_prove_nothing_fail(tmp_path, rc, passed, skipped, step):
         return matrix.RunOutcome(rc, "last words\n")
 
     r = matrix.run_target(
-        targets.get("armhf-linux"), reports_dir=tmp_path, stages=fake_stages(run=run), log=quiet
+        targets.get("armhf-linux-py3.13"),
+        reports_dir=tmp_path,
+        stages=fake_stages(run=run),
+        log=quiet,
     )
     assert not r.ok and r.failed >= 1
     assert r.error.startswith(step + ":")
-    assert (f"harness.armhf-linux::{step}",) == (r.failures[-1][0],)
+    assert (f"harness.armhf-linux-py3.13::{step}",) == (r.failures[-1][0],)
 
 
 def test_crash_without_report_fails_with_the_output(tmp_path):
@@ -142,22 +181,25 @@ def test_crash_without_report_fails_with_the_output(tmp_path):
         return matrix.RunOutcome(-11, "Fatal Python error: Segmentation fault\n")
 
     r = matrix.run_target(
-        targets.get("i686-linux"), reports_dir=tmp_path, stages=fake_stages(run=run), log=quiet
+        targets.get("i686-linux-py3.15"),
+        reports_dir=tmp_path,
+        stages=fake_stages(run=run),
+        log=quiet,
     )
     assert not r.ok and r.failed == 1
-    assert "Segmentation fault" in (tmp_path / "i686-linux.xml").read_text()
+    assert "Segmentation fault" in (tmp_path / "i686-linux-py3.15.xml").read_text()
 
 
 def test_provisioning_failure_of_one_target(tmp_path):
     from ci import sysroots
 
     def prepare(t, log):
-        if t.name == "armhf-linux":
-            raise sysroots.SysrootError("mmdebstrap failed for armhf-linux (exit 1)")
+        if t.name == "armhf-linux-py3.14":
+            raise sysroots.SysrootError("mmdebstrap failed for the sid armhf sysroot (exit 1)")
         return runners.Prepared("3.11.7")
 
     status, results = matrix.run_matrix(
-        targets.select("armhf-linux,x86_64-linux"),
+        targets.select("armhf-linux-py3.14,x86_64-linux-py3.11"),
         reports_dir=tmp_path,
         stages=fake_stages(prepare=prepare),
         log=quiet,
@@ -178,13 +220,13 @@ def test_run_timeout_stops_the_whole_run_and_goes_on(tmp_path):
         "3.11.7",
     )
     r = matrix.run_target(
-        targets.get("x86_64-linux"),
+        targets.get("x86_64-linux-py3.11"),
         reports_dir=tmp_path,
         stages=fake_stages(run=matrix.run_process, invocation=lambda t, p, **kw: inv),
         log=quiet,
     )
     assert not r.ok and r.error.startswith("timeout:")
-    assert "started" in r.error and "x86_64-linux" in r.error
+    assert "started" in r.error and "x86_64-linux-py3.11" in r.error
     assert r.seconds < 30
 
 
@@ -206,7 +248,7 @@ def test_hung_test_fails_by_timeout_with_target_and_name(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("FIBER_TEST_TIMEOUT", "1")
     monkeypatch.setenv("FIBER_WORKERS", "2")
-    target = targets.get("x86_64-linux")
+    target = targets.get("x86_64-linux-py3.11")
 
     def invocation(t, prepared, **kw):
         kw.update(pytest_args=("-p", "no:cacheprovider", str(suite)), root=suite)
@@ -222,10 +264,10 @@ def test_hung_test_fails_by_timeout_with_target_and_name(tmp_path, monkeypatch):
     msgs = dict(r.failures)
     assert "Timeout" in msgs["test_hangs::test_hang_in_python"]
     assert msgs["test_hangs::test_hang_signal_blocked"].startswith(
-        "hung on x86_64-linux: still running after"
+        "hung on x86_64-linux-py3.11: still running after"
     )
     assert (
-        "x86_64-linux: test_hangs::test_hang_signal_blocked: hung on x86_64-linux"
+        "x86_64-linux-py3.11: test_hangs::test_hang_signal_blocked: hung on x86_64-linux-py3.11"
         in reports.details([r])
     )
     assert r.seconds < 60
@@ -244,6 +286,22 @@ def test_unknown_target_on_the_command_line():
     assert "known targets: " + ", ".join(targets.NAMES) in proc.stderr
 
 
+def test_unknown_python_and_an_empty_selection_on_the_command_line():
+    def matrix_cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "ci", "matrix", *args],
+            cwd=paths.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    proc = matrix_cli("--pythons", "3.12")
+    assert proc.returncode == 2 and "known versions: 3.11, 3.13" in proc.stderr
+    proc = matrix_cli("--targets", "x86_64-windows", "--pythons", "3.14")
+    assert proc.returncode == 2 and "no target is on CPython 3.14" in proc.stderr
+
+
 def test_unknown_target_in_provision_and_build():
     for args in (["provision", "mips-linux"], ["build", "mips-linux"]):
         proc = subprocess.run(
@@ -254,7 +312,7 @@ def test_unknown_target_in_provision_and_build():
             timeout=60,
         )
         assert proc.returncode == 2, args
-        assert "known targets: x86_64-linux" in proc.stderr
+        assert "known targets: x86_64-linux-py3.11" in proc.stderr
 
 
 def test_killing_the_process_group_reaches_grandchildren(tmp_path):
@@ -284,3 +342,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_several_at_once_start_the_longest_first_and_report_in_table_order():
+    sel = targets.select("x86_64-linux-py3.11,aarch64-linux-py3.14,i686-linux-py3.11")
+    records = [
+        {"targets": [{"target": "x86_64-linux-py3.11", "seconds": 30.0, "ok": True}]},
+        {
+            "targets": [
+                {"target": "aarch64-linux-py3.14", "seconds": 200.0, "ok": True},
+                {"target": "x86_64-linux-py3.11", "seconds": 40.0, "ok": True},
+            ]
+        },
+    ]
+    order = [t.name for t in matrix.schedule(sel, records)]
+    # i686 was never timed: it may be long, so it goes first
+    assert order == ["i686-linux-py3.11", "aarch64-linux-py3.14", "x86_64-linux-py3.11"]

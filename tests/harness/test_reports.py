@@ -113,12 +113,14 @@ def test_matrix_files(tmp_path):
     rows = json.loads((tmp_path / "matrix.json").read_text())["targets"]
     assert [r["target"] for r in rows] == ["x86_64-linux", "armhf-linux"]
     for r in rows:
-        assert list(r)[:7] == list(reports.MATRIX_KEYS)
+        assert list(r)[: len(reports.MATRIX_KEYS)] == list(reports.MATRIX_KEYS)
     assert rows[0]["seconds"] == 3.1 and rows[0]["ok"] is True
     assert rows[1]["failed"] == 1 and rows[1]["ok"] is False
     md = (tmp_path / "matrix.md").read_text()
-    assert md.startswith("| target | runner | python | passed | failed | skipped | seconds |")
-    assert "| armhf-linux | qemu-arm | 3.11.2 | 0 | 1 | 0 | 0.0 | FAILED |" in md
+    assert md.startswith(
+        "| target | runner | python | C conformance | passed | failed | skipped | seconds |"
+    )
+    assert "| armhf-linux | qemu-arm | 3.11.2 | here | 0 | 1 | 0 | 0.0 | FAILED |" in md
     assert "armhf-linux: harness.armhf-linux::build: x.c:1: error: boom" in md
 
 
@@ -157,13 +159,20 @@ def test_text_table_and_closing_line():
         "target",
         "runner",
         "python",
+        "C",
+        "conformance",
         "passed",
         "failed",
         "skipped",
         "seconds",
         "status",
     ]
-    assert rows[1].split()[:6] == ["i686-linux", "qemu-i386", "3.11.2", "8", "2", "0"]
+    assert rows[1].split()[:7] == ["i686-linux", "qemu-i386", "3.11.2", "here", "8", "2", "0"]
+    elsewhere = result(
+        "i686-linux-py3.15", runner="qemu-i386", passed=1, per_abi="i686-linux-py3.11"
+    )
+    assert "in i686-linux-py3.11" in reports.format_text([elsewhere])
+    assert elsewhere.row()["per_abi"] == "i686-linux-py3.11"
     line = reports.closing_line(reports.totals(rs))
     assert line == "matrix: 18 passed, 2 failed, 1 skipped"
 
