@@ -13,6 +13,7 @@ pyproject.toml holds the metadata; this file only
 (the API names then raise an ImportError saying how to build it).
 """
 
+import shlex
 import sys
 import sysconfig
 from pathlib import Path
@@ -39,7 +40,7 @@ class BuildNative(build_ext):
         except CalledProcessError as exc:
             # To stderr, whole: pip prints a failed build's output, so the compiler's error is
             # what the user reads (setuptools alone would report only the exit status).
-            sys.stderr.write(f"\n$ {' '.join(map(str, exc.cmd))}\n{exc.stdout or ''}\n")
+            sys.stderr.write(f"\n$ {shlex.join(map(str, exc.cmd))}\n{exc.stdout or ''}\n")
             sys.stderr.flush()
             raise SystemExit(
                 f"fiber: compiling the native extension {ext.name} failed (exit "
@@ -52,7 +53,7 @@ class BuildNative(build_ext):
             ) from None
 
 
-class RuntimeOnly(build_py):
+class BuildPyRuntimeOnly(build_py):
     def find_package_modules(self, package, package_dir):
         modules = super().find_package_modules(package, package_dir)
         return [m for m in modules if not (package == "fiber" and m[1] in BUILD_ONLY_MODULES)]
@@ -60,5 +61,5 @@ class RuntimeOnly(build_py):
 
 setup(
     ext_modules=[Extension(_build.EXTENSION_NAME, sources=[])],
-    cmdclass={"build_ext": BuildNative, "build_py": RuntimeOnly},
+    cmdclass={"build_ext": BuildNative, "build_py": BuildPyRuntimeOnly},
 )
