@@ -19,8 +19,9 @@ in a ``.partial`` folder under a lock, checked, given its marker, renamed into p
 cross compilers, which search their own libc folder (/usr/<triplet>/lib) before the sysroot's,
 so the sysroot's library and header folders are named first.
 
-Architectures bullseye does not carry (riscv64, loong64) have no libc sysroot: their wheels
-link against the compiler's own libc and get the newer tag it implies (docs/packaging.md).
+Architectures for which the mirror has no bullseye (s390x and ppc64el today; riscv64 and
+loong64 never had it) have no libc sysroot: their wheels link against the cross compiler's own
+libc (bookworm's 2.36) and get the newer tag it implies, manylinux_2_34 (docs/packaging.md).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from ci import paths, sysroots
 from ci.tools import SetupError
 
 SUITE = "bullseye"
-# bullseye's release architectures (the ones the harness could name).
-ARCHES = ("amd64", "i386", "arm64", "armhf", "ppc64el", "s390x", "mips64el", "mipsel")
+# The architectures Debian's mirror still serves bullseye for: its LTS ones. (The release had
+# s390x, ppc64el, mips64el and mipsel too; their indices left the mirror in 2025: "apt-get
+# update did not find any indices for architecture 's390x' in suite 'bullseye'".)
+ARCHES = ("amd64", "i386", "arm64", "armhf")
 PACKAGES = ("libc6-dev",)
 FORMAT = 1
 MARKER = ".fiber-libc.json"
@@ -109,7 +112,11 @@ def mmdebstrap(debian_arch: str, dest: Path, log: Log) -> None:
     for attempt in (1, 2):
         log(f"libc sysroot: {shlex.join(cmd)}")
         proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         if proc.returncode == 0:
             return
@@ -135,7 +142,9 @@ def inspect(root: Path, debian_arch: str) -> LibcSysroot:
     for need in (f"usr/lib/{multiarch}/libc.so", f"lib/{multiarch}/libc.so.6"):
         if not (root / need).exists():
             raise LibcSysrootError(f"{root}: no {need} (libc6-dev is incomplete)")
-    versions = sorted(p.name[len("libc-") : -len(".so")] for p in root.glob(f"lib/{multiarch}/libc-*.so"))
+    versions = sorted(
+        p.name[len("libc-") : -len(".so")] for p in root.glob(f"lib/{multiarch}/libc-*.so")
+    )
     return LibcSysroot(root, debian_arch, multiarch, versions[-1] if versions else "?")
 
 

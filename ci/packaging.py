@@ -108,9 +108,7 @@ def check_sdist(members: list[str], tree_files: list[str]) -> list[str]:
 def runtime_members(sdist: list[str]) -> list[str]:
     """The sdist's files that a wheel installs: the package less :data:`BUILD_ONLY`."""
     return sorted(
-        m
-        for m in sdist
-        if m.startswith("fiber/") and not any(m.startswith(b) for b in BUILD_ONLY)
+        m for m in sdist if m.startswith("fiber/") and not any(m.startswith(b) for b in BUILD_ONLY)
     )
 
 

@@ -99,7 +99,9 @@ def _venv(where: Path) -> Path:
     return where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def _pip(python: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _pip(
+    python: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(python), "-m", "pip", "--disable-pip-version-check", *args],
         stdin=subprocess.DEVNULL,

@@ -45,9 +45,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ci import build, installed, libc_sysroots, packaging, paths, provision, reports, runners
+from ci import (
+    build,
+    installed,
+    libc_sysroots,
+    packaging,
+    paths,
+    provision,
+    reports,
+    runners,
+    sysroots,
+    targets,
+)
 from ci import sdist as sdist_mod
-from ci import sysroots, targets
 from ci.targets import Target
 from ci.tools import SetupError, find_tool
 
@@ -127,7 +137,9 @@ def backend_metadata(source_dir: Path, out: Path) -> dict[str, bytes]:
 
 def sources_from(tarball: Path, work: Path) -> Sources:
     top = sdist_mod.unpack(tarball, work / "sdist")
-    runtime = {m: (top / m).read_bytes() for m in packaging.runtime_members(sdist_mod.members(tarball))}
+    runtime = {
+        m: (top / m).read_bytes() for m in packaging.runtime_members(sdist_mod.members(tarball))
+    }
     if sorted(runtime) != sorted(packaging.RUNTIME):
         raise SetupError(
             f"the sdist's runtime files are {sorted(runtime)}, ci/packaging.py's RUNTIME says "
@@ -176,9 +188,7 @@ def _tool_env() -> dict[str, str]:
 
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
     """Run a tool; its standard output. SetupError with both outputs when it fails."""
-    proc = subprocess.run(
-        cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env
-    )
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SetupError(
             f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
