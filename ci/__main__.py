@@ -8,6 +8,11 @@ The matrix (every target: provision, build, test, report)
   targets                                            list the targets (ABI x CPython pairs)
   summary [--label L] [XML...]                       closing line over reports/
 
+Packages (docs/packaging.md)
+  wheels [--targets a,b] [--no-sdist-test] [--sdist-only] [--host] [-- PYTEST ARGS]
+                                                     dist/: the sdist and a tested manylinux
+                                                     wheel per Linux target
+
 Generated files (from ci/targets.py)
   workflow (--write | --check | --print)             ci/github-workflow.yml
   readme (--write | --check)                         README.md's target table
@@ -61,6 +66,7 @@ COMMANDS = {
     "debug": "ci.reliability.debug_python",
     "bench": "ci.bench.runner",
     "bench-peers": "ci.bench.peers",
+    "wheels": "ci.wheels",
 }
 
 

@@ -18,6 +18,11 @@ Jobs:
   (the x86_64-windows target here runs only the C programs under Wine, its Python tests need a
   real Windows Python) and macOS on arm64 and on x86_64 (this machine can only assemble the
   Mach-O files and check their unwind info): ``python -m ci build --host``, then pytest.
+
+Packages (docs/packaging.md): an sdist job (``nox -s wheels -- --sdist-only``), one job per
+Linux target building and testing its manylinux wheel (``nox -s wheels -- --targets T
+--no-sdist-test``), and the Windows jobs' last steps build and test the Windows wheel
+(``python -m ci wheels --host``); every one of them keeps dist/ as an artifact.
 """
 
 from __future__ import annotations
@@ -154,6 +159,7 @@ def workflow() -> dict:
                     f"--timeout=120 -rfE --junitxml=reports/{job}.xml",
                 },
                 upload(f"reports-{job}-${{{{ matrix.python }}}}"),
+                *(windows_wheel_steps() if "windows" in job else []),
             ],
         }
 
@@ -189,8 +195,108 @@ def workflow() -> dict:
             "harness": nox_job("harness tests", "harness"),
             "lint": nox_job("ruff, mypy, clang-format", "lint"),
             **{job: native_job(job, title, on) for job, title, on in NATIVE_RUNNERS},
+            **wheel_jobs(checkout, install_nox),
         },
     }
+
+
+# ---- packages (docs/packaging.md) ----------------------------------------------------------
+
+
+def upload_packages(name: str) -> dict:
+    """Keep dist/ (the sdist, the wheels) as the job's artifact."""
+    return {
+        "name": "Upload packages",
+        "if": "always()",
+        "uses": "actions/upload-artifact@v4",
+        "with": {"name": name, "path": "dist/", "if-no-files-found": "error"},
+    }
+
+
+def wheel_jobs(checkout: dict, install_nox: dict) -> dict:
+    """The sdist job (built, checked, installed and tested) and one job per Linux target that
+    builds, retags, installs and tests its manylinux wheel; each keeps dist/ and the reports.
+    The targets are the table's Linux rows when the workflow is generated."""
+    from ci.wheels import linux_targets
+
+    reports = {
+        "name": "Upload reports",
+        "if": "always()",
+        "uses": "actions/upload-artifact@v4",
+        "with": {"name": "", "path": "reports/wheels/"},
+    }
+
+    def with_name(step: dict, name: str) -> dict:
+        return {**step, "with": {**step["with"], "name": name}}
+
+    return {
+        "sdist": {
+            "name": "sdist (pip install in a fresh venv, the suite)",
+            "runs-on": "ubuntu-latest",
+            "container": CONTAINER,
+            "timeout-minutes": 30,
+            "steps": [
+                checkout,
+                install_nox,
+                {
+                    "name": "Build and test the sdist",
+                    "run": "python3 -m nox -s wheels -- --sdist-only",
+                },
+                upload_packages("sdist"),
+                with_name(reports, "reports-sdist"),
+            ],
+        },
+        "wheels": {
+            "name": "wheel ${{ matrix.target }} (${{ matrix.runner }})",
+            "runs-on": "ubuntu-latest",
+            "container": CONTAINER,
+            "timeout-minutes": 60,
+            "strategy": {
+                "fail-fast": False,
+                "matrix": {
+                    "include": [
+                        {"target": t.name, "runner": t.runner} for t in linux_targets(list(TARGETS))
+                    ]
+                },
+            },
+            "steps": [
+                checkout,
+                install_nox,
+                {
+                    "name": "Build, retag, install and test the ${{ matrix.target }} wheel",
+                    "run": "python3 -m nox -s wheels -- --targets ${{ matrix.target }} "
+                    "--no-sdist-test",
+                },
+                upload_packages("wheel-${{ matrix.target }}"),
+                with_name(reports, "reports-wheel-${{ matrix.target }}"),
+            ],
+        },
+    }
+
+
+def windows_wheel_steps() -> list[dict]:
+    """The Windows job's wheel: built with the runner's mingw gcc through ci/build.py's
+    build_host, packed from the sdist (built there too), installed with pip --target and
+    tested natively; dist/ kept as an artifact."""
+    from ci.wheels import TOOLS
+
+    return [
+        {
+            "name": "Build and test the Windows wheel",
+            "run": f"python -m pip install {' '.join(TOOLS[:1])} && "
+            "python -m ci wheels --host --no-sdist-test",
+        },
+        upload_packages("wheel-windows-${{ matrix.python }}"),
+        {
+            "name": "Upload wheel reports",
+            "if": "always()",
+            "uses": "actions/upload-artifact@v4",
+            "with": {
+                "name": "reports-wheel-windows-${{ matrix.python }}",
+                "path": "reports/wheels/",
+            },
+        },
+    ]
 
 
 def render() -> str:

@@ -20,6 +20,10 @@ the Python API, the asyncio bridge); tests/harness/ tests the harness itself, na
 Markers (pyproject.toml): ``target_program`` (runs the target's own programs, so it applies
 on the Windows target too), ``native_only`` (drives the host's own tools: skipped on any
 other target, here), ``harness`` (everything under tests/harness/).
+
+The same suite also runs against an installed fiber, from a copy of tests/ without the
+sources beside it (``nox -s wheels``): tests/sources.py says which case this is, and the
+tests that build from the sources skip there with its reason.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import shlex
 
 import pytest
+from sources import IS_CHECKOUT, NO_SOURCES
 
 TARGET = os.environ.get("FIBER_TARGET", "")
 PER_ABI_IN = os.environ.get("FIBER_PER_ABI_IN", "")
@@ -41,16 +46,22 @@ NO_WINDOWS_PYTHON = "no Windows Python under Wine"
 
 
 def pytest_collection_modifyitems(config, items):
-    # Imported here, not at the top: ci.targets imports fiber._build, so the fiber package,
-    # whose import installs the core's SIGSEGV handler. A conftest loads before pytest enables
-    # faulthandler; the handler must come after it (tests/test_reliability_overflow.py).
-    from ci.targets import runs_natively
+    if IS_CHECKOUT:
+        # Imported here, not at the top: ci.targets imports fiber._build, so the fiber package,
+        # whose import installs the core's SIGSEGV handler. A conftest loads before pytest
+        # enables faulthandler; the handler must come after it
+        # (tests/test_reliability_overflow.py).
+        from ci.targets import runs_natively
 
-    native = runs_natively(TARGET)
-    not_native = pytest.mark.skip(
-        reason=f"drives the host's own tools: runs on the native target only (this run is "
-        f"for {TARGET})"
-    )
+        native = runs_natively(TARGET)
+        not_native = pytest.mark.skip(
+            reason=f"drives the host's own tools: runs on the native target only (this run is "
+            f"for {TARGET})"
+        )
+    else:
+        # An installed fiber without its sources (tests/sources.py): the host's tools have
+        # nothing to build from.
+        native, not_native = False, pytest.mark.skip(reason=NO_SOURCES)
     no_python = pytest.mark.skip(reason=NO_WINDOWS_PYTHON)
     if PER_ABI_IN:
         elsewhere = [i for i in items if any(m in i.keywords for m in PER_ABI_MARKERS)]

@@ -20,9 +20,11 @@ TIMEOUT = 600 if RUNNER else 120
 
 
 def run_python(code: str, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    """Run `code` (dedented) in a fresh interpreter with the checkout importable; returns the
+    """Run `code` (dedented) in a fresh interpreter with the checkout importable (and whatever
+    PYTHONPATH already holds, where an installed copy under test may live); returns the
     completed process with text stdout and stderr."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
+    path = [HERE, os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
     env.pop("PYTHONDEVMODE", None)
     return subprocess.run(
         [*RUNNER, sys.executable, *args, "-c", textwrap.dedent(code)],

@@ -33,11 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sources import IS_CHECKOUT, NO_SOURCES
 
-from ci import provision, runners
-from ci.targets import ABIS, Abi, Target, pairs_of
-from ci.tools import find_tool
-from fiber import _build
+if not IS_CHECKOUT:  # builds tests/c/conformance.c and the core from the checkout
+    pytest.skip(NO_SOURCES, allow_module_level=True)
+
+from ci import provision, runners  # noqa: E402
+from ci.targets import ABIS, Abi, Target, pairs_of  # noqa: E402
+from ci.tools import find_tool  # noqa: E402
+from fiber import _build  # noqa: E402
 
 pytestmark = pytest.mark.target_program
 

@@ -95,7 +95,8 @@ def run_in_fresh_interpreter(code: str) -> tuple[int, str]:
     import subprocess
 
     here = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]))
+    path = [here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
     runner = shlex.split(os.environ.get("FIBER_RUNNER", ""))
     proc = subprocess.run(
         [*runner, sys.executable, "-c", code],

@@ -13,15 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from sources import IS_CHECKOUT, NO_SOURCES
 
 SOAK_PY = Path(__file__).resolve().parent.parent / "ci" / "reliability" / "soak.py"
 TARGET = os.environ.get("FIBER_TARGET", "")
 EMULATED = bool(TARGET) and TARGET != "x86_64-linux"
 IS_32BIT = sys.maxsize < 2**32
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists("/proc/self/statm"), reason="RSS is read from /proc/self/statm"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not os.path.exists("/proc/self/statm"), reason="RSS is read from /proc/self/statm"
+    ),
+    pytest.mark.skipif(not IS_CHECKOUT, reason=f"{NO_SOURCES} (the workload is in ci/)"),
+]
 
 
 def load_soak():

@@ -121,13 +121,17 @@ def test_splice_needs_the_markers():
     )
 
 
-def test_readme_puts_the_two_commands_first():
+def test_readme_puts_pip_install_first_and_the_harness_two_commands_first_in_it():
     text = readme.README.read_text()
-    quick = text.index("## Quick start")
+    assert text.index("\n## Install\n") < text.index("\n## Harness\n")
+    install = text[text.index("\n## Install\n") :]
+    first = next(ln for ln in install.splitlines() if ln.startswith(("pip ", "bash ", "nox ")))
+    assert first == "pip install stackful-fiber"
+    harness = text.index("\n## Harness\n")
+    quick = text.index("### Quick start", harness)
     section = text[quick : text.index("\n## ", quick)]
     commands = [ln.split("#")[0].strip() for ln in section.splitlines() if ln.startswith("bash ")]
     assert commands[:2] == ["bash ci/bootstrap.sh", "bash ci/bootstrap.sh test"]
-    assert text.index("## Quick start") < text.index("## Harness")
     assert "bash ci/bootstrap.sh test" in (paths.ROOT / ".ci" / "run").read_text()
 
 
