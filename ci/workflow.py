@@ -33,7 +33,7 @@ import sys
 
 from ci import paths
 from ci.suite_tools import BACKPORTS, split
-from ci.targets import ABIS, PYTHON_DEPS, VERSIONS, Abi, pairs_of
+from ci.targets import ABIS, PYTHON_DEPS, TARGETS, VERSIONS, Abi, pairs_of
 
 WORKFLOW = paths.ROOT / "ci" / "github-workflow.yml"
 CONTAINER = "python:3.11-bookworm"
