@@ -258,7 +258,7 @@ def check_members(wheel: Path, sources: Sources) -> list[str]:
     return packaging.check_wheel(packaging.wheel_members(wheel), dist_info)
 
 
-def test_installed(
+def install_and_test(
     wheel: Path,
     row: Row,
     *,
@@ -331,7 +331,7 @@ def target_wheel(
             libc = libc_sysroots.ensure(target.debian_arch, log=log)
             row.libc = libc.label
         else:
-            row.libc = "the compiler's own"
+            row.libc = "the cross compiler's own"
             log(f"{target.name}: {libc_sysroots.SUITE} has no {target.debian_arch}: linking "
                 "against the cross compiler's own libc (a newer manylinux tag)")  # fmt: skip
         ext, suffix = build_extension(target, prepared, libc)
@@ -356,7 +356,7 @@ def target_wheel(
         log(f"{target.name}: {wheel.name} ({packaging.human_size(row.size)}); auditwheel show: "
             f"{row.shown}")  # fmt: skip
         environment = kind.environment(target, prepared)
-        test_installed(
+        install_and_test(
             wheel,
             row,
             python=kind.interpreter(target, prepared, sys.executable),
@@ -418,7 +418,7 @@ def host_wheel(
         if problems:
             row.error = f"{wheel.name}: " + "; ".join(problems)
             return row
-        test_installed(
+        install_and_test(
             wheel,
             row,
             python=[sys.executable],
