@@ -79,13 +79,14 @@ def environment(
     site: Path | None = None,
 ) -> dict[str, str]:
     """`base` less `unset` and the harness's per-run variables, plus `set_`; PYTHONPATH is
-    `site` alone (the folder a wheel was installed into) or nothing."""
+    `site` (the folder a wheel was installed into) first, then whatever `set_` puts there (a
+    runner kind's own folders), and never the caller's."""
     env = {k: v for k, v in base.items() if k not in unset}
     for k in ("PYTHONPATH", "FIBER_CONFORMANCE_EXE", "FIBER_HANG_DIR"):
         env.pop(k, None)
     env.update(set_ or {})
     if site is not None:
-        env["PYTHONPATH"] = str(site)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return env
 
 

@@ -182,6 +182,14 @@ def abi_tag(ext_suffix: str) -> str:
     return f"cp{m.group(1)}"
 
 
+def python_of_abi(abi: str) -> str:
+    """The CPython tag of an ABI tag: ``cp311`` -> ``cp311``, ``cp313t`` -> ``cp313``."""
+    m = re.match(r"^(cp\d+)", abi)
+    if not m:
+        raise ValueError(f"not a CPython ABI tag: {abi!r}")
+    return m.group(1)
+
+
 def linux_platform_tag(machine: str) -> str:
     """The platform tag of a Linux wheel before auditwheel: ``linux_`` + what
     platform.machine() says in the target's Python (``linux_aarch64``, ``linux_armv7l``)."""

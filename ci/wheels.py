@@ -8,13 +8,14 @@ Linux target of ci/targets.py.
 2. The wheels' metadata: the build backend's ``prepare_metadata_for_build_wheel`` run on the
    unpacked sdist (what setuptools would put in its own wheel's .dist-info), and the runtime
    files taken from the sdist by ci/packaging.py's rule. So every wheel is made of the sdist.
-3. Per Linux target, whatever the table holds when this runs (every ABI x CPython pair), two at
-   a time: the runner kind prepares the target (its sysroot), ci/build.py cross-compiles the
-   extension as the matrix does, but linked against Debian bullseye's glibc
-   (ci/libc_sysroots.py) for a widely installable tag; the wheel is packed with the target's
-   tags (``cp311-cp311-linux_aarch64``: CPython from the target's Python, ABI from its
-   extension suffix, platform from its ``platform.machine()``), ``auditwheel repair --plat
-   auto`` retags it manylinux into dist/, ``auditwheel show`` must report a tag the file name
+3. Per Linux target, whatever the table holds when this runs (every ABI x CPython pair that
+   runs a Python), two at a time: the runner kind prepares the target (its sysroot), and
+   ci/build.py's ``build_target`` (the matrix's own build) compiles the extension, linked
+   against Debian bullseye's glibc where the mirror has it (ci/libc_sysroots.py) for a widely
+   installable tag; the wheel is packed with the target's tags (``cp311-cp311-linux_aarch64``:
+   the ABI from the extension's suffix, the CPython from the ABI, the platform from what
+   ``platform.machine()`` says in the target's Python), ``auditwheel repair --plat auto``
+   retags it manylinux into dist/, ``auditwheel show`` must report a tag the file name
    carries, and its members must be the runtime only. Then ``pip install --target`` with the
    wheel's platform, CPython and ABI puts it into a folder with no source tree, and the suite
    runs against it under the target's runner kind (QEMU, natively), ci/installed.py.
@@ -30,9 +31,9 @@ Windows job: mingw gcc through ``python -m ci build --host``'s function, tag
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -152,32 +153,48 @@ def sources_from(tarball: Path, work: Path) -> Sources:
 # ---- one target's wheel -------------------------------------------------------------------
 
 
-def target_tag(target: Target, python_version: str, ext_suffix: str) -> packaging.Tag:
-    """The tag of `target`'s wheel before auditwheel (``cp311-cp311-linux_aarch64``)."""
+def target_tag(target: Target, ext_suffix: str) -> packaging.Tag:
+    """The tag of `target`'s wheel before auditwheel (``cp311-cp311-linux_aarch64``): the ABI
+    from the extension's suffix, the CPython from the ABI, the platform from what
+    ``platform.machine()`` says in the target's Python."""
+    abi = packaging.abi_tag(ext_suffix)
     return packaging.Tag(
-        packaging.python_tag(python_version),
-        packaging.abi_tag(ext_suffix),
-        packaging.linux_platform_tag(target.machine),
+        packaging.python_of_abi(abi), abi, packaging.linux_platform_tag(target.machine)
     )
+
+
+class LinkedAgainst:
+    """`target` as ci/build.py sees it, except that its toolchain compiles and links against
+    `libc` (ci/libc_sysroots.py): everything else (the compiler, the sysroot's Python headers,
+    the flags) is the matrix's build, unchanged."""
+
+    def __init__(self, target: Target, libc: libc_sysroots.LibcSysroot):
+        self._target, self._flags = target, libc_sysroots.compiler_flags(libc)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._target, name)
+
+    def toolchain(self, *args: object, **kwargs: object) -> object:
+        tc = self._target.toolchain(*args, **kwargs)
+        return replace(tc, cflags=(*tc.cflags, *self._flags))
 
 
 def build_extension(
     target: Target, prepared: runners.Prepared, libc: libc_sysroots.LibcSysroot | None
 ) -> tuple[Path, str]:
-    """Cross-compile `target`'s extension through ci/build.py (the matrix's build), linked
+    """`target`'s extension, built by ci/build.py's build_target (the matrix's build), linked
     against `libc` when given. Returns the extension and its suffix."""
-    sysroot = prepared.sysroot
-    tc = target.toolchain(sysroot.path if sysroot is not None else None)
-    if libc is not None:
-        tc = replace(tc, cflags=(*tc.cflags, *libc_sysroots.compiler_flags(libc)))
-    if sysroot is not None:
-        # As ci/build.py's build_target: the sysroot's Python headers, after the compiler's.
-        suffix, include = sysroot.ext_suffix, sysroot.python_include
-        extra: tuple[str, ...] = ("-idirafter", str(sysroot.path / "usr" / "include"))
-    else:
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
-        include, extra = Path(sysconfig.get_paths()["include"]), ()
-    return build.build_extension(tc, suffix, include, extra_flags=extra), suffix
+    kwargs = {}
+    if "per_abi" in inspect.signature(build.build_target).parameters:
+        kwargs["per_abi"] = False  # the extension only, not the ABI's conformance program
+    built = build.build_target(
+        LinkedAgainst(target, libc) if libc is not None else target,
+        prepared.sysroot,
+        **kwargs,
+    )
+    if built.extension is None:
+        raise SetupError(f"{target.name}: the build made no extension ({'; '.join(built.notes)})")
+    return built.extension, built.extension.name.removeprefix("_native")
 
 
 def _tool_env() -> dict[str, str]:
@@ -258,7 +275,7 @@ def check_members(wheel: Path, sources: Sources) -> list[str]:
     return packaging.check_wheel(packaging.wheel_members(wheel), dist_info)
 
 
-def test_installed(
+def install_and_test(
     wheel: Path,
     row: Row,
     *,
@@ -331,11 +348,11 @@ def target_wheel(
             libc = libc_sysroots.ensure(target.debian_arch, log=log)
             row.libc = libc.label
         else:
-            row.libc = "the compiler's own"
+            row.libc = "the cross compiler's own"
             log(f"{target.name}: {libc_sysroots.SUITE} has no {target.debian_arch}: linking "
                 "against the cross compiler's own libc (a newer manylinux tag)")  # fmt: skip
         ext, suffix = build_extension(target, prepared, libc)
-        tag = target_tag(target, prepared.python, suffix)
+        tag = target_tag(target, suffix)
         with tempfile.TemporaryDirectory(prefix="fiber-wheel-raw-") as tmp:
             files = {**sources.runtime, f"fiber/{ext.name}": ext.read_bytes()}
             raw = packaging.write_wheel(
@@ -356,7 +373,7 @@ def target_wheel(
         log(f"{target.name}: {wheel.name} ({packaging.human_size(row.size)}); auditwheel show: "
             f"{row.shown}")  # fmt: skip
         environment = kind.environment(target, prepared)
-        test_installed(
+        install_and_test(
             wheel,
             row,
             python=kind.interpreter(target, prepared, sys.executable),
@@ -391,10 +408,9 @@ def host_wheel(
         built = build.build_host()
         assert built.extension is not None
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".pyd"
+        abi = packaging.abi_tag(suffix)
         tag = packaging.Tag(
-            packaging.python_tag(platform.python_version()),
-            packaging.abi_tag(suffix),
-            packaging.platform_tag(sysconfig.get_platform()),
+            packaging.python_of_abi(abi), abi, packaging.platform_tag(sysconfig.get_platform())
         )
         files = {**sources.runtime, f"fiber/{built.extension.name}": built.extension.read_bytes()}
         if sys.platform.startswith("linux"):
@@ -418,7 +434,7 @@ def host_wheel(
         if problems:
             row.error = f"{wheel.name}: " + "; ".join(problems)
             return row
-        test_installed(
+        install_and_test(
             wheel,
             row,
             python=[sys.executable],
@@ -444,8 +460,9 @@ def host_wheel(
 
 
 def linux_targets(selected: list[Target]) -> list[Target]:
-    """The targets that get a manylinux wheel: every Linux row of the selection."""
-    return [t for t in selected if t.os == "linux"]
+    """The targets that get a manylinux wheel: every Linux row of the selection that runs a
+    Python (a table of ABI x CPython pairs may hold an ABI alone, with ``python`` None)."""
+    return [t for t in selected if t.os == "linux" and getattr(t, "python", "") is not None]
 
 
 def ensure_libc_tools(selected: list[Target], log: Log) -> None:

@@ -74,8 +74,34 @@ def test_python_and_platform_tags():
 
 @pytest.mark.parametrize("t", wheels.linux_targets(list(targets.TARGETS)), ids=lambda t: t.name)
 def test_every_linux_target_gets_a_wheel_tag_from_its_row(t):
-    tag = wheels.target_tag(t, "3.11.2", f".cpython-311-{t.arch}-linux-gnu.so")
+    tag = wheels.target_tag(t, f".cpython-311-{t.arch}-linux-gnu.so")
     assert str(tag) == f"cp311-cp311-linux_{t.machine}"
+    assert str(wheels.target_tag(t, ".cpython-313t-x-linux-gnu.so")).startswith("cp313-cp313t-")
+
+
+def test_the_cpython_of_an_abi():
+    assert packaging.python_of_abi("cp311") == "cp311"
+    assert packaging.python_of_abi("cp313t") == "cp313"
+    with pytest.raises(ValueError):
+        packaging.python_of_abi("abi3")
+
+
+def test_a_target_links_against_the_old_libc_and_is_otherwise_the_same(tmp_path):
+    t = next(x for x in targets.TARGETS if x.name.startswith("aarch64-linux"))
+    libc = libc_sysroots.LibcSysroot(tmp_path, "arm64", "aarch64-linux-gnu", "2.31")
+    proxy = wheels.LinkedAgainst(t, libc)
+    assert (proxy.name, proxy.os, proxy.machine) == (t.name, t.os, t.machine)
+    plain, linked = t.toolchain(tmp_path), proxy.toolchain(tmp_path)
+    assert linked.cc == plain.cc and linked.sysroot == plain.sysroot
+    assert linked.cflags == (*plain.cflags, *libc_sysroots.compiler_flags(libc))
+
+
+def test_an_abi_without_a_python_gets_no_wheel():
+    import types
+
+    alone = types.SimpleNamespace(os="linux", python=None)
+    pair = types.SimpleNamespace(os="linux", python=object())
+    assert wheels.linux_targets([alone, pair]) == [pair]
 
 
 def test_only_linux_targets_get_manylinux_wheels():
@@ -339,6 +365,9 @@ def test_the_installed_runs_environment_points_only_at_the_installed_copy(tmp_pa
     env = installed.environment(base, unset=("HOME",), set_={"FIBER_TARGET": "t"}, site=tmp_path)
     assert env == {"PATH": "/bin", "FIBER_TARGET": "t", "PYTHONPATH": str(tmp_path)}
     assert "PYTHONPATH" not in installed.environment(base)
+    # a runner kind's own folder (cffi from PyPI, say) stays, after the installed copy
+    kind = installed.environment(base, set_={"PYTHONPATH": "/pypi"}, site=tmp_path)
+    assert kind["PYTHONPATH"] == f"{tmp_path}:/pypi"
 
 
 def test_workers_start_with_the_whole_interpreter_command_under_a_prefix(tmp_path):
