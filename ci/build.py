@@ -138,7 +138,8 @@ def build_target(target: Target, sysroot: Sysroot | None = None, *, per_abi: boo
 
 
 def build_host() -> Built:
-    """Build for the machine this Python runs on (Linux, or Windows with mingw gcc)."""
+    """Build for the machine this Python runs on (Linux; macOS, where an extension leaves the
+    interpreter's symbols to be found when it is loaded; or Windows with mingw gcc)."""
     built = Built()
     include = Path(sysconfig.get_paths()["include"])
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".pyd"
@@ -147,6 +148,10 @@ def build_host() -> Built:
         ver = f"{sys.version_info[0]}{sys.version_info[1]}"
         libs = (f"-L{Path(sys.base_prefix) / 'libs'}", f"-lpython{ver}")
         built.extension = build_extension(tc, suffix, include, defines=("MS_WIN64",), libs=libs)
+    elif sys.platform == "darwin":
+        tc = _build.host_toolchain()
+        flags = ("-undefined", "dynamic_lookup")  # what distutils links a macOS extension with
+        built.extension = build_extension(tc, suffix, include, extra_flags=flags)
     else:
         tc = _build.host_toolchain()
         built.extension = build_extension(tc, suffix, include)

@@ -290,6 +290,24 @@ def wrapper_script(chroot: Path, command: str, suite: str) -> str:
     )
 
 
+def check_wrapper(wrapper: Path, suite: str) -> None:
+    """Run `wrapper --version`: a host where mount namespaces or chroot are not allowed (not
+    root, an unprivileged container) says so here, not in the middle of a build."""
+    proc = subprocess.run(
+        [str(wrapper), "--version"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise SuiteToolError(
+            f"{wrapper.name} of {suite} cannot run through its chroot here (exit "
+            f"{proc.returncode}): {proc.stderr.strip()[-500:]}\nIt needs root with mount "
+            "namespaces and chroot (unshare -m); in a container, run it privileged."
+        )
+
+
 def write_wrapper(name: str, chroot: Path, suite: str, cache: Path | None = None) -> Path:
     path = cache_bin(cache) / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,6 +388,6 @@ def provide(
         else:
             chroot = ensure_chroot(suite, host_arch, packages, mirror, log, cache)
             for name in commands:
-                write_wrapper(name, chroot, suite, cache)
+                check_wrapper(write_wrapper(name, chroot, suite, cache), suite)
         for name in commands:
             _stamp_file(name, cache).write_text(stamp(suite, every, host_arch) + "\n")

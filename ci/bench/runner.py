@@ -1,5 +1,5 @@
 """Run every benchmark and write the reports: ``python -m ci bench [--quick] [--no-callgrind]
-[--matrix-from-history]``.
+[--matrix-from-history] [--matrix-scope core|full|both]``.
 
 Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
 greenback and SQLAlchemy (``nox -s bench`` installs them), g++ and libboost-context-dev for the

@@ -86,9 +86,21 @@ def fake_chroot_builder(calls):
     return run
 
 
+def test_a_wrapper_that_cannot_run_says_what_it_needs(tmp_path):
+    wrapper = tmp_path / "x-gcc"
+    wrapper.write_text(
+        "#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n"
+    )
+    wrapper.chmod(0o755)
+    with pytest.raises(suite_tools.SuiteToolError, match="Operation not permitted") as err:
+        suite_tools.check_wrapper(wrapper, "trixie")
+    assert "privileged" in str(err.value)
+
+
 def test_provide_makes_one_chroot_with_every_package_of_its_suite_once(tmp_path, monkeypatch):
     calls: list[list[str]] = []
     monkeypatch.setattr(suite_tools, "_run", fake_chroot_builder(calls))
+    monkeypatch.setattr(suite_tools, "check_wrapper", lambda wrapper, suite: None)
     every = [
         ("x-gcc", "gcc-14-x,libc-x/trixie"),
         ("x-objdump", "binutils-x/trixie"),
@@ -117,6 +129,7 @@ def test_provide_makes_one_chroot_with_every_package_of_its_suite_once(tmp_path,
 def test_an_interrupted_chroot_is_built_again(tmp_path, monkeypatch):
     calls: list[list[str]] = []
     monkeypatch.setattr(suite_tools, "_run", fake_chroot_builder(calls))
+    monkeypatch.setattr(suite_tools, "check_wrapper", lambda wrapper, suite: None)
     chroot = suite_tools.chroot_dir("trixie", "amd64", ["gcc-14-x"], tmp_path)
     (chroot / "usr").mkdir(parents=True)  # no marker
     suite_tools.ensure_chroot("trixie", "amd64", ["gcc-14-x"], "http://m/d", quiet, tmp_path)
