@@ -73,11 +73,14 @@ _REQ = _Request()
 
 class _BridgeFiber(Fiber):
     """A fiber started by run(): await_ may suspend it. ``_yielded`` is what the awaitable
-    yielded (the driver passes it on to the task); ``_tank`` is the fuel state or None;
-    ``_awaited`` becomes True at the first await_ on it (run_and_report says so)."""
+    yielded (the driver passes it on to the task); ``_it`` the awaitable's iterator that
+    await_ offers the driver to carry on (None once taken, or when there is no offer);
+    ``_tank`` is the fuel state or None; ``_awaited`` becomes True at the first await_ on it
+    (run_and_report says so)."""
 
-    __slots__ = ("_yielded", "_tank", "_awaited")
+    __slots__ = ("_yielded", "_tank", "_awaited", "_it")
     _yielded: Any
+    _it: Any
     _tank: _Tank | None
     _awaited: bool
 
@@ -101,34 +104,59 @@ def await_(awaitable: Awaitable[T]) -> T:
         _misuse(awaitable, f)
     f._awaited = True
     it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
-    send = it.send
+    if f._tank is not None:
+        return _drive_here(f, it, None, None)  # fuelled: awaited code burns the fiber's fuel
     try:
-        yielded = send(None)
+        yielded = it.send(None)
     except StopIteration as stop:
         return stop.value  # finished without blocking: no switch
-    # Blocking: suspend with each value `it` yields; the driver passes it on to the task.
+    # Blocking: suspend; the driver passes `yielded` on to the task. We also offer `it`
+    # (f._it): when the task answers None, as asyncio always does, the driver takes the offer
+    # (f._it = None) and carries `it` to its end itself with ``yield from`` (the interpreter's
+    # own delegation: no StopIteration raised and caught here per await), then resumes us with
+    # the result or throws its exception. Any other answer (trio's) comes back here with the
+    # offer still open, and `it` goes on on the fiber.
+    f._yielded = yielded
+    f._it = it
+    try:
+        value = suspend(_REQ)
+    except BaseException as exc:
+        if f._it is None:
+            raise  # the awaitable's own, or FiberExit after the driver closed it
+        f._it = None
+        return _drive_here(f, it, None, exc)
+    if f._it is None:
+        return value  # the driver carried `it` to its end
+    f._it = None
+    return _drive_here(f, it, value, None)
+
+
+def _drive_here(f: _BridgeFiber, it: Any, value: Any, exc: BaseException | None) -> Any:
+    """await_ with `it` kept on the fiber: send the task's answer `value` into `it` (or throw
+    `exc`, what the task threw), suspend with what it yields, and again until it finishes."""
     tank = f._tank
     while True:
+        try:
+            if exc is None:
+                yielded = it.send(value)
+            elif isinstance(exc, FiberExit):
+                # The fiber is being closed (its run coroutine was closed, or it was
+                # collected): close the awaitable as `await` would, then let fn's finally
+                # blocks run.
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+                raise exc
+            else:
+                yielded = it.throw(exc)  # CancelledError...: handed on, as `await` does
+        except StopIteration as stop:
+            return stop.value
         f._yielded = yielded
+        exc = None
         try:
             value = suspend(_REQ) if tank is None else tank.suspend()
-        except FiberExit:
-            # The fiber is being closed (its run coroutine was closed, or it was collected):
-            # close the awaitable as `await` would, then let fn's finally blocks run.
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-            raise
-        except BaseException as exc:  # thrown by the task (CancelledError...): hand it on
-            try:
-                yielded = it.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                yielded = send(value)
-            except StopIteration as stop:
-                return stop.value
+        except BaseException as thrown:
+            exc = thrown
 
 
 def _await_iter(awaitable: Any) -> Any:
@@ -225,6 +253,7 @@ async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     f = _BridgeFiber(fn, *args, context=RESUMER_CONTEXT, stack_size=_stack_size, **kwargs)
     f._tank = None
     f._awaited = False
+    f._it = None
     r = f.resume()
     if r is not _REQ and f.done:
         return r  # finished without waiting for anything: no driver needed
@@ -240,14 +269,26 @@ def _drive(f: _BridgeFiber, r: Any) -> Any:
             try:
                 value = yield f._yielded
             except GeneratorExit:
-                # The run coroutine is being closed: close the fiber too (FiberExit at its
-                # await_, so fn's finally blocks run), then finish closing.
                 f.close()
                 raise
             except BaseException as exc:
                 r = f.throw(exc)
-            else:
-                r = resume(value)
+                continue
+            it = f._it
+            if value is None and it is not None:
+                f._it = None  # take the offer (see await_)
+                try:
+                    value = yield from it
+                except GeneratorExit:
+                    f.close()
+                    raise
+                except BaseException as exc:
+                    # Raise it at the fiber's await_ as if it had come from its own send:
+                    # without this frame in the traceback.
+                    tb = exc.__traceback__  # never None: raised here
+                    r = f.throw(exc.with_traceback(tb and tb.tb_next))
+                    continue
+            r = resume(value)
         elif f.done:
             return r
         else:
@@ -365,6 +406,7 @@ async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs:
     f = _BridgeFiber(tank.entry, fn, args, kwargs, context=RESUMER_CONTEXT, stack_size=_stack_size)
     f._tank = tank
     f._awaited = False
+    f._it = None
     tank.fiber = f
     r = f.resume()
     if r is not _REQ and f.done:

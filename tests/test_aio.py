@@ -280,6 +280,85 @@ def test_exception_from_awaitable_is_raised_inside_fn(pending):
     assert names[0] == "fn" and "failing" in names
 
 
+def test_exception_from_a_carried_awaitable_shows_await_and_the_awaitable_not_the_driver():
+    async def failing():
+        await asyncio.sleep(0)  # blocks: the driver carries it on from here
+        raise KeyError("after blocking")
+
+    def fn():
+        try:
+            aio.await_(failing())
+        except KeyError as exc:
+            return frame_names(exc.__traceback__)
+        return []
+
+    names = run_sync(fn)
+    assert names[:2] == ["fn", "await_"] and "failing" in names
+    assert "_drive" not in names and "run" not in names
+
+
+def test_awaitable_runs_its_first_step_on_the_fiber_and_the_rest_in_the_task():
+    seen = []
+
+    async def where():
+        seen.append(fiber.current())
+        await asyncio.sleep(0)
+        seen.append(fiber.current())
+        return "done"
+
+    def fn():
+        return aio.await_(where()), fiber.current()
+
+    result, bridge = run_sync(fn)
+    assert result == "done"
+    assert seen == [bridge, None]
+
+
+def test_await_nested_in_the_first_step_of_an_awaitable():
+    # The inner await_ uses the bridge fiber's offer slot while the outer one is between its
+    # first step and its suspension: each must get its own awaitable's result.
+    def helper():
+        return aio.await_(later("inner"))
+
+    async def outer():
+        inner = helper()  # sync code in the awaitable's first step, on the fiber
+        await asyncio.sleep(0)
+        return inner + "+outer"
+
+    def fn():
+        return [aio.await_(outer()) for _ in range(3)]
+
+    assert run_sync(fn) == ["inner+outer"] * 3
+
+
+def test_cancel_of_a_carried_awaitable_reaches_it_and_then_fn():
+    events = []
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            events.append("awaitable")
+            raise
+
+    def fn():
+        try:
+            aio.await_(slow())
+        except asyncio.CancelledError:
+            events.append("fn")
+            raise
+
+    async def main():
+        task = asyncio.ensure_future(aio.run(fn))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert events == ["awaitable", "fn"]
+
+
 def test_uncaught_exception_from_awaitable_leaves_run():
     def fn():
         aio.await_(later(None))
