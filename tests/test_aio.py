@@ -1,8 +1,8 @@
 """fiber.aio: run() and await_() -- synchronous code calling async code on a fiber.
 
-Each test runs its own event loop with asyncio.run (no pytest plugin). Counts of the two load
-tests scale down on emulated targets (FIBER_TARGET set and not x86_64-linux); the code is the
-same everywhere.
+Each test runs its own event loop with asyncio.run (no pytest plugin). The two load tests
+run their full counts (1,000 echo clients, 10,000 concurrent runs) on every target, emulated
+and 32-bit ones included: those are where address space and speed run short.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-import os
 import sys
 import traceback
 import types
@@ -21,7 +20,6 @@ import pytest
 import fiber
 import fiber.aio as aio
 
-EMULATED = os.environ.get("FIBER_TARGET", "x86_64-linux") not in ("", "x86_64-linux")
 ECHO_CLIENTS = 1000
 CONCURRENT_RUNS = 10_000
 
