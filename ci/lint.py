@@ -3,7 +3,7 @@
 - ``ruff check``: pycodestyle, pyflakes, import order, bugbear, pyupgrade (pyproject.toml);
 - ``ruff format --check``: the Python formatting;
 - ``mypy``: the ``fiber`` package, strict (pyproject.toml): the public API fully typed;
-- ``clang-format --dry-run --Werror``: the C of fiber/core, fiber/glue, tests/c and
+- ``clang-format --dry-run --Werror``: the C of fiber/core, fiber/glue, tests/core/c and
   ci/bench/c (.clang-format).
 
 The tools read their own configuration, so a hand run (``ruff check .``), this command and the
@@ -28,7 +28,7 @@ TOOLS = ("ruff==0.17.6", "mypy==2.4.1", "clang-format==18.1.8")
 MYPY_NEEDS = ("trio",)
 
 # Where the C lives; asm/ is assembly (clang-format does not apply).
-C_DIRS = ("fiber/core", "fiber/glue", "tests/c", "ci/bench/c")
+C_DIRS = ("fiber/core", "fiber/glue", "tests/core/c", "ci/bench/c")
 C_SUFFIXES = (".c", ".h", ".cpp")
 
 
