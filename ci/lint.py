@@ -8,8 +8,7 @@
 
 The tools read their own configuration, so a hand run (``ruff check .``), this command and the
 pre-commit hooks (.pre-commit-config.yaml, same pinned versions: tests/harness/test_lint.py
-compares them) check the same files the same way. Files excluded there (pyproject.toml's
-``extend-exclude``, .clang-format-ignore) are the ones other branches are rewriting now.
+compares them) check the same files the same way.
 
 With ``--fix``, ruff fixes what it can and both formatters rewrite the files instead.
 """
