@@ -37,7 +37,7 @@
  *   is that the resumer's return address is looked up as it is rather than minus one: it is
  *   the instruction after the resumer's call of the switch, which lies inside the resumer (the
  *   call returns, so code always follows it), so the lookup finds the right function and CFI
- *   row. tests/test_unwind_info.py checks the mark on every ABI.
+ *   row. tests/core/test_unwind_info.py checks the mark on every ABI.
  *
  * `%function` rather than `@function` because `@` starts a comment in ARM assembly and `%`
  * is accepted by every GNU assembler backend we target.

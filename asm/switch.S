@@ -8,7 +8,7 @@
  * Each per-ABI file is named after Boost.Context's scheme: arch_abi_format_assembler.S.
  *
  * Adding an ABI: a new per-ABI file and one branch here (plus its conformance branches in
- * tests/c/conformance.c); nothing in the build changes.
+ * tests/core/c/conformance.c); nothing in the build changes.
  */
 
 #if defined(__APPLE__) && defined(__MACH__)

@@ -41,7 +41,7 @@
  * Unwinding on macOS: fiber_asm_start's CFA is a DWARF expression (CFA = *(sp + 0) + 176, the
  * resumer's frame through the link slot), which compact unwind cannot express, so its
  * compact-unwind entry says "use DWARF" and libunwind evaluates the FDE in __eh_frame.
- * tests/test_macho_asm.py assembles this file with clang for arm64-apple-macos and checks it.
+ * tests/core/test_macho_asm.py assembles this file with clang for arm64-apple-macos and checks it.
  */
 
 #include "switch_arm64_aapcs_elf_gas.S"

@@ -7,7 +7,7 @@
  * fiber_asm_init forges one by hand, and the CFI of fiber_asm_start reads the resumer's copy
  * of it (FRAME_SIZE in the CFA expression and every .cfi_offset). Change one of the four and
  * you must change the other three, plus fiber/core/switch.h (the link slot at top - 16) and
- * the loongarch64 branch of ft_regs_roundtrip in tests/c/conformance.c.
+ * the loongarch64 branch of ft_regs_roundtrip in tests/core/c/conformance.c.
  *
  * Registers (LoongArch ELF psABI, "Register Convention")
  * ------------------------------------------------------

@@ -6,7 +6,7 @@
  * fiber_asm_init forges one by hand, and the CFI of fiber_asm_start reads the resumer's copy
  * of it (FRAME_SIZE and the link slot's offset in the CFA expression, every .cfi_offset).
  * Change one of the four and you must change the other three, plus fiber/core/switch.h (the
- * link slot at top - 16) and the ppc64le branch of ft_regs_roundtrip in tests/c/conformance.c.
+ * link slot at top - 16) and the ppc64le branch of ft_regs_roundtrip in tests/core/c/conformance.c.
  *
  * Registers (ELF V2 ABI, "Register Roles")
  * ----------------------------------------

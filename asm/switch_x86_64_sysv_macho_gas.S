@@ -41,7 +41,7 @@
  * resumer's frame, reached through the link slot), which Apple's compact unwind encoding
  * cannot express. The assembler therefore marks the routine's compact-unwind entry as "use
  * DWARF" and keeps its FDE in __eh_frame; libunwind (backtrace(), C++ exceptions, lldb's
- * fallback) evaluates DW_CFA_def_cfa_expression there. tests/test_macho_asm.py assembles this
+ * fallback) evaluates DW_CFA_def_cfa_expression there. tests/core/test_macho_asm.py assembles this
  * file with clang for x86_64-apple-macos and checks both facts with the LLVM tools.
  */
 

@@ -7,9 +7,9 @@ Per target (an ABI x CPython pair):
   that version (the host's, natively). The Windows target has no Python under Wine: no
   extension.
 - once per ABI (by the pair that does the ABI's once-per-ABI work in a run: ci/matrix.py), the
-  C conformance program ``build/<abi>/conformance[.exe]`` from tests/c/conformance.c and the
+  C conformance program ``build/<abi>/conformance[.exe]`` from tests/core/c/conformance.c and the
   core (with -rdynamic on Linux, so backtrace() names the core's functions): it does not
-  depend on the Python version. Skipped, with a note, while tests/c/conformance.c does not
+  depend on the Python version. Skipped, with a note, while tests/core/c/conformance.c does not
   exist.
 
 ``python -m ci build --host`` builds both for the machine it runs on (the CI workflow's
@@ -93,7 +93,7 @@ def build_extension(
 
 
 def build_conformance(tc, out_dir: Path) -> Path | None:
-    """The C conformance program, or None while tests/c/conformance.c does not exist.
+    """The C conformance program, or None while tests/core/c/conformance.c does not exist.
 
     Built by fiber._build.build_conformance, the one place for the program's flags.
     """

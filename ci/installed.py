@@ -4,7 +4,8 @@ What a package is tested with (the sdist installed in a fresh venv, each wheel i
 ``pip install --target``): tests/ less tests/harness/ is copied into a work folder beside a
 ``pytest.ini`` carrying pyproject.toml's markers, and pytest runs there with the interpreter
 and environment the caller gives (a target's runner kind, a venv's Python). The tests that
-need the sources skip with tests/sources.py's reason. Before pytest, :func:`fiber_location`
+need the sources skip with tests/sources.py's reason (every module of tests/core/, by that
+folder's conftest.py; the soak of tests/python/). Before pytest, :func:`fiber_location`
 asks that same interpreter where ``fiber`` and its extension come from, and the caller checks
 it is the installed copy, so a test run can never pass on a checkout's fiber by accident.
 

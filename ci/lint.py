@@ -3,13 +3,12 @@
 - ``ruff check``: pycodestyle, pyflakes, import order, bugbear, pyupgrade (pyproject.toml);
 - ``ruff format --check``: the Python formatting;
 - ``mypy``: the ``fiber`` package, strict (pyproject.toml): the public API fully typed;
-- ``clang-format --dry-run --Werror``: the C of fiber/core, fiber/glue, tests/c and
+- ``clang-format --dry-run --Werror``: the C of fiber/core, fiber/glue, tests/core/c and
   ci/bench/c (.clang-format).
 
 The tools read their own configuration, so a hand run (``ruff check .``), this command and the
 pre-commit hooks (.pre-commit-config.yaml, same pinned versions: tests/harness/test_lint.py
-compares them) check the same files the same way. Files excluded there (pyproject.toml's
-``extend-exclude``, .clang-format-ignore) are the ones other branches are rewriting now.
+compares them) check the same files the same way.
 
 With ``--fix``, ruff fixes what it can and both formatters rewrite the files instead.
 """
@@ -28,7 +27,7 @@ TOOLS = ("ruff==0.17.6", "mypy==2.4.1", "clang-format==18.1.8")
 MYPY_NEEDS = ("trio",)
 
 # Where the C lives; asm/ is assembly (clang-format does not apply).
-C_DIRS = ("fiber/core", "fiber/glue", "tests/c", "ci/bench/c")
+C_DIRS = ("fiber/core", "fiber/glue", "tests/core/c", "ci/bench/c")
 C_SUFFIXES = (".c", ".h", ".cpp")
 
 

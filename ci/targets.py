@@ -18,8 +18,9 @@ from the oldest Python to the newest.
 The nox sessions (noxfile.py), the CI workflow (ci/github-workflow.yml, written by
 ``python -m ci workflow --write``), the README's table (``python -m ci readme --write``), the
 sysroots (per Debian suite and architecture), the reports and the per-target parameters of the
-tests (tests/test_unwind_info.py, tests/test_c_conformance.py, tests/harness/) all come from
-these tables; tests/harness/test_generated.py fails when a committed copy drifts from them.
+tests (tests/core/test_unwind_info.py, tests/core/test_c_conformance.py, tests/harness/) all
+come from these tables; tests/harness/test_generated.py fails when a committed copy drifts from
+them.
 
 Adding an ABI is one row of ABIS (plus its stack-switch assembly: docs/harness.md, "Adding a
 target"); adding a CPython version is one row of PYTHONS (plus its fiber/glue/compat_3XX.c).
@@ -45,8 +46,8 @@ MODULE_PACKAGES = (
     "python3-pytest-xdist",
     "python3-pytest-timeout",
     "python3-hypothesis",
-    "python3-coverage",  # coverage of code on fibers (tests/test_fiber_state.py)
-    "python3-trio",  # fiber.aio under trio (tests/test_aio*.py)
+    "python3-coverage",  # coverage of code on fibers (tests/python/test_fiber_state.py)
+    "python3-trio",  # fiber.aio under trio (tests/python/test_aio*.py)
 )
 
 # What the host's Python needs to build the extension and drive pytest (the nox sessions and

@@ -17,7 +17,8 @@ Jobs:
 - the whole suite natively on hosted runners, once per CPython version of the table: Windows
   (the x86_64-windows target here runs only the C programs under Wine, its Python tests need a
   real Windows Python) and macOS on arm64 and on x86_64 (this machine can only assemble the
-  Mach-O files and check their unwind info): ``python -m ci build --host``, then pytest.
+  Mach-O files and check their unwind info): ``python -m ci build --host``, then pytest on
+  tests/core and tests/python (tests/README.md).
 
 Packages (docs/packaging.md): an sdist job (``nox -s wheels -- --sdist-only``), one job per
 Linux target building and testing its manylinux wheel (``nox -s wheels -- --targets T
@@ -155,8 +156,8 @@ def workflow() -> dict:
                 {
                     "name": "Test",
                     "env": {"FIBER_CONFORMANCE_EXE": conformance},
-                    "run": 'python -m pytest -m "not harness" -p xdist -n 2 '
-                    f"--timeout=120 -rfE --junitxml=reports/{job}.xml",
+                    "run": "python -m pytest -p xdist -n 2 --timeout=120 -rfE "
+                    f"--junitxml=reports/{job}.xml tests/core tests/python",
                 },
                 upload(f"reports-{job}-${{{{ matrix.python }}}}"),
                 *(windows_wheel_steps() if "windows" in job else []),

@@ -27,7 +27,7 @@ PACKAGE = ROOT / "fiber"
 CORE_DIR = PACKAGE / "core"
 GLUE_DIR = PACKAGE / "glue"
 ASM_DIR = ROOT / "asm"
-CONFORMANCE_C = ROOT / "tests" / "c" / "conformance.c"
+CONFORMANCE_C = ROOT / "tests" / "core" / "c" / "conformance.c"
 
 # The stack-switch routines: one file that #includes the per-ABI file for the target the
 # compiler builds for (by the compiler's predefined macros, with an #error naming the supported
@@ -141,7 +141,7 @@ def compile_native(
 
 
 def build_conformance(tc: Toolchain, output: Path) -> Path:
-    """Build the C conformance program (tests/c/conformance.c) for toolchain `tc`.
+    """Build the C conformance program (tests/core/c/conformance.c) for toolchain `tc`.
 
     Warnings are errors here (compile_native leaves -Werror to the tests' builds); -rdynamic
     puts the program's functions in the dynamic symbol table, so that backtrace_symbols() can

@@ -15,15 +15,22 @@ tests the host natively.
   ``target_program`` (the C conformance program) or ``native_only`` (the host's own tools),
   are then deselected here.
 
-The folders: tests/ holds what every target runs (the C core through tests/c/conformance.c,
-the Python API, the asyncio bridge); tests/harness/ tests the harness itself, natively.
-Markers (pyproject.toml): ``target_program`` (runs the target's own programs, so it applies
-on the Windows target too), ``native_only`` (drives the host's own tools: skipped on any
-other target, here), ``harness`` (everything under tests/harness/).
+The folders (tests/README.md): tests/core/ tests the native core and its assembly without
+Python (the C conformance program, the unwind info, the Mach-O objects), tests/python/ the
+Python package and the asyncio bridge; every target runs both. tests/harness/ tests the harness
+itself, natively. What all three share is here: the target's description above, and the skips
+and deselections the markers ask for (pyproject.toml):
+
+- ``target_program``: runs the target's own programs, so it applies on the Windows target
+  too, where every other test skips ("no Windows Python under Wine");
+- ``native_only``: drives the host's own tools: skipped on any other target, here;
+- both: the once-per-ABI work, deselected where FIBER_PER_ABI_IN names another target;
+- ``harness``: everything under tests/harness/ (its conftest.py marks it).
 
 The same suite also runs against an installed fiber, from a copy of tests/ without the
 sources beside it (``nox -s wheels``): tests/sources.py says which case this is, and the
-tests that build from the sources skip there with its reason.
+tests that build from the sources skip there with its reason (tests/core/conftest.py skips that
+whole folder).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ def pytest_collection_modifyitems(config, items):
         # Imported here, not at the top: ci.targets imports fiber._build, so the fiber package,
         # whose import installs the core's SIGSEGV handler. A conftest loads before pytest
         # enables faulthandler; the handler must come after it
-        # (tests/test_reliability_overflow.py).
+        # (tests/python/test_reliability_overflow.py).
         from ci.targets import runs_natively
 
         native = runs_natively(TARGET)

@@ -16,7 +16,7 @@ a few objects of interpreter-internal caches; a leak of one object per cycle wou
 million).
 
 `python -m ci soak` runs the full counts and writes reports/soak.md and
-reports/soak.json. tests/test_reliability_soak.py runs :func:`measure` with smaller counts.
+reports/soak.json. tests/python/test_reliability_soak.py runs :func:`measure` with smaller counts.
 This module imports nothing from ``ci`` at module level, so the test can load it by path.
 """
 

@@ -61,7 +61,7 @@ from ci.tools import cache_bin
 Log = Callable[[str], None]
 
 # The native per-test timeout in seconds (FIBER_TEST_TIMEOUT overrides). 120, not 60: the
-# randomised-schedule test (tests/test_fiber_stateful.py) took 70 s natively on this 2-core
+# randomised-schedule test (tests/python/test_fiber_stateful.py) took 70 s natively on this 2-core
 # machine while the matrix and other work loaded it, and a timeout is there to catch hangs,
 # not to judge speed.
 BASE_TEST_TIMEOUT = 120
@@ -152,10 +152,10 @@ def pytest_invocation(
 ) -> Invocation:
     """The pytest run of the suite for `target`, as its runner kind runs it.
 
-    The suite is tests/ less tests/harness/ (the harness's own tests run once, natively, in
-    `nox -s harness`). `per_abi_in` names the target of the same ABI that does the ABI's
-    once-per-ABI work in this run (tests/conftest.py then deselects the tests marked
-    ``target_program`` or ``native_only`` here); "" when this target does it.
+    The suite is tests/ less tests/harness/: tests/core/ and tests/python/ (the harness's own
+    tests run once, natively, in `nox -s harness`). `per_abi_in` names the target of the same
+    ABI that does the ABI's once-per-ABI work in this run (tests/conftest.py then deselects the
+    tests marked ``target_program`` or ``native_only`` here); "" when this target does it.
 
     Every run goes through pytest-xdist with at least one worker, so a test that crashes its
     worker fails alone and the run and its JUnit report go on. The per-test timeout

@@ -394,7 +394,7 @@ static void write_overflow_message(const fiber_t *f, const void *addr)
 {
     char msg[256];
     size_t len = 0;
-    /* "guard page" although the guard is a region now: tests/test_reliability_overflow.py
+    /* "guard page" although the guard is a region now: tests/python/test_reliability_overflow.py
        (and maybe users' log filters) match this text. */
     const char *parts[] = {"fiber: stack overflow: a fiber overran its stack [", ", ",
                            ") into the guard page (fault at ", "); aborting\n"};

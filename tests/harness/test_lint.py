@@ -36,7 +36,7 @@ def test_every_c_file_of_the_project_is_formatted_by_it():
         for p in paths.ROOT.rglob("*")
         if p.suffix in lint.C_SUFFIXES and not {".git", ".nox", "build"} & set(p.parts)
     }
-    assert "fiber/core/fiber.h" in files and "tests/c/conformance.c" in files
+    assert "fiber/core/fiber.h" in files and "tests/core/c/conformance.c" in files
     assert files == everywhere - {"asm/macros.h"}  # asm/: assembly macros, not C
 
 

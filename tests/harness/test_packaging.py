@@ -190,7 +190,10 @@ def test_a_complete_sdist_passes():
 @pytest.mark.parametrize(
     "extra, says",
     [
-        ("tests/test_fiber_api.py", "not needed by the build: tests/test_fiber_api.py"),
+        (
+            "tests/python/test_fiber_api.py",
+            "not needed by the build: tests/python/test_fiber_api.py",
+        ),
         ("ci/targets.py", "not needed by the build: ci/targets.py"),
         ("docs/python.md", "not needed by the build"),
         ("BENCHMARKS.md", "not needed by the build"),
@@ -355,6 +358,10 @@ def test_prepare_copies_the_suite_without_the_harness(tmp_path):
     installed.prepare(tmp_path)
     assert (tmp_path / "tests" / "conftest.py").is_file()
     assert (tmp_path / "tests" / "sources.py").is_file()
+    # the per-folder conftests and helpers come along: the core's skips, the Python tests' child
+    # interpreters
+    assert (tmp_path / "tests" / "core" / "conftest.py").is_file()
+    assert (tmp_path / "tests" / "python" / "fresh_interpreter.py").is_file()
     assert not (tmp_path / "tests" / "harness").exists()
     assert (tmp_path / "pytest.ini").is_file()
     assert not (tmp_path / "fiber").exists() and not (tmp_path / "ci").exists()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
 import pytest
-from sources import IS_CHECKOUT, NO_SOURCES
+from sources import IS_CHECKOUT, NO_SOURCES, ROOT
 
-SOAK_PY = Path(__file__).resolve().parent.parent / "ci" / "reliability" / "soak.py"
+SOAK_PY = ROOT / "ci" / "reliability" / "soak.py"
 TARGET = os.environ.get("FIBER_TARGET", "")
 EMULATED = bool(TARGET) and TARGET != "x86_64-linux"
 IS_32BIT = sys.maxsize < 2**32

@@ -19,7 +19,7 @@
  * under QEMU user mode, where re-executing argv[0] would need the emulator. On Windows the
  * cases run in this process (the cases that must kill a process do not apply there).
  *
- * Cases are named after the behaviour they pin; tests/test_c_conformance.py lists the same
+ * Cases are named after the behaviour they pin; tests/core/test_c_conformance.py lists the same
  * names, and checks them against --list, so a case can never silently vanish.
  */
 #if defined(_WIN32)

@@ -15,6 +15,7 @@ import signal
 import sys
 
 import pytest
+from fresh_interpreter import RUNNER, importable_env
 
 import fiber
 from fiber import Fiber
@@ -86,21 +87,17 @@ def run_in_child(body) -> tuple[int, str]:
 
 def run_in_fresh_interpreter(code: str) -> tuple[int, str]:
     """Run `code` in a new interpreter of this target (through FIBER_RUNNER under emulation),
-    with this directory importable. Returns (a wait status, stderr).
+    with this directory and the checkout importable (fresh_interpreter.py). Returns (a wait
+    status, stderr).
 
     For children that start threads: QEMU user mode (7.2) asserts in its plugin hooks when a
     forked child of a multi-threaded guest (a pytest-xdist worker has an I/O thread) starts
     a thread, so those children cannot be forks there."""
-    import shlex
     import subprocess
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = [here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
-    runner = shlex.split(os.environ.get("FIBER_RUNNER", ""))
     proc = subprocess.run(
-        [*runner, sys.executable, "-c", code],
-        env=env,
+        [*RUNNER, sys.executable, "-c", code],
+        env=importable_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         timeout=CHILD_TIMEOUT,

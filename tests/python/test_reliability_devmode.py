@@ -14,10 +14,7 @@ directly).
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import sys
+from fresh_interpreter import run_python
 
 CODE = """
 import fiber
@@ -30,16 +27,5 @@ print('dev mode ok')
 
 
 def test_fibers_work_under_python_dev_mode():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    )
-    runner = shlex.split(os.environ.get("FIBER_RUNNER", ""))
-    proc = subprocess.run(
-        [*runner, sys.executable, "-X", "dev", "-c", CODE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_python(CODE, "-X", "dev", timeout=600)
     assert proc.returncode == 0 and "dev mode ok" in proc.stdout, proc.stderr[-3000:]

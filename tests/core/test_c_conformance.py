@@ -1,6 +1,6 @@
 """The C conformance suite of the fiber core, as pytest items.
 
-``tests/c/conformance.c`` is one C program that exercises the public C API (fiber.h) case by
+``tests/core/c/conformance.c`` is one C program that exercises the public C API (fiber.h) case by
 case and prints one line per case: ``CASE <name> PASS``, ``CASE <name> FAIL <reason>`` or
 ``CASE <name> SKIP <reason>``. Here it runs once per session and every case becomes a pytest
 item, so each target reports its C results next to its Python ones.
@@ -33,21 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sources import IS_CHECKOUT, NO_SOURCES
 
-if not IS_CHECKOUT:  # builds tests/c/conformance.c and the core from the checkout
-    pytest.skip(NO_SOURCES, allow_module_level=True)
-
-from ci import provision, runners  # noqa: E402
-from ci.targets import ABIS, Abi, Target, pairs_of  # noqa: E402
-from ci.tools import find_tool  # noqa: E402
-from fiber import _build  # noqa: E402
+from ci import provision, runners
+from ci.targets import ABIS, Abi, Target, pairs_of
+from ci.tools import find_tool
+from fiber import _build
 
 pytestmark = pytest.mark.target_program
-
-TESTS_DIR = Path(__file__).resolve().parent
-ROOT = TESTS_DIR.parent
-CONFORMANCE_C = _build.CONFORMANCE_C
 
 
 # Every case of conformance.c, in the program's order. A test below checks this list against

@@ -6,33 +6,23 @@ a macOS build compiles it, and the object is read back with llvm-nm, llvm-objdum
 llvm-dwarfdump. The routine bodies are the ELF files' (the Mach-O files include them), which the
 C conformance cases run on Linux; what is checked here is what only Mach-O has: the symbol
 spelling and visibility, that fiber_asm_start's unwind info says what the ELF objects say
-(tests/test_unwind_info.py), and that Apple's compact unwind does not override it. Running the
-suite on macOS is for hosted macOS runners.
+(tests/core/test_unwind_info.py), and that Apple's compact unwind does not override it. Running
+the suite on macOS is for hosted macOS runners.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 import pytest
-from sources import IS_CHECKOUT, NO_SOURCES
 
-if not IS_CHECKOUT:  # assembles asm/ from the checkout
-    pytest.skip(NO_SOURCES, allow_module_level=True)
+from fiber import _build
 
-from fiber import _build  # noqa: E402
-
-pytestmark = [
-    pytest.mark.harness,
-    pytest.mark.skipif(
-        os.environ.get("FIBER_TARGET", "x86_64-linux") not in ("", "x86_64-linux"),
-        reason="drives the host's clang and LLVM tools: runs on the native target",
-    ),
-]
+# Drives the host's clang and LLVM tools.
+pytestmark = pytest.mark.native_only
 
 ROUTINES = ("_fiber_asm_init", "_fiber_asm_switch", "_fiber_asm_switch_fp", "_fiber_asm_start")
 
