@@ -92,9 +92,6 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-EMULATED = os.environ.get("FIBER_TARGET", "x86_64-linux") not in ("", "x86_64-linux")
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc for RSS")
 def test_ten_thousand_suspended_fibers_round_robin_and_memory_returns():
     count, depth, rounds = 10_000, 20, 3

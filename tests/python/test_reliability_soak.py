@@ -12,11 +12,10 @@ import os
 import sys
 
 import pytest
+from emulation import EMULATED
 from sources import IS_CHECKOUT, NO_SOURCES, ROOT
 
 SOAK_PY = ROOT / "ci" / "reliability" / "soak.py"
-TARGET = os.environ.get("FIBER_TARGET", "")
-EMULATED = bool(TARGET) and TARGET != "x86_64-linux"
 IS_32BIT = sys.maxsize < 2**32
 
 pytestmark = [
@@ -103,4 +102,6 @@ def test_a_real_leak_is_detected_by_the_object_count():
         f = Fiber(lambda i=i: [i])
         kept.append(f.resume())
     gc.collect()
-    assert soak.live_objects() - before >= 500 > soak.OBJECT_SLACK
+    # Within the slack of 500: objects of earlier tests on this worker (hypothesis's caches)
+    # may go in between; the detector's point is growth far above its slack.
+    assert soak.live_objects() - before >= 500 - soak.OBJECT_SLACK > soak.OBJECT_SLACK
