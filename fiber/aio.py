@@ -174,24 +174,41 @@ def _await_iter(awaitable: Any) -> Any:
     it = method(awaitable)
     if not hasattr(it, "send") and not hasattr(it, "__next__"):
         raise TypeError(f"__await__() returned a non-iterator of type {type(it).__name__}")
-    if not hasattr(it, "send"):
-        it = _SendAdapter(it)
+    if not (hasattr(it, "send") and hasattr(type(it), "__iter__")):
+        it = _AwaitIterator(it)
     return it
 
 
-class _SendAdapter:
-    """send/throw for an __await__ iterator that only has __next__ (it can yield, not take)."""
+class _AwaitIterator:
+    """An __await__ iterator made whole: send and throw (await takes an iterator that has
+    only __next__: it can yield, not take), close, and iteration, so that the driver can
+    ``yield from`` it as it does a coroutine."""
 
     __slots__ = ("_it",)
 
     def __init__(self, it: Any) -> None:
         self._it = it
 
+    def __iter__(self) -> _AwaitIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
     def send(self, value: Any) -> Any:
-        return next(self._it)
+        send = getattr(self._it, "send", None)
+        return next(self._it) if send is None else send(value)
 
     def throw(self, exc: BaseException) -> Any:
-        raise exc
+        throw = getattr(self._it, "throw", None)
+        if throw is None:
+            raise exc
+        return throw(exc)
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
 
 
 def _misuse(awaitable: Any, f: Any) -> NoReturn:

@@ -138,6 +138,49 @@ def test_custom_awaitable_with_dunder_await():
     assert run_sync(lambda: aio.await_(Later())) == "custom"
 
 
+class TwoBareYields:
+    """An __await__ iterator written by hand: yields None twice (run the loop once, twice),
+    then finishes with "done"."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def __next__(self):
+        self.steps += 1
+        if self.steps < 3:
+            return None
+        raise StopIteration("done")
+
+
+class WithIter(TwoBareYields):
+    def __iter__(self):
+        return self
+
+
+class WithSendNoIter(TwoBareYields):
+    def send(self, value):
+        assert value is None
+        return self.__next__()
+
+
+@pytest.mark.parametrize("iterator", [TwoBareYields, WithIter, WithSendNoIter])
+def test_hand_written_await_iterators_that_block(iterator):
+    # Whatever shape __await__'s iterator has (only __next__, no send, send but no __iter__),
+    # await_ drives it as `await` does, also once the driver carries it on.
+    class Awaitable:
+        def __await__(self):
+            return iterator()
+
+    async def plain():
+        return await Awaitable()
+
+    def fn():
+        return [aio.await_(Awaitable()) for _ in range(3)]
+
+    assert asyncio.run(plain()) == "done"
+    assert run_sync(fn) == ["done"] * 3
+
+
 # ------------------------------------------------------------------------------------------
 # Load: real network I/O and many concurrent fibers
 # ------------------------------------------------------------------------------------------
