@@ -1,10 +1,12 @@
 """Cache misses per resume over N live fibers, counted by valgrind's cachegrind.
 
 `perf` has no hardware counters in this guest, so the misses behind the round-robin rows
-(ci/bench/scaling.py) are counted in cachegrind's simulation instead: deterministic, and
-per event. Each program runs twice, with P and 2P passes over its N fibers (or greenlets);
-the difference of the two totals divided by P x N is the cost of one resume, without the
-start-up and the creation of the N.
+(ci/bench/scaling.py) are counted in cachegrind's simulation instead: per event, with no
+noise from other jobs (the instruction counts repeat exactly; the miss counts repeat for one
+build and environment, and move by a few misses with the memory layout). Each program runs
+twice, with P and 2P passes over its N fibers (or greenlets); the difference of the two
+totals divided by P x N is the cost of one resume, without the start-up and the creation of
+the N.
 
 The simulated caches are this machine's, read from /sys/devices/system/cpu/cpu0/cache (the L1
 data and instruction caches, and the last level as cachegrind's LL), because cachegrind's own

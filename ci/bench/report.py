@@ -310,7 +310,8 @@ def benchmarks_markdown(
         callgrind_markdown(cg),
         "## Cache misses per resume over N live fibers (cachegrind, x86_64)",
         "`perf` has no hardware counters in this guest; cachegrind simulates the caches "
-        "instead (deterministic). As its manual says, it indexes every cache by virtual "
+        "instead (instructions repeat exactly; misses move by a few with the memory layout, "
+        "see the analysis below). As its manual says, it indexes every cache by virtual "
         "address, where real caches beyond L1 are physically indexed, and it counts no TLB "
         "misses. The programs are the round-robin rows' loops (ci/bench/cachegrind.py).",
         cachegrind.markdown(misses or {}),
