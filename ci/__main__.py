@@ -28,7 +28,7 @@ Reliability (docs/benchmarks-and-reliability.md)
   debug [PYTEST ARGS...]                             the Python suite on CPython's debug build
 
 Benchmarks (docs/benchmarks-and-reliability.md)
-  bench [--quick] [--no-callgrind] [--matrix-from-history]
+  bench [--quick] [--no-callgrind] [--matrix-from-history] [--pythons 3.11,3.14]
                                                      reports/bench.md and BENCHMARKS.md
   bench-peers                                        Debian peers of the bench (as root)
 """

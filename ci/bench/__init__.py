@@ -17,12 +17,21 @@ One module per job:
 - ``python_bench``: Python round trip, create-run-finish (fiber, greenlet, generator);
 - ``memory``: memory per suspended fiber, in fresh interpreters;
 - ``aio_bench``: fiber.aio against SQLAlchemy's greenlet bridge, greenback, plain await;
+- ``scaling``: the round trip suspended 1, 50 and 800 frames deep, and round-robin resumes
+  over 10 to 30,000 live fibers, against greenlet;
+- ``versions``: the CPython versions those Python-level rows run under (the host's, and each
+  Debian sysroot's interpreter through its loader), each with fiber built for it and the
+  peers installed for it;
+- ``pyrows``: runs the four modules above under one interpreter and makes its rows (each
+  row says which Python it ran on; "not measured" and why when it could not run);
+- ``cachegrind``: cache misses per resume over N live fibers (deterministic, valgrind);
 - ``insns``: instructions per switch for every ABI, ours and Boost.Context's;
 - ``callgrind``: instructions executed per round trip (deterministic, valgrind);
 - ``matrix_wall``: the full harness matrix's wall time, cold cache and warm, measured in the
   run (or quoted from reports/matrix-history.jsonl with ``--matrix-from-history``);
 - ``machine``: date, CPU, cores, commit, load;
-- ``report``: the printed table, reports/bench.{md,json}, BENCHMARKS.md;
+- ``report``: the printed table, goals per Python version, reports/bench.{md,json},
+  BENCHMARKS.md;
 - ``runner``: runs everything in order (``python -m ci bench --help``).
 
 Timings are medians of repetitions, with the contenders of a row interleaved repetition by

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ci.bench import cachegrind
 from ci.bench.insns import Count
 from ci.bench.results import Row
 
@@ -30,7 +31,17 @@ def _num(value: float | None, unit: str = "") -> str:
 
 
 def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    head = ["benchmark", "unit", "ours", "peer", "peer value", "ours/peer", "goal", "status"]
+    head = [
+        "benchmark",
+        "Python",
+        "unit",
+        "ours",
+        "peer",
+        "peer value",
+        "ours/peer",
+        "goal",
+        "status",
+    ]
     body = []
     for row in rows:
         peers = list(row.peers.items()) or [("-", None)]
@@ -40,6 +51,7 @@ def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
             body.append(
                 [
                     row.benchmark if i == 0 else "",
+                    (row.python or "-") if i == 0 else "",
                     row.unit if i == 0 else "",
                     _num(row.ours, row.unit) if i == 0 else "",
                     peer,
@@ -124,6 +136,61 @@ def callgrind_markdown(cg: dict[str, dict[str, float]]) -> str:
     return _md(head, body)
 
 
+def goals_by_version(rows: list[Row]) -> dict[str, dict[str, list[str]]]:
+    """{Python version ("-" for rows that run none): {"met"|"missed"|"not measured": [row
+    titles]}}, over the rows that have a goal."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        if row.goal.kind == "record":
+            continue
+        key = "not measured" if row.unmeasured else "met" if row.goal_met else "missed"
+        by = out.setdefault(row.python or "-", {"met": [], "missed": [], "not measured": []})
+        by[key].append(row.benchmark)
+    return out
+
+
+def goals_by_version_lines(rows: list[Row]) -> list[str]:
+    lines = []
+    for version, by in goals_by_version(rows).items():
+        label = f"Python {version}" if version != "-" else "C (no Python)"
+        counts = ", ".join(f"{len(v)} {k}" for k, v in by.items() if v)
+        missed = "; ".join(by["missed"])
+        lines.append(f"{label}: {counts}" + (f" (missed: {missed})" if missed else ""))
+    return lines
+
+
+def goals_markdown(rows: list[Row]) -> str:
+    head = ["Python", "goals met", "missed", "not measured", "which missed"]
+    body = [
+        [
+            version,
+            str(len(by["met"])),
+            str(len(by["missed"])),
+            str(len(by["not measured"])),
+            "; ".join(by["missed"]) or "-",
+        ]
+        for version, by in goals_by_version(rows).items()
+    ]
+    return _md(head, body)
+
+
+def pythons_markdown(pythons: list[dict]) -> str:
+    """What each version's rows ran on: the interpreter, and the peers' versions there."""
+    head = ["Python", "interpreter", "greenlet", "greenback", "SQLAlchemy", "status"]
+    body = [
+        [
+            p.get("python") or p["version"],
+            p.get("where") or "-",
+            p.get("greenlet", "-"),
+            p.get("greenback", "-"),
+            p.get("sqlalchemy", "-"),
+            f"not measured: {p['reason']}" if p.get("reason") else "measured",
+        ]
+        for p in pythons
+    ]
+    return _md(head, body)
+
+
 def write_json(rows: list[Row], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     objects = [obj for row in rows for obj in row.json_objects()]
@@ -136,7 +203,8 @@ def _machine_lines(machine: dict[str, str]) -> str:
             f"- Date: {machine['date']}",
             f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['machine']})",
             f"- Commit: {machine['commit']}",
-            f"- Python: {machine['python']}; load average at start / end: {machine['load']} / "
+            f"- Python: {machine['python']} runs the bench (the Python-level rows ran under "
+            f"each version of the Python column); load average at start / end: {machine['load']} / "
             f"{machine.get('load_end', '?')}",
         ]
     )
@@ -153,6 +221,9 @@ def bench_markdown(
     counts: list[Count],
     cg: dict[str, dict[str, float]],
     harness: str = "",
+    *,
+    pythons: list[dict] | None = None,
+    misses: dict | None = None,
 ) -> str:
     parts = [
         "# fiber benchmarks",
@@ -164,11 +235,16 @@ def bench_markdown(
     ]
     if _notes(rows):
         parts += ["Notes:", _notes(rows)]
+    parts += ["## Goals per Python version", goals_markdown(rows)]
+    if pythons:
+        parts += ["## Python versions", pythons_markdown(pythons)]
     parts += [
         "## Instructions per switch, per ABI",
         insns_markdown(counts),
         "## Instructions executed per operation (callgrind, x86_64)",
         callgrind_markdown(cg),
+        "## Cache misses per resume over N live fibers (cachegrind, x86_64)",
+        cachegrind.markdown(misses or {}),
     ]
     if harness:
         parts += ["## Harness: full matrix wall time", harness]
@@ -191,6 +267,9 @@ def benchmarks_markdown(
     cg: dict[str, dict[str, float]],
     reports: Path,
     harness: str,
+    *,
+    pythons: list[dict] | None = None,
+    misses: dict | None = None,
 ) -> str:
     parts = [
         "# Benchmarks",
@@ -203,11 +282,25 @@ def benchmarks_markdown(
         "ratio of the two batches that ran next to each other, for the C rows the median over "
         "rounds of the ratio of the two programs' figures in the same round (robust to a "
         "burst of load on one side). The C peers are Boost.Context 1.74 (Debian) and glibc "
-        "ucontext; the Python peers are greenlet, greenback and SQLAlchemy from PyPI.",
+        "ucontext; the Python peers are greenlet, greenback and SQLAlchemy from PyPI. The "
+        "Python-level rows ran under each CPython version of the Python column, one version "
+        "after the other, with the peers installed for that interpreter (the next section but "
+        "one); a goal is met or missed per version.",
         format_markdown(rows),
     ]
     if _notes(rows):
         parts += ["Notes:", _notes(rows)]
+    parts += ["## Goals per Python version", goals_markdown(rows)]
+    if pythons:
+        parts += [
+            "## Python versions",
+            "3.11 is the host's Python (the nox session's, peers installed there with pip); "
+            "the others are the interpreters of the harness's Debian sysroots, run natively "
+            "through the sysroot's dynamic loader, with fiber built for each and the peers' "
+            "binary wheels from PyPI installed for each into the harness cache "
+            "(ci/bench/versions.py).",
+            pythons_markdown(pythons),
+        ]
     parts += [
         "## Instructions per switch, per ABI",
         "A time for an emulated target (QEMU) means nothing, so each ABI's switch is compared "
@@ -215,6 +308,13 @@ def benchmarks_markdown(
         insns_markdown(counts),
         "## Instructions executed per operation (callgrind, x86_64)",
         callgrind_markdown(cg),
+        "## Cache misses per resume over N live fibers (cachegrind, x86_64)",
+        "`perf` has no hardware counters in this guest; cachegrind simulates the caches "
+        "instead (instructions repeat exactly; misses move by a few with the memory layout, "
+        "see the analysis below). As its manual says, it indexes every cache by virtual "
+        "address, where real caches beyond L1 are physically indexed, and it counts no TLB "
+        "misses. The programs are the round-robin rows' loops (ci/bench/cachegrind.py).",
+        cachegrind.markdown(misses or {}),
         "## Soak",
         _soak(reports),
         "## Harness: full matrix wall time, cold and warm cache (recorded each run)",

@@ -38,6 +38,12 @@ class Row:
     # Paired ratios ours/peer (ci/bench/timing.Figures.ratio) where the row has them; they
     # take the place of ours / peer's median, which a burst of load on one side can skew.
     paired: dict[str, float | None] = field(default_factory=dict)
+    # The CPython version the row ran on ("3.14"); "" for rows that do not run Python (C,
+    # harness). Goals are evaluated per row, hence per version.
+    python: str = ""
+    # Why the row has no figures ("" when it was measured): its status is then "not
+    # measured" and its goal counts as not met.
+    unmeasured: str = ""
 
     def ratio(self, peer: str) -> float | None:
         if self.paired.get(peer) is not None:
@@ -52,6 +58,8 @@ class Row:
         """True/False for a goal with figures on both sides; None for recorded rows, and False
         when a figure the goal needs is missing (a missing figure never counts as met)."""
         g = self.goal
+        if self.unmeasured and g.kind != "record":
+            return False
         if g.kind == "record":
             return None
         peer_value = self.peers.get(g.peer or "")
@@ -63,6 +71,8 @@ class Row:
 
     @property
     def status(self) -> str:
+        if self.unmeasured:
+            return "not measured"
         met = self.goal_met
         if met is None:
             return "recorded" if self.ours is not None else "not measured"
@@ -72,8 +82,18 @@ class Row:
 
     def json_objects(self) -> list[dict]:
         """One object per peer (one with peer None for a row without peers)."""
-        base = {"benchmark": self.benchmark, "unit": self.unit, "ours": _round(self.ours)}
-        extra = {"goal": self.goal.text, "goal_met": self.goal_met, "note": self.note}
+        base = {
+            "benchmark": self.benchmark,
+            "python": self.python or None,
+            "unit": self.unit,
+            "ours": _round(self.ours),
+        }
+        extra = {
+            "goal": self.goal.text,
+            "goal_met": self.goal_met,
+            "note": self.note,
+            "not_measured": self.unmeasured or None,
+        }
         if not self.peers:
             return [{**base, "peer": None, "peer_value": None, "ratio": None, **extra}]
         return [

@@ -4,7 +4,10 @@
 Needs, in the running environment: fiber built in place (``python -m fiber._build``), greenlet,
 greenback and SQLAlchemy (``nox -s bench`` installs them), g++ and libboost-context-dev for the
 fcontext peer, the cross compilers and binutils for the instruction counts, and valgrind for
-the callgrind counts; for the harness rows, what ``python -m ci matrix`` needs (pytest and the
+the callgrind and cachegrind counts. The Python-level rows run again under every other
+CPython version of the host ABI (ci/bench/versions.py: the Debian sysroot's interpreter, the
+extension built for it, the peers from PyPI in the cache; ``--pythons 3.11,3.14`` selects);
+for the harness rows, what ``python -m ci matrix`` needs (pytest and the
 rest of ci.targets.PYTHON_DEPS, the cross compilers, QEMU, Wine, mmdebstrap and the Debian
 mirror). Whatever is missing is reported as missing in the table, never guessed.
 """
@@ -12,48 +15,17 @@ mirror). Whatever is missing is reported as missing in the table, never guessed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from ci.bench import c_bench, callgrind, insns, matrix_wall, report
+from ci.bench import c_bench, cachegrind, callgrind, insns, matrix_wall, pyrows, report, versions
 from ci.bench.machine import describe
 from ci.bench.results import Goal, Row
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REPORTS = ROOT / "reports"
 BUILD = ROOT / "build" / "bench"
-
-GREENLET_RT = "greenlet switch round trip"
-SA_AWAIT = "SQLAlchemy await_only in greenlet_spawn"
-GB_PORTAL = "greenback.with_portal_run_sync"
-FLOOR = "plain await asyncio.sleep(0) (floor)"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def _python(module: str, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=_env(),
-        text=True,
-        capture_output=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} failed: {proc.stderr.strip()[-600:]}")
-    return proc.stdout
-
-
-def _scaled(value: float | None, factor: float) -> float | None:
-    return None if value is None else value * factor
 
 
 def c_rows(quick: bool) -> tuple[list[Row], dict]:
@@ -74,123 +46,43 @@ def c_rows(quick: bool) -> tuple[list[Row], dict]:
         ], {}
 
 
-def _timed_row(
-    title: str, unit: str, scale: float, figures: dict, peers: dict[str, str], goal: Goal, note: str
-) -> Row:
-    """A row from one benchmark's figures (python_bench / aio_bench output): ``peers`` maps
-    each peer's label in the table to its contender name there."""
-    paired = figures.get("_ratios", {})
-    return Row(
-        title,
-        unit,
-        _scaled(figures.get("ours"), scale),
-        {label: _scaled(figures.get(key), scale) for label, key in peers.items()},
-        goal,
-        note,
-        paired={label: paired.get(key) for label, key in peers.items()},
-    )
+def log(text: str) -> None:
+    print(text, flush=True)
 
 
-def python_rows(quick: bool) -> list[Row]:
-    note = ""
-    try:
-        py = json.loads(_python("ci.bench.python_bench", *(["--quick"] if quick else [])))
-    except Exception as exc:  # noqa: BLE001
-        py, note = {}, str(exc)
-    rt, cr = py.get("round_trip", {}), py.get("create", {})
-    ns = 1e9
-    rows = [
-        _timed_row(
-            "Python: resume+suspend round trip",
-            "ns",
-            ns,
-            rt,
-            {GREENLET_RT: "greenlet", "generator send (floor)": "generator"},
-            Goal("ratio", GREENLET_RT, 0.6),
-            note,
-        ),
-        _timed_row(
-            "Python: create, run and finish a trivial fiber",
-            "ns",
-            ns,
-            cr,
-            {"greenlet": "greenlet"},
-            Goal("ratio", "greenlet", 1.0),
-            note,
-        ),
-    ]
-    reps = 1 if quick else 3
-    count = 2_000 if quick else 10_000
-    samples: dict[str, list[float]] = {"fiber": [], "greenlet": []}
-    mem_note = ""
-    for rep in range(reps):
-        for kind in ["fiber", "greenlet"] if rep % 2 == 0 else ["greenlet", "fiber"]:
-            try:
-                samples[kind].append(float(_python("ci.bench.memory", kind, str(count), "20")))
-            except Exception as exc:  # noqa: BLE001
-                mem_note = str(exc)
-    med = {k: statistics.median(v) if v else None for k, v in samples.items()}
-    rows.append(
-        Row(
-            f"Python: memory per suspended fiber ({count:,} alive, 20 frames deep)",
-            "B",
-            med["fiber"],
-            {"greenlet": med["greenlet"]},
-            Goal("ratio", "greenlet", 1.0),
-            mem_note,
+def python_level_rows(quick: bool, pythons: list[dict], only: list[str]) -> list[Row]:
+    """The Python and aio rows under every version's interpreter, one version after the other
+    (each version's contenders interleaved in its own processes), grouped by benchmark; fills
+    `pythons` with what each version ran on, for the report."""
+    rows: list[Row] = []
+    for interp in versions.all_interpreters(log, only):
+        interp, facts = versions.probe(interp, ROOT)
+        pythons.append(
+            {
+                "version": interp.version,
+                "where": interp.where,
+                "reason": interp.reason,
+                **facts,
+            }
         )
-    )
-    return rows
-
-
-def aio_rows(quick: bool) -> list[Row]:
-    note = ""
-    try:
-        data = json.loads(_python("ci.bench.aio_bench", *(["--quick"] if quick else [])))
-    except Exception as exc:  # noqa: BLE001
-        data, note = {}, str(exc)
-    notes = data.get("_notes", {})
-    if "fiber.aio" in notes:
-        note = f"fiber.aio {notes['fiber.aio']}"
-    others = "; ".join(f"{k} {v}" for k, v in notes.items() if k != "fiber.aio")
-    note = "; ".join(filter(None, [note, others]))
-    us = 1e6
-
-    def row(title: str, bench: str, peers: dict[str, str], goal: Goal) -> Row:
-        return _timed_row(title, "us", us, data.get(bench, {}), peers, goal, note)
-
-    return [
-        row(
-            "aio: await_ of an already finished coroutine",
-            "await_done",
-            {SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
-            Goal("ratio", SA_AWAIT, 0.75),
-        ),
-        row(
-            "aio: await_(asyncio.sleep(0))",
-            "await_sleep0",
-            {FLOOR: "plain", SA_AWAIT: "sqlalchemy", "greenback.await_": "greenback"},
-            Goal("floor_plus", FLOOR, 1.0, "us"),
-        ),
-        row(
-            "aio: run of a trivial function",
-            "run_trivial",
-            {GB_PORTAL: "greenback", "SQLAlchemy greenlet_spawn": "sqlalchemy"},
-            Goal("ratio", GB_PORTAL, 0.75),
-        ),
-        row(
-            "aio: unfuelled code on a bridge fiber",
-            "unfuelled",
-            {"same code on the plain stack": "plain"},
-            Goal("ratio", "same code on the plain stack", 1.02),
-        ),
-    ]
+        rows += pyrows.rows_for(interp, quick, log)
+    return pyrows.by_benchmark(rows)
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m ci bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
-    ap.add_argument("--no-callgrind", action="store_true", help="skip the valgrind counts")
+    ap.add_argument(
+        "--no-callgrind",
+        action="store_true",
+        help="skip the valgrind counts (callgrind's instructions and cachegrind's misses)",
+    )
+    ap.add_argument(
+        "--pythons",
+        default="",
+        help="comma-separated CPython versions of the Python-level rows (default: every "
+        "version of the host ABI in ci/targets.py)",
+    )
     ap.add_argument(
         "--no-benchmarks-md",
         action="store_true",
@@ -218,13 +110,12 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     rows: list[Row] = []
+    pythons: list[dict] = []
     print("C benchmarks ...", flush=True)
     c, progs = c_rows(args.quick)
     rows += c
-    print("Python benchmarks ...", flush=True)
-    rows += python_rows(args.quick)
-    print("aio benchmarks ...", flush=True)
-    rows += aio_rows(args.quick)
+    only = [v.strip() for v in args.pythons.split(",") if v.strip()]
+    rows += python_level_rows(args.quick, pythons, only)
     print("instruction counts ...", flush=True)
     counts = insns.count_all()
     cg: dict[str, dict[str, float]] = {}
@@ -237,6 +128,10 @@ def main(argv: list[str]) -> int:
             cg["Python work() of the unfuelled row"] = callgrind.py_unfuelled(ROOT)
         except Exception as exc:  # noqa: BLE001
             print(f"callgrind counts failed: {exc}", file=sys.stderr)
+    misses: dict = {}
+    if not args.no_callgrind and cachegrind.available():
+        print("cachegrind: misses per resume over N live fibers ...", flush=True)
+        misses = cachegrind.measure(ROOT, log)
     # Last, so that the CPU figures above are not taken beside a matrix run's load.
     scopes = matrix_wall.SCOPES if args.matrix_scope == "both" else (args.matrix_scope,)
     if args.matrix_from_history:
@@ -255,14 +150,19 @@ def main(argv: list[str]) -> int:
     print()
     REPORTS.mkdir(parents=True, exist_ok=True)
     report.write_json(rows, REPORTS / "bench.json")
-    (REPORTS / "bench.md").write_text(report.bench_markdown(rows, machine, counts, cg, harness))
+    extra = {"pythons": pythons, "misses": misses}
+    (REPORTS / "bench.md").write_text(
+        report.bench_markdown(rows, machine, counts, cg, harness, **extra)
+    )
     written = ["reports/bench.md", "reports/bench.json"]
     if not args.no_benchmarks_md:
         (ROOT / "BENCHMARKS.md").write_text(
-            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS, harness)
+            report.benchmarks_markdown(rows, machine, counts, cg, REPORTS, harness, **extra)
         )
         written.append("BENCHMARKS.md")
     met = [r for r in rows if r.goal_met is True]
     missed = [r for r in rows if r.goal_met is False]
     print(f"goals: {len(met)} met, {len(missed)} missed or missing; wrote {', '.join(written)}")
+    for line in report.goals_by_version_lines(rows):
+        print(f"  {line}")
     return 0
