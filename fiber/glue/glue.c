@@ -69,6 +69,9 @@ static PyTypeObject *Fiber_Type;
 static PyObject *FiberError;
 static PyObject *FiberExit;
 static PyObject *RESUMER_CONTEXT; /* sentinel: run in the resumer's Context, no copy */
+/* Fiber()'s own keyword names, interned once: looking them up by C string made and hashed a
+   new str per call (most of what a keyword argument cost, fiber.aio.run's every fiber). */
+static PyObject *KW_STACK_SIZE, *KW_CONTEXT;
 
 /* Per OS thread: the fiber running now (NULL on the thread's own stack), and the thread's
    token. Only touched on their own thread. Initial-exec, as the core's own (fiber_posix.c):
@@ -496,18 +499,19 @@ static int Fiber_init(FiberObject *self, PyObject *args, PyObject *kwargs)
     }
     PyObject *stack_size_obj = NULL, *context = NULL, *fn_kwargs = NULL;
     if (kwargs && PyDict_GET_SIZE(kwargs)) {
-        fn_kwargs = PyDict_Copy(kwargs);
-        if (!fn_kwargs)
-            return -1;
-        stack_size_obj = PyDict_GetItemString(fn_kwargs, "stack_size");
-        context = PyDict_GetItemString(fn_kwargs, "context");
-        Py_XINCREF(stack_size_obj);
-        Py_XINCREF(context);
-        if ((stack_size_obj && PyDict_DelItemString(fn_kwargs, "stack_size") < 0) ||
-            (context && PyDict_DelItemString(fn_kwargs, "context") < 0))
+        stack_size_obj = Py_XNewRef(PyDict_GetItemWithError(kwargs, KW_STACK_SIZE));
+        if (!stack_size_obj && PyErr_Occurred())
             goto fail;
-        if (PyDict_GET_SIZE(fn_kwargs) == 0)
-            Py_CLEAR(fn_kwargs);
+        context = Py_XNewRef(PyDict_GetItemWithError(kwargs, KW_CONTEXT));
+        if (!context && PyErr_Occurred())
+            goto fail;
+        /* The rest (if any) goes to fn: copied, as a call's **kwargs are. */
+        if (PyDict_GET_SIZE(kwargs) > (stack_size_obj != NULL) + (context != NULL)) {
+            fn_kwargs = PyDict_Copy(kwargs);
+            if (!fn_kwargs || (stack_size_obj && PyDict_DelItem(fn_kwargs, KW_STACK_SIZE) < 0) ||
+                (context && PyDict_DelItem(fn_kwargs, KW_CONTEXT) < 0))
+                goto fail;
+        }
     }
     size_t stack_size;
     if (parse_stack_size(stack_size_obj, &stack_size) < 0)
@@ -827,6 +831,8 @@ static PyObject *make_module(void)
         "fiber is collected). Like GeneratorExit, it derives from BaseException.",
         PyExc_BaseException, NULL);
     RESUMER_CONTEXT = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    KW_STACK_SIZE = PyUnicode_InternFromString("stack_size");
+    KW_CONTEXT = PyUnicode_InternFromString("context");
     PyType_Spec spec = {
         .name = "fiber.Fiber",
         .basicsize = sizeof(FiberObject),
@@ -834,7 +840,8 @@ static PyObject *make_module(void)
         .slots = Fiber_slots,
     };
     Fiber_Type = (PyTypeObject *)PyType_FromSpec(&spec);
-    if (!FiberError || !FiberExit || !RESUMER_CONTEXT || !Fiber_Type)
+    if (!FiberError || !FiberExit || !RESUMER_CONTEXT || !KW_STACK_SIZE || !KW_CONTEXT ||
+        !Fiber_Type)
         goto fail;
     if (PyModule_AddObjectRef(m, "FiberError", FiberError) < 0 ||
         PyModule_AddObjectRef(m, "FiberExit", FiberExit) < 0 ||
