@@ -19,7 +19,7 @@ Linux target of ci/targets.py.
    carries, and its members must be the runtime only. Then ``pip install --target`` with the
    wheel's platform, CPython and ABI puts it into a folder with no source tree, and the suite
    runs against it under the target's runner kind (QEMU, natively), ci/installed.py.
-4. A summary table (package, tag, size, libc, passed, failed, skipped, status),
+4. A summary table (package, tag, size, libc, auditwheel, passed, failed, skipped, status),
    reports/wheels/wheels.md and .json, and a closing ``wheels: N passed, N failed, N skipped``
    line; exit status 1 when any package failed a check or a test, or ran no test.
 
