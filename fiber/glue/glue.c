@@ -433,9 +433,13 @@ static const char *map_limit_hint(int err)
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     if (!f)
         return "";
-    int got = fscanf(f, "%ld", &limit);
+    /* Digits by hand: with glibc 2.38's headers fscanf and strtol become C23 symbols
+       (__isoc23_*), which alone would raise the wheels' manylinux tag to glibc 2.38. */
+    int digits = 0;
+    for (int c; (c = getc(f)) >= '0' && c <= '9'; digits++)
+        limit = limit * 10 + (c - '0');
     fclose(f);
-    if (got != 1 || !(f = fopen("/proc/self/maps", "r")))
+    if (!digits || !(f = fopen("/proc/self/maps", "r")))
         return "";
     for (int c; (c = getc(f)) != EOF;)
         maps += c == '\n';
