@@ -11,8 +11,8 @@
         return await fiber.aio.run(fetch_greeting, "127.0.0.1", 8888)
 
 :func:`run` runs synchronous code on a new fiber; anywhere below it, :func:`await_` waits
-for an awaitable by driving it on the fiber and suspending the fiber while it is pending, so
-the event loop goes on. :func:`run_fuelled` adds fuel (one unit per line of Python) so that
+for an awaitable by starting it on the fiber and, when it has to wait, suspending the fiber
+while the driver in the calling task carries it on, so the event loop goes on. :func:`run_fuelled` adds fuel (one unit per line of Python) so that
 CPU-bound code yields to the loop; :func:`can_await` and :func:`run_and_report` are for
 libraries that bridge a synchronous API to an async driver. docs/asyncio.md has the whole
 story: how the driver works, cancellation, contextvars, fuel, trio.
@@ -341,9 +341,9 @@ def can_await() -> bool:
 
     True in synchronous code running under :func:`run` or :func:`run_fuelled`, at any call
     depth. False everywhere else: outside any bridge fiber, on a plain ``fiber.Fiber``
-    resumed by such code, and inside an awaitable that ``await_`` is driving (``await_``
-    runs a coroutine on the bridge fiber itself, but that is async code: it should
-    ``await``). A library that offers both a synchronous and an async path (an ORM over an
+    resumed by such code, and inside an awaitable that ``await_`` is driving (its first
+    step runs on the bridge fiber, the rest in the task, but either way that is async code:
+    it should ``await``). A library that offers both a synchronous and an async path (an ORM over an
     async driver, a plugin host) calls this to pick one, as SQLAlchemy's
     ``in_greenlet()`` does for its greenlet bridge. Never raises; costs a walk over the
     bridge fiber's own frames.
