@@ -12,9 +12,10 @@
 
 :func:`run` runs synchronous code on a new fiber; anywhere below it, :func:`await_` waits
 for an awaitable by starting it on the fiber and, when it has to wait, suspending the fiber
-while the driver in the calling task carries it on, so the event loop goes on. :func:`run_fuelled` adds fuel (one unit per line of Python) so that
-CPU-bound code yields to the loop; :func:`can_await` and :func:`run_and_report` are for
-libraries that bridge a synchronous API to an async driver. docs/asyncio.md has the whole
+while the driver in the calling task carries it on, so the event loop goes on.
+:func:`run_fuelled` adds fuel (one unit per line of Python) so that CPU-bound code yields to
+the loop; :func:`can_await` and :func:`run_and_report` are for libraries that bridge a
+synchronous API to an async driver. docs/asyncio.md has the whole
 story: how the driver works, cancellation, contextvars, fuel, trio.
 """
 
