@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci import paths
+from ci import paths, pip_wheels
 from ci.targets import ABIS, MODULE_PACKAGES, PYTHONS, SUITES, Abi, Target
 from ci.tools import SetupError
 
@@ -438,27 +438,10 @@ def pip_command(spec: Spec, root: Path, version: str) -> list[str]:
     platform (pip evaluates environment markers against the host: list marker-only
     dependencies in the table by hand)."""
     machine = WHEEL_MACHINE.get(spec.machine, spec.machine)
-    tag = version.replace(".", "")
     platforms = [f"manylinux_2_{n}_{machine}" for n in (17, 28, 34)]
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        "--target",
-        str(site_dir(root, version)),
-        *(a for p in platforms for a in ("--platform", p)),
-        "--python-version",
-        version,
-        "--implementation",
-        "cp",
-        "--abi",
-        f"cp{tag}",
-        "--only-binary=:all:",
-        *spec.requirements(version),
-    ]
+    return pip_wheels.install_command(
+        site_dir(root, version), version, platforms, spec.requirements(version)
+    )
 
 
 def site_dir(root: Path, version: str) -> Path:

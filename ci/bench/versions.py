@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci import paths
+from ci import paths, pip_wheels
 from ci.targets import TARGETS, Target, host_target
 
 # The peers and everything they import, listed whole: pip runs with --no-deps, since it would
@@ -140,28 +140,9 @@ def peers_dir(version: str, machine: str | None = None, cache: Path | None = Non
 def pip_command(version: str, dest: Path, machine: str | None = None) -> list[str]:
     """pip install --target of PEERS as binary wheels for CPython `version` on `machine`
     (this one's by default)."""
-    tag = version.replace(".", "")
     machine = machine or platform.machine()
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--target",
-        str(dest),
-        *(a for p in PLATFORMS for a in ("--platform", f"{p}_{machine}")),
-        "--python-version",
-        version,
-        "--implementation",
-        "cp",
-        "--abi",
-        f"cp{tag}",
-        *PEERS,
-    ]
+    platforms = [f"{p}_{machine}" for p in PLATFORMS]
+    return pip_wheels.install_command(dest, version, platforms, PEERS, no_deps=True)
 
 
 def ensure_peers(version: str, log: Log = print, cache: Path | None = None) -> Path:

@@ -283,6 +283,21 @@ def test_stack_size_setting_applies_to_new_bridge_fibers():
 # ------------------------------------------------------------------------------------------
 
 
+def run_then_cancel(fn):
+    """Run aio.run(fn) as a task, cancel it 10 ms in, check that CancelledError comes out of
+    it; returns task.cancelled()."""
+
+    async def main():
+        task = asyncio.create_task(aio.run(fn))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task.cancelled()
+
+    return asyncio.run(main())
+
+
 def frame_names(tb):
     return [frame.name for frame in traceback.extract_tb(tb)]
 
@@ -389,14 +404,7 @@ def test_cancel_of_a_carried_awaitable_reaches_it_and_then_fn():
             events.append("fn")
             raise
 
-    async def main():
-        task = asyncio.ensure_future(aio.run(fn))
-        await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    run_then_cancel(fn)
     assert events == ["awaitable", "fn"]
 
 
@@ -427,15 +435,7 @@ def test_cancel_raises_inside_fn_and_runs_finally():
         finally:
             events.append("finally")
 
-    async def main():
-        task = asyncio.create_task(aio.run(fn))
-        await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return task.cancelled()
-
-    assert asyncio.run(main()) is True
+    assert run_then_cancel(fn) is True
     assert events == ["cancelled inside fn", "finally"]
 
 
@@ -486,14 +486,7 @@ def test_cancel_while_fn_is_blocked_in_a_task_it_awaits():
         finally:
             events.append("fn finally")
 
-    async def main():
-        task = asyncio.create_task(aio.run(fn))
-        await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    run_then_cancel(fn)
     assert events == ["inner finally", "fn finally"]
 
 
