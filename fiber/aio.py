@@ -242,8 +242,8 @@ def stack_size(size: int | None = None, /) -> int | None:
     """The native stack size of the fibers :func:`run` starts from now on; with an argument,
     set it first (as :func:`threading.stack_size` does for threads).
 
-    ``None`` (the initial setting) means :class:`fiber.Fiber`'s default: 8 MiB on 64-bit
-    systems, 4 MiB on 32-bit ones, of which only the touched pages cost memory. Tens of
+    ``None`` (the initial setting) means :class:`fiber.Fiber`'s default: 8 MiB less 128 KiB
+    on 64-bit systems, 4 MiB on 32-bit ones, of which only the touched pages cost memory. Tens of
     thousands of concurrent bridge fibers on a 32-bit system need a smaller size, say 64 KiB,
     to fit its address space. A bad size raises when the next fiber is created, like Fiber().
     """

@@ -82,7 +82,7 @@ static inline pystate313 *state_of(fiber_pystate *st) { return (pystate313 *)st;
    every fiber's at 4. At 2 units a level, every kind of recursion the stress probe tries
    (through __init__, key functions, __getattr__, operators, repr, yield from, map, exec,
    json, pickle, deepcopy, comparisons) raised RecursionError on fibers of 16 KiB to 8 MiB.
-   A default 8 MiB fiber so allows 4,096 units (a thread 10,000); Python frames, which do not
+   A default fiber (8 MiB less 128 KiB) so allows 4,032 units (a thread 10,000); Python frames, which do not
    use the C stack, are not capped. */
 #define C_UNITS_PER_LEVEL 2
 
