@@ -6,7 +6,9 @@ with the GIL released. So each test also arms ``faulthandler.dump_traceback_late
 watchdog thread) at ``--hang-backstop`` seconds: on expiry it writes the stacks of every thread
 into ``$FIBER_HANG_DIR/<worker>.txt`` after the test's id, and ends the worker. pytest-xdist then
 reports the test as failed (its worker crashed) and the run goes on with a new worker; the
-harness reads the file and names the hung test and its target in the summary.
+harness reads the file and names the hung test and its target in the summary. A target run in
+one pytest process (no xdist: ci/runners/__init__.py) ends there without its report, and
+ci/matrix.py runs it again with each test in an xdist worker.
 """
 
 from __future__ import annotations

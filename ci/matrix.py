@@ -163,20 +163,42 @@ def run_target(
         result.notes += built.notes
         for note in built.notes:
             log(f"{target.name}: note: {note}")
-        inv = stages.invocation(
-            target,
-            prepared,
-            junit=junit,
-            conformance=built.conformance,
-            per_abi_in=per_abi_in,
-            pytest_args=tuple(pytest_args),
-        )
+
+        def invocation(**isolate: bool) -> runners.Invocation:
+            return stages.invocation(
+                target,
+                prepared,
+                junit=junit,
+                conformance=built.conformance,
+                per_abi_in=per_abi_in,
+                pytest_args=tuple(pytest_args),
+                **isolate,
+            )
+
+        def run(inv: runners.Invocation) -> RunOutcome:
+            log(
+                f"{target.name}: $ "
+                f"{' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "
+                f"{shlex.join(inv.argv)}"
+            )
+            return stages.run(inv, logfile, log)
+
+        inv = invocation()
         result.python = inv.python
-        log(
-            f"{target.name}: $ {' '.join(f'{k}={shlex.quote(v)}' for k, v in inv.env.items())} "
-            f"{shlex.join(inv.argv)}"
-        )
-        outcome = stages.run(inv, logfile, log)
+        outcome = run(inv)
+        if not inv.isolated and not outcome.timed_out and not junit.is_file():
+            # One pytest process ran the suite and died (a crash, or the hang watch ended
+            # it) before writing its report: run it again with every test in an xdist
+            # worker, so that the culprit fails alone and every other test still reports.
+            log(
+                f"{target.name}: the pytest process exited {outcome.returncode} without its "
+                "report; running the suite again with each test in an xdist worker"
+            )
+            hang_dir = inv.env.get("FIBER_HANG_DIR")
+            if hang_dir:
+                shutil.rmtree(hang_dir, ignore_errors=True)
+            inv = invocation(isolate=True)
+            outcome = run(inv)
         if outcome.timed_out:
             fail(
                 "timeout",

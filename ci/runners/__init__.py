@@ -101,6 +101,7 @@ class Invocation:
     timeout: float  # for the whole run, seconds
     test_timeout: float  # per test, seconds
     python: str  # the Python version that runs the suite, for the report
+    isolated: bool = True  # every test in an xdist worker (False: one pytest process)
 
 
 def kind(target: Target) -> ModuleType:
@@ -149,6 +150,7 @@ def pytest_invocation(
     n_workers: int | None = None,
     root: Path = paths.ROOT,
     hang_dir: Path | None = None,
+    isolate: bool | None = None,
 ) -> Invocation:
     """The pytest run of the suite for `target`, as its runner kind runs it.
 
@@ -157,16 +159,28 @@ def pytest_invocation(
     ABI that does the ABI's once-per-ABI work in this run (tests/conftest.py then deselects the
     tests marked ``target_program`` or ``native_only`` here); "" when this target does it.
 
-    Every run goes through pytest-xdist with at least one worker, so a test that crashes its
-    worker fails alone and the run and its JUnit report go on. The per-test timeout
-    (pytest-timeout, signal method: a clean failure for a hang in Python code) is scaled per
-    kind; the ci.hangwatch plugin backs it up for hangs in native code, ending the worker at
-    1.5x the timeout with the stacks dumped and the test named.
+    `isolate`: run every test in a pytest-xdist worker, so that a test that crashes or hangs
+    its worker fails alone and the run and its JUnit report go on. None (the default) isolates
+    where there are two workers or more (they also run tests in parallel) and runs the suite
+    in one pytest process where there would be one worker (QEMU, Wine): there an xdist
+    controller is a second emulated Python that starts, imports pytest and relays every
+    report, about 12 s of a QEMU pair's 80 (measured on aarch64-linux-py3.14). ci/matrix.py
+    runs such a target again isolated when its one process dies without its report. The
+    per-test timeout (pytest-timeout, signal method: a clean failure for a hang in Python
+    code) is scaled per kind; the ci.hangwatch plugin backs it up for hangs in native code,
+    ending the process at 1.5x the timeout with the stacks dumped and the test named.
     """
     k = kind(target)
     python = k.interpreter(target, prepared, host_python)
     n = workers(target) if n_workers is None else n_workers
+    if isolate is None:
+        isolate = n > 1
     per_test = test_timeout(target)
+    distribution = (
+        ["-p", "xdist", "--dist", "load", "--tx", f"{n}*popen//python={shlex.join(python)}"]
+        if isolate
+        else ["-p", "no:xdist"]
+    )
     argv = [
         *python,
         "-m",
@@ -186,12 +200,7 @@ def pytest_invocation(
         "-p",
         "ci.hangwatch",
         f"--hang-backstop={hang_backstop(per_test):g}",
-        "-p",
-        "xdist",
-        "--dist",
-        "load",
-        "--tx",
-        f"{n}*popen//python={shlex.join(python)}",
+        *distribution,
         "-rfE",
         *pytest_args,
     ]
@@ -209,4 +218,6 @@ def pytest_invocation(
     }
     if conformance is not None:
         env["FIBER_CONFORMANCE_EXE"] = str(conformance)
-    return Invocation(argv, env, environment.unset, run_timeout(target), per_test, prepared.python)
+    return Invocation(
+        argv, env, environment.unset, run_timeout(target), per_test, prepared.python, isolate
+    )

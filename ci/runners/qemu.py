@@ -25,7 +25,9 @@ from ci.tools import find_tool
 TEST_TIMEOUT_SCALE = 3.0
 RUN_TIMEOUT = 40 * 60.0
 # One worker: every emulated worker pays Python's start-up under QEMU and the controller
-# already holds one core (measured: docs/harness.md).
+# already holds one core (measured: docs/harness.md). With one, the suite runs in a single
+# emulated pytest process, isolated in an xdist worker only when that process dies
+# (pytest_invocation, ci/matrix.py).
 WORKERS = 1
 
 # The sysroot's Python must see its own library only, not the host venv's.

@@ -56,6 +56,62 @@ def fake_stages(**kw) -> matrix.Stages:
     return matrix.Stages(**stages)
 
 
+def test_a_single_process_run_that_dies_is_run_again_isolated(tmp_path):
+    """One pytest process (one worker's kinds) crashes before its report: the target runs
+    again with each test in an xdist worker, and that run's report is the target's."""
+    calls = []
+
+    def invocation(target, prepared, *, junit, isolate=None, **kw):
+        calls.append(isolate)
+        return runners.Invocation(
+            ["true"],
+            {"FIBER_HANG_DIR": str(tmp_path / "hang")},
+            (),
+            5.0,
+            1.0,
+            "3.11.2",
+            isolated=bool(isolate),
+        )
+
+    def run(inv, logfile, log):
+        if not inv.isolated:
+            (tmp_path / "hang").mkdir()
+            return matrix.RunOutcome(-11, "Fatal Python error: Segmentation fault")
+        assert not (tmp_path / "hang").exists()  # the first run's hang files are gone
+        return passing_run(inv, logfile, log)
+
+    lines = []
+    r = matrix.run_target(
+        targets.get("aarch64-linux-py3.14"),
+        reports_dir=tmp_path,
+        stages=fake_stages(invocation=invocation, run=run),
+        log=lines.append,
+    )
+    assert calls == [None, True]
+    assert r.ok and (r.passed, r.failed) == (2, 0), r.error
+    assert any("exited -11 without its report" in line for line in lines)
+
+
+def test_a_single_process_run_with_a_report_is_not_run_again(tmp_path):
+    calls = []
+
+    def invocation(target, prepared, *, junit, isolate=None, **kw):
+        calls.append(isolate)
+        return runners.Invocation(["true"], {}, (), 5.0, 1.0, "3.11.2", isolated=False)
+
+    def failing_run(inv, logfile, log):
+        write_junit(junit_of_fake(inv, logfile), passed=1)
+        return matrix.RunOutcome(1, "1 failed")  # a test failed: the report says which
+
+    matrix.run_target(
+        targets.get("aarch64-linux-py3.14"),
+        reports_dir=tmp_path,
+        stages=fake_stages(invocation=invocation, run=failing_run),
+        log=quiet,
+    )
+    assert calls == [None]
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failing_build_is_shown_as_failed_and_the_others_still_run(tmp_path, jobs):
     def build_fn(t, prepared, per_abi):
@@ -271,6 +327,39 @@ def test_hung_test_fails_by_timeout_with_target_and_name(tmp_path, monkeypatch):
         in reports.details([r])
     )
     assert r.seconds < 60
+
+
+def test_a_crash_in_a_single_process_run_fails_only_its_test(tmp_path, monkeypatch):
+    """A real pytest run with one worker (so one process, no xdist): a test kills the process;
+    the rerun isolates it, and the tests around it pass."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_crash.py").write_text(
+        textwrap.dedent("""
+        import os
+        def test_before(): pass
+        def test_crash(): os.abort()
+        def test_after(): pass
+    """)
+    )
+    monkeypatch.setenv("FIBER_WORKERS", "1")
+    seen = []
+
+    def invocation(t, prepared, **kw):
+        kw.update(pytest_args=("-p", "no:cacheprovider", str(suite)), root=suite)
+        inv = runners.pytest_invocation(t, prepared, **kw)
+        seen.append(inv.isolated)
+        return inv
+
+    r = matrix.run_target(
+        targets.get("x86_64-linux-py3.11"),
+        reports_dir=tmp_path / "reports",
+        log=quiet,
+        stages=fake_stages(run=matrix.run_process, invocation=invocation),
+    )
+    assert seen == [False, True]
+    assert (r.passed, r.failed) == (2, 1), r.error
+    assert "test_crash::test_crash" in dict(r.failures)
 
 
 def test_unknown_target_on_the_command_line():

@@ -238,4 +238,16 @@ def test_workers_override_and_floor(monkeypatch):
     monkeypatch.setenv("FIBER_WORKERS", "3")
     assert runners.workers(t) == 3
     monkeypatch.setenv("FIBER_WORKERS", "0")
-    assert runners.workers(t) == 1  # always through xdist: a crash fails one test, not the run
+    assert runners.workers(t) == 1  # at least one: a rerun isolates each test in a worker
+
+
+def test_one_worker_runs_the_suite_in_one_process_and_isolates_on_request():
+    t = targets.get("aarch64-linux-py3.14")
+    inv = runners.pytest_invocation(t, ON_QEMU, junit=JUNIT)
+    assert not inv.isolated
+    assert "--tx" not in inv.argv and "no:xdist" in inv.argv
+    inv = runners.pytest_invocation(t, ON_QEMU, junit=JUNIT, isolate=True)
+    assert inv.isolated and "no:xdist" not in inv.argv
+    assert tx_of(inv.argv).startswith("1*popen//python=")
+    native_run = runners.pytest_invocation(targets.get("x86_64-linux-py3.11"), NATIVE, junit=JUNIT)
+    assert native_run.isolated  # two workers: in parallel, each test in a worker
