@@ -18,6 +18,7 @@ Windows job uses it, with the mingw gcc of the Windows runner).
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shlex
 import subprocess
@@ -26,7 +27,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci import paths
+from ci import compiler_cache, paths
 from ci.sysroots import Sysroot
 from ci.targets import Target
 from ci.tools import find_tool
@@ -76,6 +77,7 @@ def build_extension(
     python_include: Path,
     *,
     extra_flags: tuple[str, ...] = (),
+    link_flags: tuple[str, ...] = (),
     defines: tuple[str, ...] = (),
     libs: tuple[str, ...] = (),
 ) -> Path:
@@ -88,6 +90,7 @@ def build_extension(
         python_include,
         defines=defines,
         extra_flags=extra_flags,
+        link_flags=link_flags,
         libs=libs,
     )
 
@@ -109,6 +112,7 @@ def build_target(target: Target, sysroot: Sysroot | None = None, *, per_abi: boo
     built = Built()
     cc = find_tool(target.cc) if target.cc else None  # the harness's own tools, by full path
     tc = target.toolchain(sysroot.path if sysroot is not None else None, cc)
+    tc = dataclasses.replace(tc, launcher=compiler_cache.launcher())
     out_dir = paths.BUILD / target.abi.name
     if target.os == "linux" and target.python is not None:
         if sysroot is not None:
@@ -151,7 +155,7 @@ def build_host() -> Built:
     elif sys.platform == "darwin":
         tc = _build.host_toolchain()
         flags = ("-undefined", "dynamic_lookup")  # what distutils links a macOS extension with
-        built.extension = build_extension(tc, suffix, include, extra_flags=flags)
+        built.extension = build_extension(tc, suffix, include, link_flags=flags)
     else:
         tc = _build.host_toolchain()
         built.extension = build_extension(tc, suffix, include)

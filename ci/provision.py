@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ci import runners, suite_tools
+from ci import compiler_cache, runners, suite_tools
 from ci.targets import TARGETS, Target
 from ci.tools import SetupError, find_tool, is_provided
 
@@ -33,8 +33,9 @@ class Missing:
 
 def needs(target: Target) -> tuple[tuple[str, str], ...]:
     """What `target` needs on the host, each with its Debian package: the row's own tools,
-    then its runner kind's. An entry starting with "/" is a file, any other a command."""
-    return target.tools + runners.kind(target).host_needs(target)
+    then its runner kind's, then the compiler cache of its builds. An entry starting with "/"
+    is a file, any other a command."""
+    return target.tools + runners.kind(target).host_needs(target) + (compiler_cache.TOOL,)
 
 
 def packages(target: Target) -> tuple[str, ...]:

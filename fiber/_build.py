@@ -52,6 +52,9 @@ class Toolchain:
     os: str = "linux"
     sysroot: Path | None = None
     cflags: tuple[str, ...] = field(default=())
+    # A command put before the compiler for each compile (not the link): the harness runs
+    # ccache there, so that an unchanged source is not compiled again (ci/compiler_cache.py).
+    launcher: tuple[str, ...] = field(default=())
 
     @property
     def exe_suffix(self) -> str:
@@ -97,6 +100,58 @@ def core_sources(tc: Toolchain) -> list[Path]:
     return [CORE_DIR / "fiber_posix.c", CORE_DIR / "pool.c", SWITCH_S]
 
 
+def _common_flags(tc: Toolchain, optimize: str, shared: bool) -> list[str]:
+    """The flags every compile and every link of `tc` gets."""
+    flags = [optimize, "-g", *WARNINGS, *tc.cflags]
+    if tc.os == "linux":
+        # Unwind tables everywhere: backtraces from inside a fiber walk through our C frames
+        # (arm32 unwinds through .ARM.exidx, which exists only with -funwind-tables).
+        flags += ["-funwind-tables", "-pthread"]
+    if shared:
+        flags += ["-shared", "-fPIC"] if tc.os == "linux" else ["-shared"]
+    return flags
+
+
+def _run_into(cmd: list[str], output: Path, partial: Path) -> Path:
+    """Run a compiler command that writes `partial`, then rename it over `output`: the linker
+    rewrites an existing file in place, which would change the code under a process that has
+    the old extension loaded (the harness imports this package while it rebuilds it)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+        )
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return output
+
+
+def compile_object(
+    tc: Toolchain,
+    source: Path,
+    output: Path,
+    *,
+    shared: bool = False,
+    include_dirs: tuple[Path, ...] = (),
+    defines: tuple[str, ...] = (),
+    extra_flags: tuple[str, ...] = (),
+    optimize: str = "-O2",
+) -> Path:
+    """Compile one source for `tc` into the object file `output`, through `tc.launcher`.
+
+    Run from the repository's root, so that a compiler cache sees the same relative paths in
+    every checkout. Raises subprocess.CalledProcessError (with the compiler's output) when the
+    compile fails.
+    """
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    cmd = [*tc.launcher, *tc.cc, *_common_flags(tc, optimize, shared)]
+    cmd += [f"-I{d}" for d in (CORE_DIR, ASM_DIR, *include_dirs)]
+    cmd += [f"-D{d}" for d in defines]
+    cmd += [*extra_flags, "-c", str(source), "-o", str(partial)]
+    return _run_into(cmd, output, partial)
+
+
 def compile_native(
     tc: Toolchain,
     sources: list[Path],
@@ -106,38 +161,38 @@ def compile_native(
     include_dirs: tuple[Path, ...] = (),
     defines: tuple[str, ...] = (),
     extra_flags: tuple[str, ...] = (),
+    link_flags: tuple[str, ...] = (),
     libs: tuple[str, ...] = (),
     optimize: str = "-O2",
 ) -> Path:
-    """Compile and link `sources` for `tc` into `output` (a program, or a shared object).
+    """Compile `sources` for `tc` (each by compile_object) and link them into `output` (a
+    program, or a shared object).
 
     The one place that knows the flags: every native build in the project comes through here.
-    Raises subprocess.CalledProcessError (with the compiler's output) when the build fails.
-
-    The compiler writes a file beside `output` that is then renamed over it: the linker
-    rewrites an existing file in place, which would change the code under a process that has
-    the old extension loaded (the harness imports this package while it rebuilds it).
+    `extra_flags` go to every compile and to the link, `link_flags` to the link only, `libs`
+    after the objects. Raises subprocess.CalledProcessError (with the compiler's output) when
+    the build fails.
     """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    cmd = [*tc.cc, optimize, "-g", *WARNINGS, *tc.cflags]
-    if tc.os == "linux":
-        # Unwind tables everywhere: backtraces from inside a fiber walk through our C frames
-        # (arm32 unwinds through .ARM.exidx, which exists only with -funwind-tables).
-        cmd += ["-funwind-tables", "-pthread"]
-    if shared:
-        cmd += ["-shared", "-fPIC"] if tc.os == "linux" else ["-shared"]
-    cmd += [f"-I{d}" for d in (CORE_DIR, ASM_DIR, *include_dirs)]
-    cmd += [f"-D{d}" for d in defines]
-    cmd += [*extra_flags, *map(str, sources), "-o", str(partial), *libs]
-    if tc.os == "linux":
-        cmd += ["-ldl"]
-    try:
-        subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
-    return output
+    with tempfile.TemporaryDirectory(prefix="fiber-objects-") as tmp:
+        objects = [
+            compile_object(
+                tc,
+                src,
+                Path(tmp) / f"{i}-{src.name}.o",
+                shared=shared,
+                include_dirs=include_dirs,
+                defines=defines,
+                extra_flags=extra_flags,
+                optimize=optimize,
+            )
+            for i, src in enumerate(sources)
+        ]
+        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+        cmd = [*tc.cc, *_common_flags(tc, optimize, shared), *extra_flags, *link_flags]
+        cmd += [*map(str, objects), "-o", str(partial), *libs]
+        if tc.os == "linux":
+            cmd += ["-ldl"]
+        return _run_into(cmd, output, partial)
 
 
 def build_conformance(tc: Toolchain, output: Path) -> Path:
@@ -147,13 +202,14 @@ def build_conformance(tc: Toolchain, output: Path) -> Path:
     puts the program's functions in the dynamic symbol table, so that backtrace_symbols() can
     name them; libm holds fesetround() on glibc.
     """
-    flags = ["-std=c11", "-Werror"]
-    libs: list[str] = []
-    if tc.os == "linux":
-        flags.append("-rdynamic")
-        libs.append("-lm")
+    linux = tc.os == "linux"
     return compile_native(
-        tc, [CONFORMANCE_C, *core_sources(tc)], output, extra_flags=tuple(flags), libs=tuple(libs)
+        tc,
+        [CONFORMANCE_C, *core_sources(tc)],
+        output,
+        extra_flags=("-std=c11", "-Werror"),
+        link_flags=("-rdynamic",) if linux else (),
+        libs=("-lm",) if linux else (),
     )
 
 
@@ -216,27 +272,42 @@ def build_extension(
     *,
     defines: tuple[str, ...] = (),
     extra_flags: tuple[str, ...] = (),
+    link_flags: tuple[str, ...] = (),
     libs: tuple[str, ...] = (),
 ) -> Path:
     """Build fiber._native for `tc` against the Python headers in `python_include`.
 
-    `libs` go after the sources (a Windows extension links the Python DLL's import library).
+    `libs` go after the objects (a Windows extension links the Python DLL's import library).
     """
-    ffi = make_ffibuilder()
-    with tempfile.TemporaryDirectory(prefix="fiber-build-") as tmp:
-        module_c = Path(tmp) / "_native.c"
-        ffi.emit_c_code(str(module_c))
-        sources = [module_c, *core_sources(tc), *glue_sources()]
-        return compile_native(
-            tc,
-            sources,
-            output,
-            shared=True,
-            include_dirs=(python_include, GLUE_DIR),
-            defines=("_CFFI_NO_LIMITED_API", *defines),
-            extra_flags=extra_flags,
-            libs=libs,
-        )
+    sources = [module_source(), *core_sources(tc), *glue_sources()]
+    return compile_native(
+        tc,
+        sources,
+        output,
+        shared=True,
+        include_dirs=(python_include, GLUE_DIR),
+        defines=("_CFFI_NO_LIMITED_API", *defines),
+        extra_flags=extra_flags,
+        link_flags=link_flags,
+        libs=libs,
+    )
+
+
+def module_source() -> Path:
+    """cffi's C source of fiber._native, at build/cffi/_native.c under the root.
+
+    The same for every target, and rewritten only when its contents change: a compiler cache
+    keys on the source's path as well as its contents, so a file of the same name, contents
+    and age in every checkout is what lets a fresh clone reuse the cache.
+    """
+    out = ROOT / "build" / "cffi" / "_native.c"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fiber-cffi-", dir=out.parent) as tmp:
+        fresh = Path(tmp) / out.name
+        make_ffibuilder().emit_c_code(str(fresh))
+        if not out.is_file() or out.read_bytes() != fresh.read_bytes():
+            os.replace(fresh, out)  # atomic: two builds at once may both get here
+    return out
 
 
 def host_extension_path(package_dir: Path = PACKAGE) -> Path:

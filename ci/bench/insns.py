@@ -2,7 +2,7 @@
 
 Ours: for every Linux ABI of the harness's table (ci/targets.py), asm/switch.S (what the build
 compiles: it picks the ABI's file by the compiler's target) is assembled with that ABI's
-compiler (through fiber._build.compile_native, ``-c``; the harness's own tools in its cache
+compiler (through fiber._build.compile_object; the harness's own tools in its cache
 count, loongarch64's compiler among them) and both switch routines are read back with that
 ABI's objdump: fiber_asm_switch (the default: registers only) and fiber_asm_switch_fp (a fiber
 created with FIBER_OWN_FP_CONTROL: also the FP control state, as jump_fcontext does on x86).
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ci.targets import ABIS, Abi
 from ci.tools import find_tool
-from fiber._build import SWITCH_S, Toolchain, compile_native, host_arch
+from fiber._build import SWITCH_S, Toolchain, compile_object, host_arch
 
 # Boost.Context jump_fcontext, counted from its sources (boostorg/context src/asm/
 # jump_<abi>_elf_gas.S, transfer_t API): what each one saves, for the note column.
@@ -138,7 +138,7 @@ def count(abi: Abi, work: Path) -> Count:
     }
     if find_tool(cc) and find_tool(objdump):
         obj = work / f"switch_{abi.arch}.o"
-        compile_native(Toolchain(cc=(cc,), arch=abi.arch), [SWITCH_S], obj, extra_flags=("-c",))
+        compile_object(Toolchain(cc=(cc,), arch=abi.arch), SWITCH_S, obj)
         for name in ours:
             insns = disassemble(objdump, obj, name)
             ours[name] = (_executed(insns), len(insns))

@@ -83,8 +83,7 @@ def check_switch_annotated(cc: str, workdir: Path) -> list[str]:
     tc = _build.Toolchain(cc=(cc,), arch=_build.host_arch(), cflags=SAN_FLAGS)
     obj = workdir / "fiber_posix.o"
     try:
-        # -c: compile only (compile_native's link-only flags are unused then).
-        _build.compile_native(tc, [_build.CORE_DIR / "fiber_posix.c"], obj, extra_flags=("-c",))
+        _build.compile_object(tc, _build.CORE_DIR / "fiber_posix.c", obj)
     except subprocess.CalledProcessError as exc:
         return [f"compiling fiber_posix.c with {cc} failed:\n{exc.stdout}"]
     nm = shutil.which("nm")

@@ -183,11 +183,8 @@ def readelf_for(abi: Abi) -> list[str]:
 def assemble(abi: Abi, tmp_path) -> str:
     """asm/switch.S assembled by the ABI's compiler, the way the build compiles it."""
     out = tmp_path / f"{abi.name}.o"
-    _build.compile_native(
-        _build.Toolchain(cc=tuple(compiler(abi)), arch=abi.name),
-        [_build.SWITCH_S],
-        out,
-        extra_flags=("-c",),
+    _build.compile_object(
+        _build.Toolchain(cc=tuple(compiler(abi)), arch=abi.name), _build.SWITCH_S, out
     )
     return str(out)
 
