@@ -114,7 +114,10 @@ def test_the_cache_tools_come_first_on_path():
 
 def test_a_target_that_leaves_its_abis_share_to_another_says_which():
     t = targets.get("aarch64-linux-py3.15")
-    inv = runners.pytest_invocation(t, ON_QEMU, junit=JUNIT, per_abi_in="aarch64-linux-py3.11")
+    inv = runners.pytest_invocation(
+        t, ON_QEMU, junit=JUNIT, per_abi_in="aarch64-linux-py3.11", root=Path("/r")
+    )
+    assert "--ignore=/r/tests/core" in inv.argv  # all of it is the ABI's once-per-ABI share
     assert inv.env["FIBER_PER_ABI_IN"] == "aarch64-linux-py3.11"
     assert inv.env["FIBER_TARGET"] == "aarch64-linux"
 
