@@ -837,7 +837,7 @@ static PyObject *make_module(void)
     if (PyModule_AddObjectRef(m, "FiberError", FiberError) < 0 ||
         PyModule_AddObjectRef(m, "FiberExit", FiberExit) < 0 ||
         PyModule_AddObjectRef(m, "Fiber", (PyObject *)Fiber_Type) < 0 ||
-        PyModule_AddObjectRef(m, "RESUMER_CONTEXT", RESUMER_CONTEXT) < 0)
+        PyModule_AddObjectRef(m, "RESUMER_CONTEXT", RESUMER_CONTEXT) < 0 || fiber_bridge_add(m) < 0)
         goto fail;
     return m;
 fail:

@@ -2,8 +2,10 @@
  * What the glue's files share: the Fiber object's layout and the few switching operations
  * that code outside glue.c needs.
  *
- * glue.c implements fiber.Fiber, suspend and current; other files of the glue build on them.
- * Internal to the extension: nothing here is an API.
+ * glue.c implements fiber.Fiber, suspend and current; bridge.c builds fiber.aio's hot path
+ * (await_, the bridge fiber type and the driver) on top of them, in C so that an await that
+ * waits costs no Python code of the bridge (bridge.c's header has the numbers). Internal to
+ * the extension: nothing here is an API.
  */
 #ifndef FIBER_GLUE_H
 #define FIBER_GLUE_H
@@ -72,5 +74,8 @@ PyObject *fiber_glue_close(FiberObject *self);
 int fiber_glue_traverse(FiberObject *self, visitproc visit, void *arg);
 int fiber_glue_clear(FiberObject *self);
 void fiber_glue_dealloc(FiberObject *self);
+
+/* bridge.c: add fiber.aio's C half (await_, _BridgeFiber, the driver) to the glue module. */
+int fiber_bridge_add(PyObject *module);
 
 #endif /* FIBER_GLUE_H */
