@@ -135,6 +135,9 @@ static void *fiber_entry(void *arg, void *first)
     FiberObject *self = arg;
     PyObject *result = NULL;
     int entered = 0;
+    /* The first resume's value (always None: fiber_glue_resume refuses any other); fn takes
+       its arguments from args. Dropped here, or the result below would overwrite it. */
+    Py_CLEAR(self->transfer);
     if (self->context) {
         entered = PyContext_Enter(self->context) == 0;
         if (!entered)
