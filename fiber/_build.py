@@ -247,7 +247,7 @@ int fiber_glue_install(void);
 
 def glue_sources() -> list[Path]:
     # compat.c includes the one compat_3XX.c for the Python being built against.
-    return [GLUE_DIR / "glue.c", GLUE_DIR / "compat.c"]
+    return [GLUE_DIR / "glue.c", GLUE_DIR / "bridge.c", GLUE_DIR / "compat.c"]
 
 
 def make_ffibuilder() -> Any:  # a cffi.FFI (cffi publishes no types)

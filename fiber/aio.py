@@ -23,16 +23,25 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Awaitable, Callable
-from types import CoroutineType, FrameType, GeneratorType
-from types import coroutine as _types_coroutine
+from collections.abc import Callable
+from types import CoroutineType, GeneratorType
 from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 import fiber
 
 # Without the native extension this raises fiber's ImportError, which says how to build it.
 fiber.Fiber  # noqa: B018
-from fiber._glue import RESUMER_CONTEXT, Fiber, FiberError, FiberExit, current, suspend  # noqa: E402
+from fiber import _glue  # noqa: E402
+from fiber._glue import (  # noqa: E402
+    RESUMER_CONTEXT,
+    FiberError,
+    FiberExit,
+    _BridgeFiber,
+    _drive,
+    await_,
+    current,
+    suspend,
+)
 
 __all__ = [
     "Fuel",
@@ -72,69 +81,28 @@ class _Request:
 _REQ = _Request()
 
 
-class _BridgeFiber(Fiber):
-    """A fiber started by run(): await_ may suspend it. ``_yielded`` is what the awaitable
-    yielded (the driver passes it on to the task); ``_it`` the awaitable's iterator that
-    await_ offers the driver to carry on (None once taken, or when there is no offer);
-    ``_tank`` is the fuel state or None; ``_awaited`` becomes True at the first await_ on it
-    (run_and_report says so)."""
-
-    __slots__ = ("_yielded", "_tank", "_awaited", "_it")
-    _yielded: Any
-    _it: Any
-    _tank: _Tank | None
-    _awaited: bool
+# await_, the bridge fiber type (_BridgeFiber) and the driver (_drive) are in C, in
+# fiber/glue/bridge.c: together they are the cost of every wait (docs/asyncio.md, "How it
+# works"). A _BridgeFiber is a fiber started by run(): await_ may suspend it. Its fields:
+# ``_yielded``, what the awaitable yielded (the driver passes it on to the task); ``_it``, the
+# awaitable's iterator that await_ offers the driver to carry on (None once taken, or when
+# there is no offer); ``_tank``, the fuel state or None; ``_awaited``, True from the first
+# await_ on it (run_and_report says so); ``_await_depth``, the await_ calls running on it now
+# (can_await says False inside them). The rare paths of await_ stay here: the misuse error,
+# awaitables other than coroutines (_await_iter), and an awaitable that goes on on the fiber
+# (_drive_here): a fuelled fiber's, or one whose task answered a value (trio).
 
 
 # ------------------------------------------------------------------------------------------
-# await_: runs on the bridge fiber
+# await_'s rare paths: run on the bridge fiber
 # ------------------------------------------------------------------------------------------
-
-
-def await_(awaitable: Awaitable[T]) -> T:
-    """Wait for `awaitable` from synchronous code running under :func:`run`, at any depth.
-
-    Returns the awaitable's result or raises its exception. While it is pending the fiber is
-    suspended and the event loop goes on with other tasks; an awaitable that completes at once
-    costs no switch. Called anywhere else (no ``fiber.aio.run`` below on this stack, or on a
-    plain ``fiber.Fiber`` resumed by such code), it raises ``fiber.FiberError`` and closes the
-    coroutine, so there is no "never awaited" warning.
-    """
-    f = current()
-    if f.__class__ is not _BridgeFiber:
-        _misuse(awaitable, f)
-    f._awaited = True
-    it = awaitable if awaitable.__class__ is CoroutineType else _await_iter(awaitable)
-    if f._tank is not None:
-        return _drive_here(f, it, None, None)  # fuelled: awaited code burns the fiber's fuel
-    try:
-        yielded = it.send(None)
-    except StopIteration as stop:
-        return stop.value  # finished without blocking: no switch
-    # Blocking: suspend; the driver passes `yielded` on to the task. We also offer `it`
-    # (f._it): when the task answers None, as asyncio always does, the driver takes the offer
-    # (f._it = None) and carries `it` to its end itself with ``yield from`` (the interpreter's
-    # own delegation: no StopIteration raised and caught here per await), then resumes us with
-    # the result or throws its exception. Any other answer (trio's) comes back here with the
-    # offer still open, and `it` goes on on the fiber.
-    f._yielded = yielded
-    f._it = it
-    try:
-        value = suspend(_REQ)
-    except BaseException as exc:
-        if f._it is None:
-            raise  # the awaitable's own, or FiberExit after the driver closed it
-        f._it = None
-        return _drive_here(f, it, None, exc)
-    if f._it is None:
-        return value  # the driver carried `it` to its end
-    f._it = None
-    return _drive_here(f, it, value, None)
 
 
 def _drive_here(f: _BridgeFiber, it: Any, value: Any, exc: BaseException | None) -> Any:
     """await_ with `it` kept on the fiber: send the task's answer `value` into `it` (or throw
-    `exc`, what the task threw), suspend with what it yields, and again until it finishes."""
+    `exc`, what the task threw), suspend with what it yields, and again until it finishes.
+    Called by await_ (C) for a fuelled fiber from the start, and after a suspension whose offer
+    the driver did not take (the task answered a value, or threw)."""
     tank = f._tank
     while True:
         try:
@@ -230,6 +198,9 @@ def _misuse(awaitable: Any, f: Any) -> NoReturn:
     )
 
 
+_glue._bridge_setup(_REQ, _misuse, _await_iter, _drive_here)
+
+
 # ------------------------------------------------------------------------------------------
 # run: the driver, in the calling task
 # ------------------------------------------------------------------------------------------
@@ -264,9 +235,6 @@ async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     ``fn``. Cancelling the task raises ``CancelledError`` inside ``fn`` at its ``await_``.
     """
     f = _new_bridge_fiber(fn, args, kwargs)
-    f._tank = None
-    f._awaited = False
-    f._it = None
     r = f.resume()
     if r is not _REQ and f.done:
         return r  # finished without waiting for anything: no driver needed
@@ -291,47 +259,6 @@ def _new_bridge_fiber(
     return _BridgeFiber(fn, *args, context=RESUMER_CONTEXT, stack_size=_stack_size, **kwargs)
 
 
-@_types_coroutine
-def _drive(f: _BridgeFiber, r: Any) -> Any:
-    """Pass what the fiber's awaitables yield on to the task, and the task's answers back."""
-    resume = f.resume
-    while True:
-        if r is _REQ:
-            try:
-                value = yield f._yielded
-            except GeneratorExit:
-                f.close()
-                raise
-            except BaseException as exc:
-                r = f.throw(exc)
-                continue
-            it = f._it
-            if value is None and it is not None:
-                f._it = None  # take the offer (see await_)
-                try:
-                    value = yield from it
-                except GeneratorExit:
-                    f.close()
-                    raise
-                except BaseException as exc:
-                    # Raise it at the fiber's await_ as if it had come from its own send:
-                    # without this frame in the traceback.
-                    tb = exc.__traceback__  # never None: raised here
-                    r = f.throw(exc.with_traceback(tb and tb.tb_next))
-                    continue
-            r = resume(value)
-        elif f.done:
-            return r
-        else:
-            r = f.throw(
-                FiberError(
-                    f"fiber.suspend({r!r}) called on a fiber started by fiber.aio.run(): its "
-                    "resumer is the event loop's task, which only understands fiber.aio.await_(); "
-                    "to suspend to your own code, run that code in a nested fiber.Fiber"
-                )
-            )
-
-
 # ------------------------------------------------------------------------------------------
 # For library integrators: where await_ works, and whether a run used it
 # ------------------------------------------------------------------------------------------
@@ -346,20 +273,12 @@ def can_await() -> bool:
     step runs on the bridge fiber, the rest in the task, but either way that is async code:
     it should ``await``). A library that offers both a synchronous and an async path (an ORM over an
     async driver, a plugin host) calls this to pick one, as SQLAlchemy's
-    ``in_greenlet()`` does for its greenlet bridge. Never raises; costs a walk over the
-    bridge fiber's own frames.
+    ``in_greenlet()`` does for its greenlet bridge. Never raises; costs two attribute reads.
     """
-    if current().__class__ is not _BridgeFiber:
-        return False
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:  # the fiber's own frames: its thread state starts at fn
-        if frame.f_code is _AWAIT_CODE:
-            return False  # inside the awaitable of an await_ on this fiber
-        frame = frame.f_back
-    return True
-
-
-_AWAIT_CODE = await_.__code__
+    f = current()
+    # Inside an awaitable: while await_ runs on the fiber (its first step, or all of it on a
+    # fuelled fiber); in the task (the rest of it) current() is None.
+    return f.__class__ is _BridgeFiber and not f._await_depth
 
 
 class RunReport(NamedTuple, Generic[T]):
@@ -436,8 +355,6 @@ async def run_fuelled(fuel: Fuel, fn: Callable[..., T], /, *args: Any, **kwargs:
     tank = _Tank(fuel)
     f = _BridgeFiber(tank.entry, fn, args, kwargs, context=RESUMER_CONTEXT, stack_size=_stack_size)
     f._tank = tank
-    f._awaited = False
-    f._it = None
     tank.fiber = f
     r = f.resume()
     if r is not _REQ and f.done:

@@ -34,56 +34,23 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "compat.h"
-#include "fiber.h"
+#include "glue.h"
 
-enum fiber_py_state { FIBER_NEW, FIBER_RUNNING, FIBER_SUSPENDED, FIBER_DONE };
 static const char *const state_names[] = {"new", "running", "suspended", "done"};
-
-typedef struct FiberObject {
-    PyObject_HEAD
-    fiber_t *cf;                  /* the C fiber; NULL once released */
-    PyObject *fn, *args, *kwargs; /* what to run; dropped when the fiber finishes */
-    PyObject *context;            /* Context to run in; NULL: share the resumer's */
-    PyObject *shared_context;     /* with context NULL: the resumer's Context last put in */
-    fiber_pystate pystate;        /* the fiber's Python state while it is not running */
-    fiber_pystate resumer_pystate; /* its resumer's, while the fiber runs */
-    int max_depth;                /* recursion levels its native stack allows */
-    int load_token;               /* from the last fiber_compat_load of this fiber's stack */
-    struct FiberObject *parent;   /* the running fiber that resumed this one, if any */
-    PyObject *transfer;           /* value crossing the current switch (owned) */
-    PyObject *throw_exc;          /* exception to raise at the suspension point (owned) */
-    PyObject *const *suspend_args_end; /* end of suspend()'s vectorcall args, for the GC */
-    PyObject *exc;                /* exception escaping fn (owned) */
-    uint64_t owner;               /* the owning thread's token (thread_token()) */
-    unsigned long owner_ident;    /* its thread ident, for messages */
-    enum fiber_py_state state;
-    int resumed_in_gc;            /* resumed by code the garbage collector called */
-    PyObject *weakreflist;
-    struct FiberObject *live_prev, *live_next; /* in live_fibers while started, not done */
-} FiberObject;
 
 /* Module-wide state. The glue supports the main interpreter only; its objects are created
    once. */
-static PyTypeObject *Fiber_Type;
-static PyObject *FiberError;
-static PyObject *FiberExit;
+PyTypeObject *Fiber_Type;
+PyObject *FiberError;
+PyObject *FiberExit;
 static PyObject *RESUMER_CONTEXT; /* sentinel: run in the resumer's Context, no copy */
 /* Fiber()'s own keyword names, interned once: looking them up by C string made and hashed a
    new str per call (most of what a keyword argument cost, fiber.aio.run's every fiber). */
 static PyObject *KW_STACK_SIZE, *KW_CONTEXT;
 
-/* Per OS thread: the fiber running now (NULL on the thread's own stack), and the thread's
-   token. Only touched on their own thread. Initial-exec, as the core's own (fiber_posix.c):
-   each access is one thread-pointer-relative load instead of a call to __tls_get_addr, for 16
-   bytes of glibc's static TLS surplus. A Python fiber never changes threads (the owner check),
-   so a thread pointer kept across a switch stays right. */
-#if defined(__GNUC__)
-#define GLUE_TLS __thread __attribute__((tls_model("initial-exec")))
-#else
-#define GLUE_TLS _Thread_local
-#endif
-static GLUE_TLS FiberObject *running_fiber;
+/* Per OS thread: the fiber running now (glue.h), and the thread's token (16 bytes of glibc's
+   static TLS surplus for both). */
+GLUE_TLS FiberObject *fiber_glue_running;
 static GLUE_TLS uint64_t this_thread_token;
 static uint64_t thread_tokens_issued; /* protected by the GIL */
 
@@ -168,6 +135,9 @@ static void *fiber_entry(void *arg, void *first)
     FiberObject *self = arg;
     PyObject *result = NULL;
     int entered = 0;
+    /* The first resume's value (always None: fiber_glue_resume refuses any other); fn takes
+       its arguments from args. Dropped here, or the result below would overwrite it. */
+    Py_CLEAR(self->transfer);
     if (self->context) {
         entered = PyContext_Enter(self->context) == 0;
         if (!entered)
@@ -203,8 +173,8 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
         fiber_compat_share_context(ts, &self->pystate, &self->shared_context);
     self->transfer = value;
     self->throw_exc = exc;
-    self->parent = running_fiber;
-    running_fiber = self;
+    self->parent = fiber_glue_running;
+    fiber_glue_running = self;
     self->state = FIBER_RUNNING;
     self->resumed_in_gc = fiber_compat_gc_collecting();
 
@@ -215,7 +185,7 @@ static PyObject *switch_into(FiberObject *self, PyObject *value, PyObject *exc)
     self->load_token = fiber_compat_load(ts, &self->pystate, self->max_depth);
     fiber_resume(self->cf, NULL, NULL);
     /* The fiber has loaded our Python state back before switching. */
-    running_fiber = self->parent;
+    fiber_glue_running = self->parent;
     self->parent = NULL;
 
     PyObject *result = self->transfer;
@@ -286,7 +256,11 @@ static PyObject *Fiber_resume(FiberObject *self, PyObject *const *args, Py_ssize
         PyErr_Format(PyExc_TypeError, "resume() takes at most 1 argument (%zd given)", nargs);
         return NULL;
     }
-    PyObject *value = nargs ? args[0] : Py_None;
+    return fiber_glue_resume(self, nargs ? args[0] : Py_None);
+}
+
+PyObject *fiber_glue_resume(FiberObject *self, PyObject *value)
+{
     if (check_resumable(self, "resume") < 0)
         return NULL;
     if (self->state == FIBER_NEW && value != Py_None) {
@@ -326,6 +300,11 @@ static PyObject *Fiber_throw(FiberObject *self, PyObject *exc_arg)
     PyObject *exc = make_exception(exc_arg);
     if (!exc)
         return NULL;
+    return fiber_glue_throw(self, exc);
+}
+
+PyObject *fiber_glue_throw(FiberObject *self, PyObject *exc)
+{
     if (check_resumable(self, "throw into") < 0) {
         Py_DECREF(exc);
         return NULL;
@@ -371,6 +350,11 @@ PyDoc_STRVAR(close_doc,
 "does nothing.");
 
 static PyObject *Fiber_close(FiberObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return fiber_glue_close(self);
+}
+
+PyObject *fiber_glue_close(FiberObject *self)
 {
     if (!self->cf || self->state == FIBER_DONE)
         Py_RETURN_NONE;
@@ -607,7 +591,7 @@ static void Fiber_finalize(FiberObject *self)
     fiber_compat_restore_exception(saved);
 }
 
-static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
+int fiber_glue_traverse(FiberObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->fn);
@@ -623,7 +607,7 @@ static int Fiber_traverse(FiberObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-static int Fiber_clear(FiberObject *self)
+int fiber_glue_clear(FiberObject *self)
 {
     /* The frames of a suspended fiber are not cleared here: its finaliser has closed it, or
        kept it alive for good, or dealloc abandons them rather than run code on them. */
@@ -637,7 +621,7 @@ static int Fiber_clear(FiberObject *self)
     return 0;
 }
 
-static void Fiber_dealloc(FiberObject *self)
+void fiber_glue_dealloc(FiberObject *self)
 {
     /* Finalise while still tracked: closing runs arbitrary Python code. */
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
@@ -657,7 +641,7 @@ static void Fiber_dealloc(FiberObject *self)
         fiber_destroy(self->cf);
         self->cf = NULL;
     }
-    Fiber_clear(self);
+    fiber_glue_clear(self);
     Py_CLEAR(self->context);
     PyTypeObject *type = Py_TYPE(self);
     type->tp_free((PyObject *)self);
@@ -703,9 +687,9 @@ static PyMemberDef Fiber_members[] = {
 
 static PyType_Slot Fiber_slots[] = {
     {Py_tp_doc, (void *)Fiber_doc},   {Py_tp_init, Fiber_init},
-    {Py_tp_new, PyType_GenericNew},   {Py_tp_dealloc, Fiber_dealloc},
-    {Py_tp_finalize, Fiber_finalize}, {Py_tp_traverse, Fiber_traverse},
-    {Py_tp_clear, Fiber_clear},       {Py_tp_repr, Fiber_repr},
+    {Py_tp_new, PyType_GenericNew},   {Py_tp_dealloc, fiber_glue_dealloc},
+    {Py_tp_finalize, Fiber_finalize}, {Py_tp_traverse, fiber_glue_traverse},
+    {Py_tp_clear, fiber_glue_clear},  {Py_tp_repr, Fiber_repr},
     {Py_tp_methods, Fiber_methods},   {Py_tp_getset, Fiber_getset},
     {Py_tp_members, Fiber_members},   {0, NULL},
 };
@@ -726,13 +710,18 @@ static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_Format(PyExc_TypeError, "suspend() takes at most 1 argument (%zd given)", nargs);
         return NULL;
     }
-    FiberObject *self = running_fiber;
+    FiberObject *self = fiber_glue_running;
     if (!self) {
         PyErr_SetString(FiberError,
                         "suspend() called outside any fiber: only code running on a Fiber "
                         "(started with Fiber.resume()) can suspend");
         return NULL;
     }
+    return fiber_glue_suspend(self, nargs ? args[0] : Py_None, args ? args + nargs : NULL);
+}
+
+PyObject *fiber_glue_suspend(FiberObject *self, PyObject *value, PyObject *const *args_end)
+{
     if (self->state != FIBER_RUNNING) {
         PyErr_SetString(FiberError, "suspend() called while the fiber is finishing (from a "
                                     "finaliser run as its function's objects were released)");
@@ -747,8 +736,8 @@ static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_
                         "the collection, or do not suspend in finalisers");
         return NULL;
     }
-    self->transfer = Py_NewRef(nargs ? args[0] : Py_None);
-    self->suspend_args_end = args ? args + nargs : NULL;
+    self->transfer = Py_NewRef(value);
+    self->suspend_args_end = args_end;
     self->state = FIBER_SUSPENDED;
     swap_out(self, PyThreadState_Get());
     fiber_suspend(NULL, NULL);
@@ -761,9 +750,9 @@ static PyObject *glue_suspend(PyObject *module, PyObject *const *args, Py_ssize_
         Py_DECREF(exc);
         return NULL;
     }
-    PyObject *value = self->transfer;
+    PyObject *value_in = self->transfer;
     self->transfer = NULL;
-    return value;
+    return value_in;
 }
 
 PyDoc_STRVAR(current_doc,
@@ -772,7 +761,7 @@ PyDoc_STRVAR(current_doc,
 
 static PyObject *glue_current(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return Py_NewRef(running_fiber ? (PyObject *)running_fiber : Py_None);
+    return Py_NewRef(fiber_glue_running ? (PyObject *)fiber_glue_running : Py_None);
 }
 
 /* Registered with atexit by fiber/__init__.py: runs while the interpreter is still whole. */
@@ -851,7 +840,7 @@ static PyObject *make_module(void)
     if (PyModule_AddObjectRef(m, "FiberError", FiberError) < 0 ||
         PyModule_AddObjectRef(m, "FiberExit", FiberExit) < 0 ||
         PyModule_AddObjectRef(m, "Fiber", (PyObject *)Fiber_Type) < 0 ||
-        PyModule_AddObjectRef(m, "RESUMER_CONTEXT", RESUMER_CONTEXT) < 0)
+        PyModule_AddObjectRef(m, "RESUMER_CONTEXT", RESUMER_CONTEXT) < 0 || fiber_bridge_add(m) < 0)
         goto fail;
     return m;
 fail:

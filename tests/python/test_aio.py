@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import inspect
 import sys
 import traceback
 import types
@@ -127,6 +128,18 @@ def test_await_rejects_non_awaitables():
 
     with pytest.raises(TypeError, match="needs an awaitable"):
         run_sync(fn)
+
+
+def test_await_takes_its_awaitable_by_position_or_by_keyword():
+    def fn():
+        return aio.await_(value_of(1)), aio.await_(awaitable=later(2))
+
+    assert run_sync(fn) == (1, 2)
+    assert str(inspect.signature(aio.await_)) == "(awaitable)"
+    with pytest.raises(TypeError, match="exactly one argument"):
+        aio.await_()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'coro'"):
+        aio.await_(coro=None)
 
 
 def test_custom_awaitable_with_dunder_await():
@@ -336,7 +349,7 @@ def test_exception_from_awaitable_is_raised_inside_fn(pending):
     assert names[0] == "fn" and "failing" in names
 
 
-def test_exception_from_a_carried_awaitable_shows_await_and_the_awaitable_not_the_driver():
+def test_exception_from_a_carried_awaitable_shows_fn_and_the_awaitable_not_the_driver():
     async def failing():
         await asyncio.sleep(0)  # blocks: the driver carries it on from here
         raise KeyError("after blocking")
@@ -348,9 +361,17 @@ def test_exception_from_a_carried_awaitable_shows_await_and_the_awaitable_not_th
             return frame_names(exc.__traceback__)
         return []
 
-    names = run_sync(fn)
-    assert names[:2] == ["fn", "await_"] and "failing" in names
-    assert "_drive" not in names and "run" not in names
+    async def plain():
+        try:
+            await failing()
+        except KeyError as exc:
+            return frame_names(exc.__traceback__)
+        return []
+
+    # The traceback a plain `await` gives: the caller, then the awaitable (await_ and the
+    # driver are C: neither adds a frame).
+    assert asyncio.run(plain()) == ["plain", "failing"]
+    assert run_sync(fn) == ["fn", "failing"]
 
 
 def test_awaitable_runs_its_first_step_on_the_fiber_and_the_rest_in_the_task():
@@ -406,6 +427,175 @@ def test_cancel_of_a_carried_awaitable_reaches_it_and_then_fn():
 
     run_then_cancel(fn)
     assert events == ["awaitable", "fn"]
+
+
+@pytest.mark.parametrize("carried", [False, True], ids=["offered", "carried"])
+@pytest.mark.parametrize("form", ["instance", "class"])
+def test_what_the_task_throws_goes_into_the_awaitable_as_with_await(carried, form):
+    # "offered": thrown while the fiber waits in await_ (the driver has not carried the
+    # awaitable on yet); "carried": thrown while the driver carries it.
+    async def awaitable():
+        if carried:
+            await bare_yield("first step")  # on the fiber; the driver carries the rest
+        try:
+            await bare_yield("waiting")
+        except ValueError as exc:
+            return f"handled {exc!r}"
+        return "not thrown"
+
+    async def plain():
+        return await awaitable()
+
+    def fn():
+        return aio.await_(awaitable())
+
+    outcomes = []
+    for coro in (plain(), aio.run(fn)):
+        yields = [coro.send(None)] + ([coro.send(None)] if carried else [])
+        with pytest.raises(StopIteration) as stop:
+            coro.throw(ValueError("boom") if form == "instance" else ValueError)
+        outcomes.append((yields, stop.value.value))
+    handled = "handled ValueError('boom')" if form == "instance" else "handled ValueError()"
+    assert outcomes[0] == (["first step", "waiting"] if carried else ["waiting"], handled)
+    assert outcomes[1] == outcomes[0]
+
+
+class SendNoThrow(WithIter):
+    """An __await__ iterator with send and __iter__ but no throw: await uses it as it is."""
+
+    def send(self, value):
+        return self.__next__()
+
+
+def test_what_the_task_throws_into_a_carried_iterator_without_throw_is_raised_at_await_():
+    class Awaitable:
+        def __await__(self):
+            return SendNoThrow()
+
+    async def plain():
+        try:
+            await Awaitable()
+        except KeyError as exc:
+            return f"caught {exc!r}"
+
+    def fn():
+        try:
+            aio.await_(Awaitable())
+        except KeyError as exc:
+            return f"caught {exc!r}"
+
+    outcomes = []
+    for coro in (plain(), aio.run(fn)):
+        assert coro.send(None) is None  # first step (on the fiber for run)
+        assert coro.send(None) is None  # second (the driver carries it)
+        with pytest.raises(StopIteration) as stop:
+            coro.throw(KeyError("thrown"))
+        outcomes.append(stop.value.value)
+    assert outcomes == ["caught KeyError('thrown')"] * 2
+
+
+def test_closing_the_run_coroutine_while_the_driver_carries_closes_the_awaitable_first():
+    events = []
+
+    async def awaitable():
+        await bare_yield("first step")
+        try:
+            await bare_yield("carried")
+        finally:
+            events.append("awaitable finally")
+
+    def fn():
+        try:
+            aio.await_(awaitable())
+        except BaseException as exc:
+            events.append(type(exc).__name__)
+            raise
+
+    coro = aio.run(fn)
+    assert coro.send(None) == "first step"
+    assert coro.send(None) == "carried"
+    coro.close()
+    assert events == ["awaitable finally", "FiberExit"]
+    assert coro.cr_frame is None
+
+
+def test_an_error_closing_the_carried_awaitable_is_raised_at_await_():
+    # As `yield from` does: what the awaitable's close raises goes on in the delegating code
+    # (here fn at await_), which may handle it and return.
+    async def awaitable():
+        await bare_yield("first step")
+        try:
+            await bare_yield("carried")
+        finally:
+            raise KeyError("from the awaitable's finally")
+
+    def fn():
+        try:
+            aio.await_(awaitable())
+        except KeyError as exc:
+            return f"fn caught {exc!r}"
+
+    coro = aio.run(fn)
+    coro.send(None)
+    coro.send(None)
+    coro.close()  # fn returned: the close succeeds
+    assert coro.cr_frame is None
+
+
+@pytest.mark.parametrize("carried", [False, True], ids=["offered", "carried"])
+@pytest.mark.parametrize("how", ["dropped", "in a cycle"])
+def test_an_abandoned_run_closes_its_awaitable_and_fiber_when_collected(carried, how):
+    events = []
+
+    async def awaitable():
+        if carried:
+            await bare_yield("first step")
+        try:
+            await bare_yield("waiting")
+        finally:
+            events.append("awaitable finally")
+
+    def fn(holder):
+        holder.append(fiber.current())  # holder is reachable from fn's frame
+        try:
+            aio.await_(awaitable())
+        except BaseException as exc:
+            events.append(type(exc).__name__)
+            raise
+
+    holder = []
+    coro = aio.run(fn, holder)
+    coro.send(None)
+    if carried:
+        coro.send(None)
+    if how == "in a cycle":
+        holder.append(coro)
+    else:
+        holder.clear()
+    del coro, holder
+    gc.collect()
+    if how == "dropped":
+        assert events == ["awaitable finally", "FiberExit"]  # closed as close() does
+    else:
+        assert sorted(events) == ["FiberExit", "awaitable finally"]  # finalisers in any order
+
+
+def test_the_driver_refuses_a_send_while_it_runs():
+    # Code on the fiber runs inside the driver's send: sending into the driver from there
+    # fails, as with a generator that is executing.
+    def fn(box):
+        aio.await_(bare_yield("waiting"))
+        with pytest.raises(ValueError, match="already executing"):
+            box[0].send(None)
+        return "ok"
+
+    box = []
+    coro = aio.run(fn, box)
+    assert coro.send(None) == "waiting"
+    box.append(coro.cr_await)  # the driver, between two steps
+    with pytest.raises(StopIteration) as stop:
+        coro.send(None)
+    assert stop.value.value == "ok"
 
 
 def test_uncaught_exception_from_awaitable_leaves_run():
@@ -823,6 +1013,45 @@ def test_can_await_in_a_run_nested_in_an_awaitable_and_under_fuel():
         return await aio.run(outer), fuelled
 
     assert asyncio.run(main()) == ((True, True), True)
+
+
+@pytest.mark.parametrize("fuelled", [False, True], ids=["unfuelled", "fuelled"])
+def test_can_await_is_false_in_every_step_of_an_awaitable_and_true_after_await_(fuelled):
+    seen = []
+
+    async def inner():
+        seen.append(("inner", aio.can_await()))
+        return 1
+
+    async def failing():
+        raise KeyError("failed")
+
+    async def outer():
+        aio.await_(inner())  # an await_ nested in this awaitable's first step, on the fiber
+        seen.append(("outer after the nested await_", aio.can_await()))
+        await asyncio.sleep(0)
+        # on the fiber when fuelled (the awaitable stays there), in the task otherwise
+        seen.append(("outer, second step", aio.can_await(), fiber.current() is not None))
+        return "done"
+
+    def fn():
+        assert aio.await_(outer()) == "done"
+        seen.append(("fn after await_", aio.can_await()))
+        with pytest.raises(KeyError):
+            aio.await_(failing())
+        seen.append(("fn after a failed await_", aio.can_await()))
+
+    if fuelled:
+        asyncio.run(aio.run_fuelled(aio.Fuel(1000), fn))
+    else:
+        run_sync(fn)
+    assert seen == [
+        ("inner", False),
+        ("outer after the nested await_", False),
+        ("outer, second step", False, fuelled),
+        ("fn after await_", True),
+        ("fn after a failed await_", True),
+    ]
 
 
 def test_can_await_agrees_with_await_():
