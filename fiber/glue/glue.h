@@ -16,6 +16,12 @@
 #include "compat.h"
 #include "fiber.h"
 
+/* Everything declared here is the extension's own: hidden from its dynamic symbol table
+   (PE DLLs export nothing unasked). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 enum fiber_py_state { FIBER_NEW, FIBER_RUNNING, FIBER_SUSPENDED, FIBER_DONE };
 
 typedef struct FiberObject {
@@ -77,5 +83,9 @@ void fiber_glue_dealloc(FiberObject *self);
 
 /* bridge.c: add fiber.aio's C half (await_, _BridgeFiber, the driver) to the glue module. */
 int fiber_bridge_add(PyObject *module);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif /* FIBER_GLUE_H */
