@@ -100,7 +100,7 @@ def build_conformance(tc, out_dir: Path) -> Path | None:
 
     Built by fiber._build.build_conformance, the one place for the program's flags.
     """
-    if not paths.CONFORMANCE_C.is_file():
+    if not _build.CONFORMANCE_C.is_file():
         return None
     out = out_dir / f"conformance{tc.exe_suffix}"
     return _run("the C conformance program", _build.build_conformance, tc, out)
@@ -135,7 +135,7 @@ def build_target(target: Target, sysroot: Sysroot | None = None, *, per_abi: boo
     built.conformance = build_conformance(tc, out_dir)
     if built.conformance is None:
         built.notes.append(
-            f"no conformance program: {paths.CONFORMANCE_C.relative_to(paths.ROOT)}"
+            f"no conformance program: {_build.CONFORMANCE_C.relative_to(paths.ROOT)}"
             " does not exist yet"
         )
     return built

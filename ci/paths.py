@@ -9,7 +9,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 BUILD = ROOT / "build"
 TESTS = ROOT / "tests"
-CONFORMANCE_C = TESTS / "core" / "c" / "conformance.c"
 
 
 def cache_root() -> Path:
