@@ -30,9 +30,7 @@ import contextlib
 import hashlib
 import json
 import os
-import shlex
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,26 +106,14 @@ def mmdebstrap_command(debian_arch: str, dest: Path, mirror: str) -> list[str]:
 
 
 def mmdebstrap(debian_arch: str, dest: Path, log: Log) -> None:
-    cmd = mmdebstrap_command(debian_arch, dest, sysroots.host_mirror())
-    for attempt in (1, 2):
-        log(f"libc sysroot: {shlex.join(cmd)}")
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        if proc.returncode == 0:
-            return
-        tail = "\n".join(proc.stdout.splitlines()[-25:])
-        if attempt == 2:
-            raise LibcSysrootError(
-                f"mmdebstrap failed for the {debian_arch} {SUITE} libc sysroot (exit "
-                f"{proc.returncode}): {sysroots.first_apt_error(proc.stdout)}\n{tail}"
-            )
-        log(f"libc sysroot: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
-        shutil.rmtree(dest, ignore_errors=True)
+    sysroots.run_mmdebstrap(
+        mmdebstrap_command(debian_arch, dest, sysroots.host_mirror()),
+        dest,
+        f"the {debian_arch} {SUITE} libc sysroot",
+        log,
+        label="libc sysroot",
+        error=LibcSysrootError,
+    )
 
 
 def inspect(root: Path, debian_arch: str) -> LibcSysroot:

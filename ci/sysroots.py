@@ -375,9 +375,28 @@ def first_apt_error(output: str) -> str:
 
 
 def mmdebstrap(spec: Spec, dest: Path, mirror: str, log: Log) -> None:
-    cmd = mmdebstrap_command(spec, dest, mirror)
-    for attempt in (1, 2):  # a mirror hiccup ("File has unexpected size") deserves a retry
-        log(f"sysroot: {shlex.join(cmd)}")
+    run_mmdebstrap(
+        mmdebstrap_command(spec, dest, mirror),
+        dest,
+        f"the {spec.suite} {spec.debian_arch} sysroot",
+        log,
+    )
+
+
+def run_mmdebstrap(
+    cmd: list[str],
+    dest: Path,
+    what: str,
+    log: Log,
+    label: str = "sysroot",
+    error: type[SetupError] = SysrootError,
+) -> None:
+    """Run mmdebstrap `cmd` into `dest`, and once more after a failure (a mirror hiccup, "File
+    has unexpected size", deserves a retry). When both fail, `error` names `what` with apt's
+    own error on its first line (what summaries show) and the output's tail; `label` starts
+    each log line."""
+    for attempt in (1, 2):
+        log(f"{label}: {shlex.join(cmd)}")
         proc = subprocess.run(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -389,13 +408,11 @@ def mmdebstrap(spec: Spec, dest: Path, mirror: str, log: Log) -> None:
             return
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         if attempt == 2:
-            # The first line is what summaries show: put apt's own error there.
-            raise SysrootError(
-                f"mmdebstrap failed for the {spec.suite} {spec.debian_arch} sysroot "
-                f"(exit {proc.returncode}): {first_apt_error(proc.stdout)}"
-                f"\n{tail}"
+            raise error(
+                f"mmdebstrap failed for {what} (exit {proc.returncode}): "
+                f"{first_apt_error(proc.stdout)}\n{tail}"
             )
-        log(f"sysroot: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
+        log(f"{label}: mmdebstrap failed (exit {proc.returncode}), retrying:\n{tail}")
         shutil.rmtree(dest, ignore_errors=True)
 
 
