@@ -21,13 +21,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import threading
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci import paths
+from ci import paths, streamed
 
 Log = Callable[[str], None]
 
@@ -168,38 +167,6 @@ def run_pytest(
     junit.parent.mkdir(parents=True, exist_ok=True)
     junit.unlink(missing_ok=True)
     log(f"$ (cd {work} && {shlex.join(argv)})")
-    with open(logfile, "w") as fh:
-        proc = subprocess.Popen(
-            argv,
-            cwd=work,
-            env=run.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        stopped = threading.Event()
-
-        def stop() -> None:
-            stopped.set()
-            try:
-                if hasattr(os, "killpg"):
-                    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers
-                else:
-                    proc.kill()
-            except ProcessLookupError:
-                pass
-
-        timer = threading.Timer(run.run_timeout, stop)
-        timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                log(line.rstrip("\n"))
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-    return None if stopped.is_set() else rc
+    return streamed.run(
+        argv, cwd=work, env=run.env, logfile=logfile, log=log, timeout=run.run_timeout
+    ).returncode

@@ -22,17 +22,25 @@ import argparse
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ci import build, cache_state, hangwatch, history, paths, provision, reports, runners, targets
+from ci import (
+    build,
+    cache_state,
+    hangwatch,
+    history,
+    paths,
+    provision,
+    reports,
+    runners,
+    streamed,
+    targets,
+)
 from ci.runners import Prepared
 from ci.targets import Target
 from ci.tools import SetupError
@@ -65,44 +73,10 @@ def run_process(inv: runners.Invocation, logfile: Path, log: Log) -> RunOutcome:
     for k in inv.unset:
         env.pop(k, None)
     env.update(inv.env)
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    tail: list[str] = []
-    with open(logfile, "w") as fh:
-        proc = subprocess.Popen(
-            inv.argv,
-            cwd=paths.ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        timed_out = threading.Event()
-
-        def stop() -> None:
-            timed_out.set()
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-        timer = threading.Timer(inv.timeout, stop)
-        timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                log(line.rstrip("\n"))
-                tail.append(line)
-                del tail[:-60]
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-    if timed_out.is_set():
-        return RunOutcome(None, "".join(tail), timed_out=True)
-    return RunOutcome(rc, "".join(tail))
+    out = streamed.run(
+        inv.argv, cwd=paths.ROOT, env=env, logfile=logfile, log=log, timeout=inv.timeout
+    )
+    return RunOutcome(out.returncode, out.tail, timed_out=out.returncode is None)
 
 
 @dataclass
