@@ -112,11 +112,14 @@ def _common_flags(tc: Toolchain, optimize: str, shared: bool) -> list[str]:
     return flags
 
 
-def _run_into(cmd: list[str], output: Path, partial: Path) -> Path:
-    """Run a compiler command that writes `partial`, then rename it over `output`: the linker
-    rewrites an existing file in place, which would change the code under a process that has
-    the old extension loaded (the harness imports this package while it rebuilds it)."""
+def _run_into(cmd: list[str], output: Path) -> Path:
+    """Run compiler command `cmd` with its output going to a file beside `output`, then rename
+    that over `output`: the linker rewrites an existing file in place, which would change the
+    code under a process that has the old extension loaded (the harness imports this package
+    while it rebuilds it)."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    cmd = [*cmd, "-o", str(partial)]
     try:
         subprocess.run(
             cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
@@ -144,12 +147,11 @@ def compile_object(
     every checkout. Raises subprocess.CalledProcessError (with the compiler's output) when the
     compile fails.
     """
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     cmd = [*tc.launcher, *tc.cc, *_common_flags(tc, optimize, shared)]
     cmd += [f"-I{d}" for d in (CORE_DIR, ASM_DIR, *include_dirs)]
     cmd += [f"-D{d}" for d in defines]
-    cmd += [*extra_flags, "-c", str(source), "-o", str(partial)]
-    return _run_into(cmd, output, partial)
+    cmd += [*extra_flags, "-c", str(source)]
+    return _run_into(cmd, output)
 
 
 def compile_native(
@@ -187,12 +189,11 @@ def compile_native(
             )
             for i, src in enumerate(sources)
         ]
-        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
         cmd = [*tc.cc, *_common_flags(tc, optimize, shared), *extra_flags, *link_flags]
-        cmd += [*map(str, objects), "-o", str(partial), *libs]
+        cmd += [*map(str, objects), *libs]
         if tc.os == "linux":
             cmd += ["-ldl"]
-        return _run_into(cmd, output, partial)
+        return _run_into(cmd, output)
 
 
 def build_conformance(tc: Toolchain, output: Path) -> Path:

@@ -474,23 +474,16 @@ static PyObject *Driver_send(DriverObject *d, PyObject *value)
 static PyObject *exception_from(PyObject *type, PyObject *value, PyObject *tb)
 {
     PyObject *exc;
-    if (PyExceptionInstance_Check(type)) {
-        if (value && value != Py_None) {
-            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
-            return NULL;
-        }
-        exc = Py_NewRef(type);
-    } else if (PyExceptionClass_Check(type)) {
-        /* Let the interpreter make the instance, as a raise statement does. */
-        PyErr_SetObject(type, value ? value : Py_None);
+    if (value && value != Py_None && PyExceptionClass_Check(type)) {
+        /* A class and its value: let the interpreter make the instance, as raise does. */
+        PyErr_SetObject(type, value);
         if (!(exc = fiber_compat_fetch_exception()))
             return NULL;
-    } else {
-        PyErr_Format(PyExc_TypeError,
-                     "exceptions must be classes or instances deriving from BaseException, "
-                     "not %.200s",
-                     Py_TYPE(type)->tp_name);
+    } else if (value && value != Py_None && PyExceptionInstance_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
         return NULL;
+    } else if (!(exc = fiber_glue_make_exception(type))) {
+        return NULL; /* the one-argument forms: as Fiber.throw takes them */
     }
     if (tb && tb != Py_None) {
         if (!PyTraceBack_Check(tb)) {
@@ -580,10 +573,7 @@ static int Driver_traverse(DriverObject *d, visitproc visit, void *arg)
 
 static int Driver_clear(DriverObject *d)
 {
-    d->state = DRIVER_DONE;
-    Py_CLEAR(d->pending);
-    Py_CLEAR(d->it);
-    Py_CLEAR(d->fiber);
+    driver_finish(d);
     return 0;
 }
 
@@ -678,11 +668,17 @@ static int Bridge_traverse(BridgeFiberObject *f, visitproc visit, void *arg)
     return fiber_glue_traverse(&f->fiber, visit, arg);
 }
 
-static int Bridge_clear(BridgeFiberObject *f)
+/* The fields the bridge fiber adds to Fiber's. */
+static void bridge_clear_own(BridgeFiberObject *f)
 {
     Py_CLEAR(f->yielded);
     Py_CLEAR(f->offer);
     Py_CLEAR(f->tank);
+}
+
+static int Bridge_clear(BridgeFiberObject *f)
+{
+    bridge_clear_own(f);
     return fiber_glue_clear(&f->fiber);
 }
 
@@ -697,9 +693,7 @@ static void Bridge_dealloc(BridgeFiberObject *f)
     if (PyObject_CallFinalizerFromDealloc((PyObject *)f) < 0)
         return; /* resurrected */
     PyObject_GC_UnTrack(f);
-    Py_CLEAR(f->yielded);
-    Py_CLEAR(f->offer);
-    Py_CLEAR(f->tank);
+    bridge_clear_own(f);
     PyObject_GC_Track(f);
     fiber_glue_dealloc(&f->fiber);
 }

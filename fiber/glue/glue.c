@@ -273,7 +273,7 @@ PyObject *fiber_glue_resume(FiberObject *self, PyObject *value)
 }
 
 /* An exception instance from throw()'s argument (an instance or a class), or NULL. */
-static PyObject *make_exception(PyObject *exc)
+PyObject *fiber_glue_make_exception(PyObject *exc)
 {
     if (PyExceptionInstance_Check(exc))
         return Py_NewRef(exc);
@@ -297,7 +297,7 @@ PyDoc_STRVAR(throw_doc,
 
 static PyObject *Fiber_throw(FiberObject *self, PyObject *exc_arg)
 {
-    PyObject *exc = make_exception(exc_arg);
+    PyObject *exc = fiber_glue_make_exception(exc_arg);
     if (!exc)
         return NULL;
     return fiber_glue_throw(self, exc);

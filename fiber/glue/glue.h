@@ -76,6 +76,10 @@ PyObject *fiber_glue_resume(FiberObject *self, PyObject *value);
 PyObject *fiber_glue_throw(FiberObject *self, PyObject *exc);
 PyObject *fiber_glue_close(FiberObject *self);
 
+/* throw()'s argument as an exception instance (a class is instantiated with no arguments),
+   or NULL with TypeError for anything else. */
+PyObject *fiber_glue_make_exception(PyObject *exc);
+
 /* Fiber's GC and deallocation slots, for subtypes that add fields of their own. */
 int fiber_glue_traverse(FiberObject *self, visitproc visit, void *arg);
 int fiber_glue_clear(FiberObject *self);
